@@ -1,0 +1,1 @@
+"""Lambda entry points. Each one only translates an event into plain values and back."""

@@ -1,0 +1,23 @@
+"""The MCP tools, resources and prompts this server offers.
+
+Add your own module next to `examples.py`, give it a `register(server)` function and list it in
+`TOOL_MODULES`: that is the whole contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from app.tools import examples
+
+if TYPE_CHECKING:
+    from app.permissions import ScopedServer
+
+TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (examples.register,)
+
+
+def register_all(server: ScopedServer) -> None:
+    """Register every tool module's tools, resources and prompts on `server`."""
+    for register in TOOL_MODULES:
+        register(server)

@@ -1,0 +1,64 @@
+"""Fixtures for driving the MCP Lambda handler in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from devtools.events import DEFAULT_HOST, EventFormat
+from devtools.lambda_runtime import LambdaRuntime
+from devtools.lambda_transport import LambdaProxyTransport
+
+MCP_URL = f"https://{DEFAULT_HOST}/mcp"
+FULL_CONTEXT = {
+    "principalId": "user-123",
+    "principal": "user-123",
+    "auth_method": "jwt",
+    "scopes": "mcp/access mcp/profile",
+    "client_id": "example-client",
+}
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
+
+
+@pytest.fixture(scope="module")
+def mcp_runtime() -> Iterator[LambdaRuntime]:
+    """The real MCP Lambda handler in one warm 'container' for the whole module."""
+    from app.handlers.mcp import handler
+
+    runtime = LambdaRuntime(handler)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def connect(mcp_runtime: LambdaRuntime) -> ClientFactory:
+    """Open the official SDK client against the Lambda handler through API Gateway events."""
+
+    @asynccontextmanager
+    async def factory(
+        *,
+        event_format: EventFormat = "v1",
+        mode: str = "legacy",
+        authorizer_context: Mapping[str, Any] | None = FULL_CONTEXT,
+        base64_body: bool = False,
+    ) -> AsyncIterator[Client]:
+        transport = LambdaProxyTransport(
+            mcp_runtime,
+            event_format=event_format,
+            authorizer_context=authorizer_context,
+            base64_body=base64_body,
+        )
+        async with (
+            httpx2.AsyncClient(transport=transport) as http,
+            Client(streamable_http_client(MCP_URL, http_client=http), mode=mode) as client,
+        ):
+            yield client
+
+    return factory

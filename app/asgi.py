@@ -1,7 +1,13 @@
-"""The ASGI application behind both Lambda and local HTTP: SDK transport plus the edge checks.
+"""The ASGI application behind the MCP Lambda: SDK transport plus the checks at the edge.
 
 The SDK's streamable-HTTP transport does the MCP protocol. This module adds what a public
 endpoint behind API Gateway needs and the SDK does not do the way we want:
+
+- a principal (put into the scope by the Lambda entry point from the authorizer context) or
+  401 with a `WWW-Authenticate` challenge: fail closed if the function is ever wired without
+  the authorizer;
+- per-tool, per-resource and per-prompt scopes: a call the caller lacks scope for gets 403
+  `insufficient_scope` naming the scopes (the MCP step-up flow), before the SDK runs it;
 
 - `POST` only on the MCP path: a stateless server has no SSE stream to offer, and a GET would
   open one that never ends, so GET/DELETE get 405 with `Allow: POST` before the SDK sees them.
@@ -10,13 +16,16 @@ endpoint behind API Gateway needs and the SDK does not do the way we want:
 - one JSON-RPC object per request, at most `MAX_BODY_BYTES`: batches, non-JSON and oversized
   bodies get a JSON-RPC error with a 4xx status, never a 500 or a stack trace.
 - the session manager entered once per process, lazily, on the running loop (see
-  `SessionManagerRunner`).
+  `SessionManagerRunner`);
+- the RFC 9728 protected-resource metadata, unauthenticated, at the root and path-inserted
+  well-known URLs, and a health route.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -27,10 +36,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from app.config import HttpSettings
-from app.permissions import ScopedServer
-
-MCP_PATH = "/mcp"
+from app.auth.challenge import ChallengeError, www_authenticate
+from app.auth.principal import Principal
+from app.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
+from app.identity import caller_of, principal_of
+from app.mcp_audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
+from app.permissions import ListFilter, ScopedServer, target_of
 
 # JSON-RPC 2.0 error codes.
 PARSE_ERROR = -32700
@@ -118,22 +129,53 @@ def replay(body: bytes) -> Receive:
 class McpEndpoint:
     """ASGI app for the MCP path: edge checks, then the SDK's streamable-HTTP transport."""
 
-    def __init__(self, session_manager: StreamableHTTPSessionManager, settings: HttpSettings) -> None:
-        self._session_manager = session_manager
-        self._runner = SessionManagerRunner(session_manager)
-        self._settings = settings
+    def __init__(
+        self, server: ScopedServer, source: SettingsSource, http: HttpSettings, *, log_arguments: bool = False
+    ) -> None:
+        self._session_manager = server.mcp.session_manager
+        self._runner = SessionManagerRunner(self._session_manager)
+        self._requirements = server.requirements
+        self._audited_arguments = frozenset(server.audited_arguments) if log_arguments else frozenset()
+        self._source = source
+        self._http = http
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rejection, body = await self._check(scope, receive)
-        if rejection is not None:
-            await rejection(scope, receive, send)
-            return
-        await self._runner.ensure_running()
-        await self._session_manager.handle_request(scope, replay(body), send)
+        audit = RequestAudit(caller=caller_of(scope), principal=principal_of(scope))
+        status = 500
 
-    async def _check(self, scope: Scope, receive: Receive) -> tuple[Response | None, bytes]:
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            rejection, body = await self._check(scope, receive, audit)
+            if rejection is not None:
+                await rejection(scope, receive, send_and_record)
+                return
+            scope[AUDIT_KEY] = audit
+            await self._runner.ensure_running()
+            await self._session_manager.handle_request(scope, replay(body), send_and_record)
+        finally:
+            audit.emit(status)
+
+    async def _check(
+        self, scope: Scope, receive: Receive, audit: RequestAudit
+    ) -> tuple[Response | None, bytes]:
         request = Request(scope)
+        settings = self._source.auth()
+        principal = audit.principal
+        if principal is None:
+            audit.refuse("no_authorizer_context")
+            sent_token = "authorization" in request.headers
+            return unauthorized(settings, "invalid_token" if sent_token else None), b""
+        if not principal.has_scopes((settings.base_scope,)):
+            audit.refuse("missing_scope")
+            return insufficient_scope(settings, {settings.base_scope}, None), b""
         if request.method != "POST":
+            audit.action = request.method
+            audit.refuse("method_not_allowed")
             return (
                 jsonrpc_error(
                     405,
@@ -144,38 +186,86 @@ class McpEndpoint:
                 b"",
             )
         origin = request.headers.get("origin")
-        if origin is not None and origin not in self._settings.allowed_origins:
+        if origin is not None and origin not in settings.allowed_origins:
+            audit.refuse("origin_not_allowed")
             return jsonrpc_error(403, INVALID_REQUEST, "Forbidden: origin not allowed"), b""
-        limit = self._settings.max_body_bytes
+        limit = self._http.max_body_bytes
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return self._too_large(limit), b""
-        body = await read_body(receive, limit)
+        body = None if declared.isdigit() and int(declared) > limit else await read_body(receive, limit)
         if body is None:
-            return self._too_large(limit), b""
+            audit.refuse("body_too_large")
+            return jsonrpc_error(
+                413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes"
+            ), b""
         try:
             message = json.loads(body)
         except ValueError:
+            audit.refuse("parse_error")
             return jsonrpc_error(400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object"), b""
         if isinstance(message, list):
+            audit.refuse("batch_not_supported")
             return jsonrpc_error(
                 400, INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported"
             ), b""
         if not isinstance(message, dict):
+            audit.refuse("invalid_request")
             return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: the body must be a JSON object"), b""
+        target = target_of(message)
+        audit.describe(
+            message, target, log_values=target is not None and target[1] in self._audited_arguments
+        )
+        if target is not None:
+            missing = self._requirements.missing(*target, principal.scopes)
+            if missing:
+                audit.refuse("insufficient_scope")
+                needed = self._requirements.required(*target)
+                return insufficient_scope(settings, needed, message.get("id")), b""
         return None, body
 
-    @staticmethod
-    def _too_large(limit: int) -> Response:
-        return jsonrpc_error(413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes")
+
+def unauthorized(settings: AuthSettings, error: ChallengeError | None) -> Response:
+    challenge = www_authenticate(settings.resource_metadata_url, (settings.base_scope,), error)
+    return jsonrpc_error(
+        401,
+        INVALID_REQUEST,
+        "Unauthorized: a valid bearer token or API key is required",
+        headers={"WWW-Authenticate": challenge},
+    )
 
 
-async def health(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+def insufficient_scope(
+    settings: AuthSettings, needed: frozenset[str] | set[str], request_id: Any
+) -> Response:
+    challenge = www_authenticate(settings.resource_metadata_url, needed, "insufficient_scope")
+    return jsonrpc_error(
+        403,
+        INVALID_REQUEST,
+        f"Forbidden: this call needs the scope(s) {' '.join(sorted(needed))}",
+        request_id=request_id,
+        headers={"WWW-Authenticate": challenge},
+    )
 
 
-def create_app(server: ScopedServer, settings: HttpSettings) -> Starlette:
-    """The Starlette app for `server`: the MCP endpoint at `/mcp` and a health route."""
+def protected_resource_metadata(settings: AuthSettings, scopes_supported: frozenset[str]) -> dict[str, Any]:
+    """The RFC 9728 document: what this resource is and which authorization servers it trusts."""
+    document: dict[str, Any] = {
+        "resource": settings.mcp_url,
+        "authorization_servers": list(settings.authorization_servers),
+        "scopes_supported": sorted({settings.base_scope, *scopes_supported}),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "serverless-mcp",
+    }
+    return document
+
+
+def create_app(
+    server: ScopedServer,
+    source: SettingsSource,
+    http: HttpSettings | None = None,
+    *,
+    log_arguments: bool = False,
+) -> Starlette:
+    """The Starlette app for `server`: MCP at `/mcp`, metadata and health unauthenticated."""
     # Builds the SDK session manager (stateless, JSON responses). The returned Starlette app is
     # not used: its lifespan would enter the session manager per Lambda invocation.
     server.mcp.streamable_http_app(
@@ -185,9 +275,40 @@ def create_app(server: ScopedServer, settings: HttpSettings) -> Starlette:
         # API Gateway and custom domains set Host; Origin is checked by McpEndpoint instead.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
-    endpoint = McpEndpoint(server.mcp.session_manager, settings)
+    server.mcp.middleware.append(ListFilter(server.requirements, _granted_scopes))
+    server.mcp.middleware.append(OutcomeRecorder(_audit_of))
+    endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments)
+    scopes_supported = server.requirements.all_scopes()
+
+    async def metadata(_: Request) -> Response:
+        document = protected_resource_metadata(source.auth(), scopes_supported)
+        # Public by design (RFC 9728): browsers and any client may read it.
+        headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+        return JSONResponse(document, headers=headers)
+
     routes = [
         Route(MCP_PATH, endpoint),
+        Route(PRM_PATH, metadata, methods=["GET"]),
+        Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
     return Starlette(routes=routes)
+
+
+async def health(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _request_scope(ctx: Any) -> Mapping[str, Any]:
+    scope = getattr(getattr(ctx, "request", None), "scope", None)
+    return scope if isinstance(scope, Mapping) else {}
+
+
+def _granted_scopes(ctx: Any) -> frozenset[str] | None:
+    principal: Principal | None = principal_of(_request_scope(ctx))
+    return principal.scopes if principal is not None else None
+
+
+def _audit_of(ctx: Any) -> RequestAudit | None:
+    audit = _request_scope(ctx).get(AUDIT_KEY)
+    return audit if isinstance(audit, RequestAudit) else None

@@ -1,17 +1,37 @@
-"""Typed settings read from the environment, with safe defaults and errors that say how to fix.
+"""Typed settings for both Lambdas and the local stack, with safe defaults and fixable errors.
 
-Every name read here is listed in `.env.example`. A malformed value stops the cold start with
-a `ConfigurationError` that names the variable and the expected form; the value itself is never
-echoed, because some settings may hold material that should not reach a log.
+Where values come from:
+
+- deployed, the Lambda environment holds only NAMES (`MCP_URL_PARAMETER`,
+  `AUTH_SETTINGS_PARAMETER`, `API_KEYS_SECRET_ID`, `UPSTREAM_SECRET_ID`) and non-secret
+  switches; `SettingsSource` reads the values from SSM Parameter Store and Secrets Manager
+  through Powertools Parameters, cached for `CONFIG_CACHE_SECONDS` / `API_KEYS_CACHE_SECONDS`
+  and fetched again after that age;
+- locally and in tests, when a `*_PARAMETER` name is unset, the same settings are read from
+  direct environment values (`MCP_URL`, `OAUTH_ISSUER`, ...).
+
+Every name is listed in `.env.example`. A missing or malformed setting raises
+`ConfigurationError` naming the setting and the fix; a value is never echoed, because some
+settings may hold material that should not reach a log.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+from app.auth.jwt_settings import ASYMMETRIC_ALGORITHMS
+
+DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+DEFAULT_BASE_SCOPE: Final = "mcp/access"
+DEFAULT_ALGORITHMS: Final = ASYMMETRIC_ALGORITHMS
+MCP_PATH: Final = "/mcp"
+PRM_PATH: Final = "/.well-known/oauth-protected-resource"
 
 
 class ConfigurationError(RuntimeError):
@@ -27,6 +47,19 @@ def read_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number (see .env.example)") from None
     if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum} (see .env.example)")
+    return value
+
+
+def read_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds (see .env.example)") from None
+    if not value >= minimum:
         raise ConfigurationError(f"{name} must be at least {minimum} (see .env.example)")
     return value
 
@@ -47,24 +80,276 @@ def read_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _origins(values: tuple[str, ...], setting: str) -> frozenset[str]:
+    for origin in values:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.path or parts.query:
+            raise ConfigurationError(
+                f"{setting} entries must be origins like https://app.example.com "
+                "(scheme and host, no path), comma separated"
+            )
+    return frozenset(values)
+
+
 @dataclass(frozen=True)
 class HttpSettings:
-    """What the MCP Lambda's HTTP layer enforces before the SDK sees a request."""
+    """Request limits of the MCP Lambda's HTTP layer (origins are auth settings, from SSM)."""
 
-    allowed_origins: frozenset[str] = frozenset()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSettings:
         env = os.environ if env is None else env
-        origins = read_list(env, "ALLOWED_ORIGINS")
-        for origin in origins:
-            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
-                raise ConfigurationError(
-                    "ALLOWED_ORIGINS entries must be origins like https://app.example.com "
-                    "(scheme and host, no path), comma separated"
-                )
+        return cls(max_body_bytes=read_int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024))
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who issues tokens, what this server is called, and what every caller needs.
+
+    Shared by the authorizer (token checks) and the MCP Lambda (protected-resource metadata,
+    challenges, origins).
+    """
+
+    mcp_url: str
+    issuer: str | None = None
+    jwks_url: str | None = None
+    audiences: tuple[str, ...] = ()
+    allowed_client_ids: tuple[str, ...] = ()
+    base_scope: str = DEFAULT_BASE_SCOPE
+    allowed_origins: frozenset[str] = frozenset()
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    leeway_seconds: int = 30
+    jwks_refresh_min_interval_seconds: float = 60
+    jwks_fetch_timeout_seconds: float = 3
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.mcp_url)
+        if parts.scheme not in ("https", "http") or not parts.netloc or not parts.path.endswith(MCP_PATH):
+            raise ConfigurationError(
+                "MCP_URL must be the full public URL of the MCP endpoint, ending in /mcp "
+                "(e.g. https://abc123.execute-api.us-east-1.amazonaws.com/prod/mcp)"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError("MCP_URL must not carry a query string or fragment")
+        if not self.base_scope or " " in self.base_scope:
+            raise ConfigurationError("OAUTH_BASE_SCOPE must be one scope token, e.g. mcp/access")
+
+    @property
+    def accepted_audiences(self) -> tuple[str, ...]:
+        """The canonical MCP URL (RFC 8707) first, then any configured extra audiences."""
+        return (self.mcp_url, *(a for a in self.audiences if a != self.mcp_url))
+
+    @property
+    def resource_metadata_url(self) -> str:
+        """Where the RFC 9728 metadata for `mcp_url` is served.
+
+        The well-known segment is inserted before the MCP path, inside any stage prefix:
+        `https://h/prod/mcp` → `https://h/prod/.well-known/oauth-protected-resource/mcp`. With a
+        custom domain at the root this is exactly the RFC 9728 location.
+        """
+        parts = urlsplit(self.mcp_url)
+        prefix = parts.path[: -len(MCP_PATH)]
+        return f"{parts.scheme}://{parts.netloc}{prefix}{PRM_PATH}{MCP_PATH}"
+
+    @property
+    def authorization_servers(self) -> tuple[str, ...]:
+        return (self.issuer,) if self.issuer else ()
+
+    @classmethod
+    def from_mapping(cls, mcp_url: str, values: Mapping[str, Any], source: str) -> AuthSettings:
+        """Build from the JSON object stored in SSM (`source` names it in errors)."""
+
+        def text(key: str) -> str | None:
+            value = values.get(key)
+            if value is None or value == "":
+                return None
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{source}: '{key}' must be a string")
+            return value
+
+        def strings(key: str) -> tuple[str, ...]:
+            value = values.get(key, [])
+            if isinstance(value, str):
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ConfigurationError(f"{source}: '{key}' must be a list of strings")
+            return tuple(value)
+
+        def number(key: str, default: float) -> float:
+            value = values.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"{source}: '{key}' must be a number")
+            return float(value)
+
         return cls(
-            allowed_origins=frozenset(origins),
-            max_body_bytes=read_int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
+            mcp_url=mcp_url,
+            issuer=text("issuer"),
+            jwks_url=text("jwks_url"),
+            audiences=strings("audiences"),
+            allowed_client_ids=strings("allowed_client_ids"),
+            base_scope=text("base_scope") or DEFAULT_BASE_SCOPE,
+            allowed_origins=_origins(strings("allowed_origins"), f"{source}: 'allowed_origins'"),
+            algorithms=strings("algorithms") or DEFAULT_ALGORITHMS,
+            leeway_seconds=int(number("leeway_seconds", 30)),
+            jwks_refresh_min_interval_seconds=number("jwks_refresh_min_interval_seconds", 60),
+            jwks_fetch_timeout_seconds=number("jwks_fetch_timeout_seconds", 3),
         )
+
+    @classmethod
+    def from_env(cls, mcp_url: str, env: Mapping[str, str]) -> AuthSettings:
+        """Build from the direct `OAUTH_*` / `ALLOWED_ORIGINS` environment values."""
+        return cls(
+            mcp_url=mcp_url,
+            issuer=env.get("OAUTH_ISSUER", "").strip() or None,
+            jwks_url=env.get("OAUTH_JWKS_URL", "").strip() or None,
+            audiences=read_list(env, "OAUTH_AUDIENCES"),
+            allowed_client_ids=read_list(env, "OAUTH_ALLOWED_CLIENT_IDS"),
+            base_scope=env.get("OAUTH_BASE_SCOPE", "").strip() or DEFAULT_BASE_SCOPE,
+            allowed_origins=_origins(read_list(env, "ALLOWED_ORIGINS"), "ALLOWED_ORIGINS"),
+            algorithms=read_list(env, "OAUTH_ALGORITHMS") or DEFAULT_ALGORITHMS,
+            leeway_seconds=read_int(env, "JWT_LEEWAY_SECONDS", 30),
+            jwks_refresh_min_interval_seconds=read_float(env, "JWKS_REFRESH_MIN_INTERVAL_SECONDS", 60),
+            jwks_fetch_timeout_seconds=read_float(env, "JWKS_FETCH_TIMEOUT_SECONDS", 3, minimum=0.1),
+        )
+
+
+class ParameterReader:
+    """The slice of Powertools Parameters the settings need; a seam for tests and the local stack.
+
+    Providers are created on first use, not at import: a process that never reads SSM never
+    builds an SSM client, and tests can create a reader inside a moto mock.
+    """
+
+    def __init__(self) -> None:
+        self._ssm: Any = None
+        self._secrets: Any = None
+        self._lock = threading.Lock()
+
+    def parameter(self, name: str, max_age: int) -> str:
+        with self._lock:
+            if self._ssm is None:
+                from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+                self._ssm = SSMProvider()
+        value: str = self._ssm.get(name, max_age=max_age)
+        return value
+
+    def secret(self, secret_id: str, max_age: int) -> str:
+        with self._lock:
+            if self._secrets is None:
+                from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+                self._secrets = SecretsProvider()
+        value: str = self._secrets.get(secret_id, max_age=max_age)
+        return value
+
+    def clear(self) -> None:
+        """Forget every cached value (after a SnapStart restore, or to force a refetch)."""
+        with self._lock:
+            for provider in (self._ssm, self._secrets):
+                if provider is not None:
+                    provider.clear_cache()
+
+
+@dataclass
+class SettingsSource:
+    """Reads settings where they live (SSM / Secrets Manager deployed, env locally), cached.
+
+    `auth()` is cheap on a warm call: Powertools serves the raw values from its cache until
+    their max age, and the parsed `AuthSettings` is rebuilt only when a raw value changed.
+    """
+
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    reader: ParameterReader = field(default_factory=ParameterReader)
+    _parsed: tuple[tuple[str, str], AuthSettings] | None = field(default=None, init=False)
+
+    @property
+    def config_cache_seconds(self) -> int:
+        return read_int(self.env, "CONFIG_CACHE_SECONDS", 300)
+
+    @property
+    def api_keys_cache_seconds(self) -> int:
+        return read_int(self.env, "API_KEYS_CACHE_SECONDS", 60)
+
+    def auth(self) -> AuthSettings:
+        """The current auth settings; `ConfigurationError` if they cannot be read or parsed."""
+        max_age = self.config_cache_seconds
+        mcp_url = self._value("MCP_URL_PARAMETER", "MCP_URL", max_age)
+        if not mcp_url:
+            raise ConfigurationError(
+                "MCP_URL is not set: set MCP_URL (local) or MCP_URL_PARAMETER "
+                "(the SSM parameter that holds it)"
+            )
+        settings_name = self.env.get("AUTH_SETTINGS_PARAMETER", "").strip()
+        raw_settings = self._fetch("AUTH_SETTINGS_PARAMETER", settings_name, max_age) if settings_name else ""
+        key = (mcp_url.strip(), raw_settings)
+        if self._parsed is not None and self._parsed[0] == key:
+            return self._parsed[1]
+        if settings_name:
+            try:
+                values = json.loads(raw_settings)
+            except ValueError:
+                values = None
+            if not isinstance(values, dict):
+                raise ConfigurationError(
+                    f"AUTH_SETTINGS_PARAMETER: SSM parameter {settings_name} must hold a JSON object "
+                    "(keys: issuer, jwks_url, audiences, allowed_client_ids, base_scope, allowed_origins)"
+                )
+            settings = AuthSettings.from_mapping(key[0], values, f"SSM parameter {settings_name}")
+        else:
+            settings = AuthSettings.from_env(key[0], self.env)
+        self._parsed = (key, settings)
+        return settings
+
+    def api_key_store(self) -> Mapping[str, Any] | None:
+        """The API key store document, or None when API keys are not configured."""
+        secret_id = self.env.get("API_KEYS_SECRET_ID", "").strip()
+        if not secret_id:
+            return None
+        raw = self._fetch_secret("API_KEYS_SECRET_ID", secret_id, self.api_keys_cache_seconds)
+        try:
+            document = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise ConfigurationError(f"API_KEYS_SECRET_ID: secret {secret_id} must hold a JSON object")
+        return document
+
+    def upstream_credential(self) -> str | None:
+        """The example upstream API credential, or None when not configured."""
+        secret_id = self.env.get("UPSTREAM_SECRET_ID", "").strip()
+        if not secret_id:
+            return None
+        return self._fetch_secret("UPSTREAM_SECRET_ID", secret_id, self.config_cache_seconds)
+
+    def clear(self) -> None:
+        self.reader.clear()
+        self._parsed = None
+
+    def _value(self, parameter_setting: str, direct_setting: str, max_age: int) -> str:
+        name = self.env.get(parameter_setting, "").strip()
+        if name:
+            return self._fetch(parameter_setting, name, max_age)
+        return self.env.get(direct_setting, "").strip()
+
+    def _fetch(self, setting: str, name: str, max_age: int) -> str:
+        return _guarded(lambda: self.reader.parameter(name, max_age), setting, f"SSM parameter {name}")
+
+    def _fetch_secret(self, setting: str, secret_id: str, max_age: int) -> str:
+        return _guarded(lambda: self.reader.secret(secret_id, max_age), setting, f"secret {secret_id}")
+
+
+def _guarded(fetch: Callable[[], str], setting: str, what: str) -> str:
+    """Run a fetch, turning any failure into a ConfigurationError that names the setting."""
+    try:
+        value = fetch()
+    except Exception as exc:
+        # The cause's class name says enough (not found, access denied); its text could be long.
+        raise ConfigurationError(
+            f"{setting}: could not read {what} ({type(exc.__cause__ or exc).__name__}); "
+            "check that it exists and that this function's role may read it"
+        ) from None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{setting}: {what} must hold a string value")
+    return value

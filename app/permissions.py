@@ -53,12 +53,22 @@ class ScopedServer:
     def __init__(self, server: MCPServer, requirements: ScopeRequirements | None = None) -> None:
         self.mcp = server
         self.requirements = requirements or ScopeRequirements()
+        # Tools whose argument values may be audited (redacted) when AUDIT_LOG_ARGUMENTS is on.
+        self.audited_arguments: set[str] = set()
 
     def tool(
-        self, *, scopes: Sequence[str] = (), name: str | None = None, **kwargs: Any
+        self,
+        *,
+        scopes: Sequence[str] = (),
+        name: str | None = None,
+        audit_arguments: bool = False,
+        **kwargs: Any,
     ) -> Callable[[_F], _F]:
         def decorator(fn: _F) -> _F:
-            self.requirements.declare("tool", name or fn.__name__, scopes)
+            tool_name = name or fn.__name__
+            self.requirements.declare("tool", tool_name, scopes)
+            if audit_arguments:
+                self.audited_arguments.add(tool_name)
             return self.mcp.tool(name=name, **kwargs)(fn)
 
         return decorator
@@ -78,3 +88,55 @@ class ScopedServer:
             return self.mcp.prompt(name=name, **kwargs)(fn)
 
         return decorator
+
+
+def target_of(message: dict[str, Any]) -> tuple[Kind, str] | None:
+    """The tool, resource or prompt a JSON-RPC request acts on, if any."""
+    params = message.get("params")
+    if not isinstance(params, dict):
+        return None
+    method = message.get("method")
+    if method == "tools/call" and isinstance(params.get("name"), str):
+        return "tool", params["name"]
+    if method == "resources/read" and isinstance(params.get("uri"), str):
+        return "resource", params["uri"]
+    if method == "prompts/get" and isinstance(params.get("name"), str):
+        return "prompt", params["name"]
+    return None
+
+
+_LISTS: dict[str, tuple[str, Kind, str]] = {
+    "tools/list": ("tools", "tool", "name"),
+    "resources/list": ("resources", "resource", "uri"),
+    "prompts/list": ("prompts", "prompt", "name"),
+}
+
+
+class ListFilter:
+    """SDK middleware: list results show only the items the caller holds the scopes for.
+
+    `granted` reads the caller's scopes from the request behind the SDK context; `None` means
+    no principal, which shows only items that need no extra scope.
+    """
+
+    def __init__(
+        self, requirements: ScopeRequirements, granted: Callable[[Any], frozenset[str] | None]
+    ) -> None:
+        self._requirements = requirements
+        self._granted = granted
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Any]) -> Any:
+        result = await call_next(ctx)
+        listing = _LISTS.get(ctx.method)
+        if listing is None:
+            return result
+        if not isinstance(result, dict) and hasattr(result, "model_dump"):
+            result = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        field_name, kind, key = listing
+        items = result.get(field_name) if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(items, list):
+            # Fail closed: an unfilterable listing is an error, never an unfiltered list.
+            raise RuntimeError(f"cannot filter {ctx.method} result by scope")
+        granted = self._granted(ctx) or frozenset()
+        visible = [item for item in items if self._requirements.allows(kind, str(item.get(key)), granted)]
+        return {**result, field_name: visible}

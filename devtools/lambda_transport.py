@@ -37,7 +37,10 @@ class LambdaProxyTransport(httpx2.AsyncBaseTransport):
         event_format: EventFormat = "v1",
         authorizer_context: Mapping[str, Any] | None = None,
         base64_body: bool = False,
+        stage_path: str = "",
     ) -> None:
+        """`stage_path` (e.g. "/prod") is stripped from URL paths, as API Gateway does."""
+        self._stage_path = stage_path.rstrip("/")
         self._runtime = runtime
         self._format = event_format
         self._authorizer = authorizer_context
@@ -47,10 +50,13 @@ class LambdaProxyTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in request.headers.raw}
+        path = request.url.path
+        if self._stage_path and path.startswith(self._stage_path + "/"):
+            path = path[len(self._stage_path) :]
         event = proxy_event(
             self._format,
             request.method,
-            request.url.path,
+            path,
             headers=headers,
             body=body if body else None,
             base64_encode=self._base64,

@@ -1,14 +1,51 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder, and the baseline test environment.
+
+The baseline is set at import, before any test imports a Lambda handler module (they read
+their settings at import, as on a Lambda cold start). It points at no real AWS and names the
+canonical MCP URL the tests use.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
-EVENTS_DIR = Path(__file__).parent / "events"
+EVENTS_DIR: Final = Path(__file__).parent / "events"
+TEST_MCP_URL: Final = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/mcp"
+TEST_PRM_URL: Final = (
+    "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/.well-known/oauth-protected-resource/mcp"
+)
+TEST_ISSUER: Final = "https://issuer.example.com"
+
+_BASELINE = {
+    "MCP_URL": TEST_MCP_URL,
+    "OAUTH_ISSUER": TEST_ISSUER,
+    "OAUTH_BASE_SCOPE": "mcp/access",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_METRICS_NAMESPACE": "ServerlessMcpTest",
+}
+for _name in (
+    "MCP_URL_PARAMETER",
+    "AUTH_SETTINGS_PARAMETER",
+    "API_KEYS_SECRET_ID",
+    "UPSTREAM_SECRET_ID",
+    "ALLOWED_ORIGINS",
+    "OAUTH_JWKS_URL",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+):
+    os.environ.pop(_name, None)
+os.environ.update(_BASELINE)
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -18,9 +55,36 @@ def load_event(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach real AWS: fake credentials and a fixed region for boto3 and moto."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    """No test may reach real AWS, even if one changed the environment: restore the baseline."""
+    for name, value in _BASELINE.items():
+        monkeypatch.setenv(name, value)
+
+
+class LogCapture:
+    """Everything the Powertools logger (audit trail) and stdout (EMF metrics) wrote."""
+
+    def __init__(self, stream: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
+        self._stream = stream
+        self._capfd = capfd
+
+    def text(self) -> str:
+        return self._stream.getvalue() + self._capfd.readouterr().out
+
+    def audits(self) -> list[dict[str, Any]]:
+        lines = self._stream.getvalue().splitlines()
+        return [json.loads(line) for line in lines if '"event_type":"audit"' in line]
+
+
+@pytest.fixture
+def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
+    """Capture the audit logger's output, wherever its stream pointed at import time."""
+    from app.audit import logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        yield LogCapture(stream, capfd)
+    finally:
+        handler.setStream(previous)

@@ -1,22 +1,87 @@
 """Lambda entry point of the MCP server: API Gateway event in, API Gateway response out.
 
-Module-level work is what must happen once per container (and is captured by a SnapStart
-snapshot): building the server, its tools and the ASGI app. Mangum's lifespan is off because it
-would run on every invocation; `app.asgi.SessionManagerRunner` enters the SDK's session manager
-once instead.
+Module-level work is what must happen once per container (and what a SnapStart snapshot
+captures): reading and validating the settings, building the server, its tools and the ASGI
+app. Mangum's lifespan is off because it would run on every invocation;
+`app.asgi.SessionManagerRunner` enters the SDK's session manager once instead.
+
+The only Lambda-specific translation is `AuthorizerContext`: it reads the authorizer's output
+from the API Gateway event (REST v1: `requestContext.authorizer`, flat; HTTP API v2:
+`requestContext.authorizer.lambda`) and puts a `Principal` and a `Caller` into the ASGI scope.
+A request without a valid authorizer context gets no principal, and the app answers 401.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from mangum import Mangum
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.asgi import create_app
-from app.config import HttpSettings
+from app.auth.principal import Principal
+from app.config import HttpSettings, SettingsSource, read_bool
+from app.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
 from app.server import build_server
 
-asgi_app = create_app(build_server(), HttpSettings.from_env())
+
+def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The authorizer's context in a v1 or v2 proxy event, or None."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer")
+    if not isinstance(authorizer, Mapping):
+        return None
+    if event.get("version") == "2.0":
+        lambda_context = authorizer.get("lambda")
+        return lambda_context if isinstance(lambda_context, Mapping) else None
+    return authorizer
+
+
+def caller_from_event(event: Mapping[str, Any]) -> Caller:
+    context = event.get("requestContext") or {}
+    identity = context.get("identity") or {}
+    http = context.get("http") or {}
+    return Caller(
+        request_id=context.get("requestId"),
+        source_ip=identity.get("sourceIp") or http.get("sourceIp"),
+        user_agent=identity.get("userAgent") or http.get("userAgent"),
+    )
+
+
+class AuthorizerContext:
+    """ASGI middleware: the API Gateway authorizer's output → `Principal` in the scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = scope.get("aws.event")
+        if scope["type"] == "http" and isinstance(event, Mapping):
+            scope[CALLER_KEY] = caller_from_event(event)
+            context = authorizer_context(event)
+            if context is not None:
+                # A malformed context leaves no principal: the app answers 401 (fail closed).
+                with contextlib.suppress(ValueError):
+                    scope[PRINCIPAL_KEY] = Principal.from_context(context)
+        await self.app(scope, receive, send)
+
+
+def build_asgi_app(source: SettingsSource, env: Mapping[str, str]) -> AuthorizerContext:
+    """The complete ASGI app behind the handler (tests build their own with other settings)."""
+    app = create_app(
+        build_server(),
+        source,
+        HttpSettings.from_env(env),
+        log_arguments=read_bool(env, "AUDIT_LOG_ARGUMENTS", False),
+    )
+    return AuthorizerContext(app)
+
+
+settings_source = SettingsSource()
+settings_source.auth()  # a broken setting stops the cold start with a message naming it
+asgi_app = build_asgi_app(settings_source, os.environ)
 _adapter = Mangum(asgi_app, lifespan="off")
 
 

@@ -1,16 +1,40 @@
-"""Settings: safe defaults, and errors that name the setting without echoing its value."""
+"""Settings: safe defaults, derived URLs, and errors that name the setting without its value."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.config import DEFAULT_MAX_BODY_BYTES, ConfigurationError, HttpSettings
+from app.config import DEFAULT_MAX_BODY_BYTES, AuthSettings, ConfigurationError, HttpSettings, SettingsSource
 
 
-def test_defaults_allow_no_origin_and_one_mebibyte() -> None:
-    settings = HttpSettings.from_env({})
+def test_defaults_are_one_mebibyte_no_origin_and_base_scope() -> None:
+    assert HttpSettings.from_env({}).max_body_bytes == DEFAULT_MAX_BODY_BYTES == 1024 * 1024
+    settings = AuthSettings.from_env("https://h.example/mcp", {})
     assert settings.allowed_origins == frozenset()
-    assert settings.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 1024 * 1024
+    assert settings.base_scope == "mcp/access"
+    assert settings.issuer is None
+
+
+@pytest.mark.parametrize(
+    ("mcp_url", "metadata_url"),
+    [
+        (
+            "https://abc.execute-api.us-east-1.amazonaws.com/prod/mcp",
+            "https://abc.execute-api.us-east-1.amazonaws.com/prod/.well-known/oauth-protected-resource/mcp",
+        ),
+        ("https://mcp.example.com/mcp", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"),
+        ("http://127.0.0.1:8787/mcp", "http://127.0.0.1:8787/.well-known/oauth-protected-resource/mcp"),
+    ],
+)
+def test_resource_metadata_url_is_path_inserted_inside_the_stage(mcp_url: str, metadata_url: str) -> None:
+    assert AuthSettings(mcp_url=mcp_url).resource_metadata_url == metadata_url
+
+
+def test_canonical_url_is_always_an_accepted_audience() -> None:
+    settings = AuthSettings.from_env(
+        "https://h.example/mcp", {"OAUTH_AUDIENCES": "api://mcp, https://h.example/mcp"}
+    )
+    assert settings.accepted_audiences == ("https://h.example/mcp", "api://mcp")
 
 
 @pytest.mark.parametrize(
@@ -18,11 +42,30 @@ def test_defaults_allow_no_origin_and_one_mebibyte() -> None:
     [
         ({"MAX_BODY_BYTES": "lots"}, "MAX_BODY_BYTES"),
         ({"MAX_BODY_BYTES": "7"}, "MAX_BODY_BYTES"),
-        ({"ALLOWED_ORIGINS": "https://ok.example,app.example.com/path"}, "ALLOWED_ORIGINS"),
     ],
 )
-def test_malformed_setting_names_itself(env: dict[str, str], name: str) -> None:
+def test_malformed_http_setting_names_itself(env: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigurationError, match=name) as info:
         HttpSettings.from_env(env)
     for value in env.values():
         assert value not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"ALLOWED_ORIGINS": "https://ok.example,app.example.com/path"}, "ALLOWED_ORIGINS"),
+        ({"JWT_LEEWAY_SECONDS": "soon"}, "JWT_LEEWAY_SECONDS"),
+        ({"JWKS_FETCH_TIMEOUT_SECONDS": "0"}, "JWKS_FETCH_TIMEOUT_SECONDS"),
+        ({"OAUTH_BASE_SCOPE": "two scopes"}, "OAUTH_BASE_SCOPE"),
+    ],
+)
+def test_malformed_auth_setting_names_itself(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        AuthSettings.from_env("https://h.example/mcp", env)
+
+
+@pytest.mark.parametrize("url", ["", "h.example/mcp", "https://h.example/api", "https://h.example/mcp?x=1"])
+def test_mcp_url_must_be_the_full_endpoint_url(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="MCP_URL"):
+        SettingsSource(env={"MCP_URL": url}).auth()

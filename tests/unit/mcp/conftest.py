@@ -11,11 +11,11 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from devtools.events import DEFAULT_HOST, EventFormat
+from devtools.events import EventFormat
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import LambdaProxyTransport
+from tests.conftest import TEST_MCP_URL
 
-MCP_URL = f"https://{DEFAULT_HOST}/mcp"
 FULL_CONTEXT = {
     "principalId": "user-123",
     "principal": "user-123",
@@ -54,10 +54,11 @@ def connect(mcp_runtime: LambdaRuntime) -> ClientFactory:
             event_format=event_format,
             authorizer_context=authorizer_context,
             base64_body=base64_body,
+            stage_path="/prod",
         )
         async with (
             httpx2.AsyncClient(transport=transport) as http,
-            Client(streamable_http_client(MCP_URL, http_client=http), mode=mode) as client,
+            Client(streamable_http_client(TEST_MCP_URL, http_client=http), mode=mode) as client,
         ):
             yield client
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 from mangum import Mangum
 
-from app.asgi import create_app
-from app.config import HttpSettings
-from app.server import build_server
+from app.config import SettingsSource
+from app.handlers.mcp import build_asgi_app
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import response_from_lambda
@@ -73,8 +73,8 @@ def test_no_host_is_rejected_with_421(mcp_runtime: LambdaRuntime, host: str) -> 
 @pytest.fixture(scope="module")
 def origin_runtime() -> Any:
     """A handler configured with one allowed browser origin."""
-    settings = HttpSettings.from_env({"ALLOWED_ORIGINS": "https://app.example.com"})
-    adapter = Mangum(create_app(build_server(), settings), lifespan="off")
+    env = {**os.environ, "ALLOWED_ORIGINS": "https://app.example.com"}
+    adapter = Mangum(build_asgi_app(SettingsSource(env=env), env), lifespan="off")
     runtime = LambdaRuntime(adapter)
     yield runtime
     runtime.close()

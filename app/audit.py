@@ -1,0 +1,129 @@
+"""The audit trail: one event schema for both Lambdas, as structured JSON through Powertools.
+
+The authorizer writes one event per decision, the MCP Lambda one per JSON-RPC request. Each is
+one JSON log line (Powertools Logger) with the fields of `AuditEvent` at the top level, so
+CloudWatch metric filters and Logs Insights can select on them (`event_type = "audit"`).
+
+What is never in an event: a token, an API key, a secret, the Authorization header, or a tool
+argument value (argument names and sizes only, unless a tool opts in and `AUDIT_LOG_ARGUMENTS`
+is true, and then with sensitive-looking keys redacted and long strings cut).
+
+Metrics go out as CloudWatch Embedded Metric Format lines through Powertools Metrics:
+`Authorizations` (dimensions `decision`, `reason`), `ToolCalls` and `ToolErrors` (dimension
+`tool`), and `Latency` (dimensions `source`, `action`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE: Final = "serverless-mcp"
+AUDIT_SCHEMA_VERSION: Final = 1
+MAX_TEXT: Final = 256
+REDACTED: Final = "[REDACTED]"
+_SENSITIVE_KEY: Final = re.compile(
+    r"token|secret|password|passwd|authorization|credential|api[_-]?key|cookie", re.I
+)
+
+Source = Literal["authorizer", "mcp"]
+Outcome = Literal["allowed", "denied", "ok", "tool_error", "error", "server_error"]
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, use_rfc3339=True)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audited decision or JSON-RPC request. Field order is the documented schema order."""
+
+    source: Source
+    action: str
+    outcome: Outcome
+    request_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    principal: str | None = None
+    auth_method: str | None = None
+    client_id: str | None = None
+    key_id: str | None = None
+    tenant: str | None = None
+    target_kind: str | None = None
+    target: str | None = None
+    reason: str | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+    arguments: dict[str, Any] | None = None
+
+    def to_log(self) -> dict[str, Any]:
+        record = {"event_type": "audit", "audit_version": AUDIT_SCHEMA_VERSION}
+        for key, value in asdict(self).items():
+            if value is None:
+                continue
+            record[key] = _cut(value) if isinstance(value, str) else value
+        return record
+
+
+def emit(event: AuditEvent) -> None:
+    """Write the event as one JSON log line and record its metrics."""
+    record = event.to_log()
+    logger.info(f"audit {event.source} {event.action} {event.outcome}", extra=record)
+    _metrics(event)
+
+
+def argument_summary(arguments: Any, *, include_values: bool = False) -> dict[str, Any]:
+    """Names and size of tool arguments; values only when `include_values`, and then redacted."""
+    if not isinstance(arguments, dict):
+        return {"names": [], "size_bytes": 0}
+    size = len(json.dumps(arguments, separators=(",", ":"), default=str).encode())
+    summary: dict[str, Any] = {"names": sorted(str(name) for name in arguments)[:50], "size_bytes": size}
+    if include_values:
+        summary["values"] = redact(arguments)
+    return summary
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """A copy safe to log: sensitive-looking keys masked, strings cut, nesting bounded."""
+    if depth > 4:
+        return "[…]"
+    if isinstance(value, dict):
+        return {
+            str(k): REDACTED if _SENSITIVE_KEY.search(str(k)) else redact(v, depth + 1)
+            for k, v in list(value.items())[:50]
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item, depth + 1) for item in list(value)[:50]]
+    if isinstance(value, str):
+        return _cut(value, 64)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _cut(str(value), 64)
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _metrics(event: AuditEvent) -> None:
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
+    if event.source == "authorizer":
+        with single_metric(
+            name="Authorizations", unit=MetricUnit.Count, value=1, namespace=namespace
+        ) as metric:
+            metric.add_dimension(name="decision", value=event.outcome)
+            metric.add_dimension(name="reason", value=event.reason or "none")
+    elif event.target_kind == "tool" and event.target and event.action == "tools/call":
+        failed = event.outcome in ("tool_error", "server_error", "error")
+        for name in ("ToolCalls", "ToolErrors") if failed else ("ToolCalls",):
+            with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+                metric.add_dimension(name="tool", value=_cut(event.target, 64))
+    if event.latency_ms is not None:
+        with single_metric(
+            name="Latency", unit=MetricUnit.Milliseconds, value=event.latency_ms, namespace=namespace
+        ) as metric:
+            metric.add_dimension(name="source", value=event.source)

@@ -1,0 +1,121 @@
+"""Why a credential was refused, as a closed set of reason codes.
+
+The authorizer answers every refusal the same way to the client (API Gateway turns it into a
+401 or 403 gateway response), so the reason code is for operators: it goes into the audit
+event and the logs. It is an enum rather than free text so that dashboards and alarms can
+count refusals by cause, and so that no code path can smuggle credential material into a
+message: an :class:`AuthError` is built from a reason code and, optionally, a short detail
+that the code itself chose (an exception *type* name, never an exception message).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, auto
+from typing import Final
+
+__all__ = ["AuthError", "ReasonCode"]
+
+
+class ReasonCode(StrEnum):
+    """Machine-readable cause of an authentication or authorization refusal.
+
+    Values are the lower-case member names (``ReasonCode.EXPIRED == "expired"``), stable
+    across releases because they appear in audit logs and metric dimensions.
+    """
+
+    # The Authorization header itself.
+    MISSING_CREDENTIAL = auto()
+    MALFORMED_CREDENTIAL = auto()
+    HEADER_TOO_LARGE = auto()
+    UNSUPPORTED_SCHEME = auto()
+    # JWT claims and signature.
+    EXPIRED = auto()
+    NOT_YET_VALID = auto()
+    ISSUED_IN_FUTURE = auto()
+    BAD_ISSUER = auto()
+    BAD_AUDIENCE = auto()
+    BAD_SIGNATURE = auto()
+    UNKNOWN_KID = auto()
+    ALGORITHM_NOT_ALLOWED = auto()
+    JWKS_UNAVAILABLE = auto()
+    WRONG_TOKEN_USE = auto()
+    CLIENT_NOT_ALLOWED = auto()
+    # API keys.
+    UNKNOWN_KEY = auto()
+    REVOKED_KEY = auto()
+    EXPIRED_KEY = auto()
+    BAD_SECRET = auto()
+    KEY_STORE_UNAVAILABLE = auto()
+    # Authorization and configuration.
+    MISSING_SCOPE = auto()
+    JWT_NOT_CONFIGURED = auto()
+    INTERNAL_ERROR = auto()
+
+
+_DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
+    ReasonCode.MISSING_CREDENTIAL: "no credential: send 'Authorization: Bearer <token or API key>'",
+    ReasonCode.MALFORMED_CREDENTIAL: (
+        "the credential is malformed: send exactly 'Bearer', one space and one token"
+    ),
+    ReasonCode.HEADER_TOO_LARGE: "the Authorization header is larger than 8192 bytes",
+    ReasonCode.UNSUPPORTED_SCHEME: "unsupported authorization scheme: only 'Bearer' is accepted",
+    ReasonCode.EXPIRED: "the token has expired: obtain a new one",
+    ReasonCode.NOT_YET_VALID: "the token is not valid yet (nbf): check the clocks",
+    ReasonCode.ISSUED_IN_FUTURE: "the token was issued in the future (iat): check the clocks",
+    ReasonCode.BAD_ISSUER: "the token was issued by an issuer this server does not trust",
+    ReasonCode.BAD_AUDIENCE: "the token was issued for another resource (aud): request one for this server",
+    ReasonCode.BAD_SIGNATURE: "the token signature does not verify",
+    ReasonCode.UNKNOWN_KID: "the token is signed with a key the issuer does not publish (kid)",
+    ReasonCode.ALGORITHM_NOT_ALLOWED: "the token signature algorithm is not allowed",
+    ReasonCode.JWKS_UNAVAILABLE: "the issuer's signing keys (JWKS) could not be fetched",
+    ReasonCode.WRONG_TOKEN_USE: "an access token is required (not an ID token)",
+    ReasonCode.CLIENT_NOT_ALLOWED: "the token was issued to a client this server does not accept",
+    ReasonCode.UNKNOWN_KEY: "no such API key",
+    ReasonCode.REVOKED_KEY: "the API key has been revoked",
+    ReasonCode.EXPIRED_KEY: "the API key has expired",
+    ReasonCode.BAD_SECRET: "the API key secret is wrong",
+    ReasonCode.KEY_STORE_UNAVAILABLE: "the API key store could not be read",
+    ReasonCode.MISSING_SCOPE: "the credential lacks a scope this server requires",
+    ReasonCode.JWT_NOT_CONFIGURED: "JWTs are not accepted here: no OAuth issuer is configured",
+    ReasonCode.INTERNAL_ERROR: "internal error while checking the credential",
+}
+
+
+class AuthError(Exception):
+    """A refused credential.
+
+    Attributes:
+        reason: the :class:`ReasonCode`.
+        status: the HTTP status the refusal maps to: 403 for ``missing_scope`` (the caller
+            is known but may not do this: RFC 6750 ``insufficient_scope``), 401 otherwise.
+        detail: an optional operator hint chosen by the raising code (for example the type
+            name of an unexpected exception). It is never derived from the credential.
+
+    The message is the fixed description of the reason code (plus ``detail``): it can never
+    contain the credential or any part of it, so an ``AuthError`` may be logged as it is.
+    Callers raise it ``from None`` when wrapping library errors whose messages might quote
+    token content, so the traceback does not carry that content either.
+    """
+
+    def __init__(self, reason: ReasonCode, detail: str | None = None) -> None:
+        self.reason: ReasonCode = ReasonCode(reason)
+        self.detail: str | None = detail
+        # args stay (reason, detail) so the error pickles and copies faithfully.
+        super().__init__(self.reason, detail)
+
+    def __str__(self) -> str:
+        message = f"{self.reason.value}: {_DESCRIPTIONS[self.reason]}"
+        return f"{message} ({self.detail})" if self.detail else message
+
+    @property
+    def status(self) -> int:
+        """HTTP status for this refusal: 403 only for a missing scope, else 401."""
+        return 403 if self.reason is ReasonCode.MISSING_SCOPE else 401
+
+    @property
+    def description(self) -> str:
+        """The fixed human description of the reason, without the code or the detail."""
+        return _DESCRIPTIONS[self.reason]
+
+    def __repr__(self) -> str:
+        return f"AuthError(reason={self.reason.value!r}, status={self.status})"

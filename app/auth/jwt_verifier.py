@@ -1,0 +1,256 @@
+"""OAuth 2.1 access-token (JWT) verification for the MCP resource server.
+
+The order of checks matters and is fixed:
+
+1. The unverified header is read only to choose a key: ``alg`` must be in the configured
+   asymmetric allow-list (``none`` and ``HS*`` are refused whatever the configuration) and a
+   ``kid`` is required. ``jku``, ``x5u`` and embedded ``jwk`` headers are ignored: keys come
+   only from the configured issuer's JWKS.
+2. The JWK must fit the algorithm: RSA for ``RS*``/``PS*``, the matching curve for ``ES*``,
+   OKP for ``EdDSA``, and the JWK's own ``alg`` (if any) must equal the header's. This, plus
+   passing ``jwt.decode`` exactly one algorithm, closes the algorithm-confusion attacks.
+3. ``jwt.decode`` verifies the signature and the exact issuer, and requires ``exp``, ``iat``,
+   ``iss`` and ``sub``. Nothing in the payload is looked at before the signature verified.
+4. Times are checked here, not by PyJWT, against the injected clock: tests need no wall
+   clock, and ``iat`` in the future (``issued_in_future``) stays distinguishable from ``nbf``
+   in the future (``not_yet_valid``), which PyJWT reports with one exception type.
+5. Audience (RFC 8707): a token with ``aud`` must name one of the configured audiences (the
+   canonical MCP URL first). A token without ``aud`` is accepted only as an Amazon Cognito
+   access token (``token_use == "access"``) from an allowed ``client_id``. An ID token
+   (``token_use == "id"``) is always refused.
+
+The base scope is not checked here: the :class:`~app.auth.authenticator.Authenticator` checks
+it for every kind of credential.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import jwt
+from jwt.exceptions import (
+    DecodeError,
+    ExpiredSignatureError,
+    ImmatureSignatureError,
+    InvalidAlgorithmError,
+    InvalidAudienceError,
+    InvalidIssuedAtError,
+    InvalidIssuerError,
+    InvalidKeyError,
+    InvalidSignatureError,
+    MissingRequiredClaimError,
+    PyJWTError,
+)
+
+from app.auth.errors import AuthError, ReasonCode
+from app.auth.jwks import JwksCache, JwksKey
+from app.auth.jwt_settings import JwtSettings
+from app.auth.principal import Principal
+from app.auth.scopes import split_scope_string, validate_scopes
+
+__all__ = ["JwksCache", "JwtSettings", "JwtVerifier"]
+
+# (kty, crv or None for "any") each algorithm needs from its JWK.
+_KEY_TYPE_FOR_ALG: Final[dict[str, tuple[str, str | None]]] = {
+    **{f"{family}{bits}": ("RSA", None) for family in ("RS", "PS") for bits in (256, 384, 512)},
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
+    "EdDSA": ("OKP", None),
+}
+_REQUIRED_CLAIMS: Final = ["exp", "iat", "iss", "sub"]
+_CLIENT_ID_CLAIMS: Final = ("client_id", "azp", "cid", "appid")
+_TENANT_CLAIMS: Final = ("tid", "tenant", "org_id")
+
+# Most specific first: several of these subclass DecodeError or InvalidTokenError.
+_PYJWT_REASONS: Final[tuple[tuple[type[PyJWTError], ReasonCode], ...]] = (
+    (ExpiredSignatureError, ReasonCode.EXPIRED),
+    (ImmatureSignatureError, ReasonCode.NOT_YET_VALID),
+    (InvalidIssuedAtError, ReasonCode.MALFORMED_CREDENTIAL),
+    (InvalidIssuerError, ReasonCode.BAD_ISSUER),
+    (InvalidAudienceError, ReasonCode.BAD_AUDIENCE),
+    (InvalidSignatureError, ReasonCode.BAD_SIGNATURE),
+    (InvalidAlgorithmError, ReasonCode.ALGORITHM_NOT_ALLOWED),
+    (InvalidKeyError, ReasonCode.ALGORITHM_NOT_ALLOWED),
+    (DecodeError, ReasonCode.MALFORMED_CREDENTIAL),
+)
+
+
+def reason_for_pyjwt_error(error: PyJWTError) -> ReasonCode:
+    """Map a PyJWT exception to a reason code (anything unlisted is a malformed token)."""
+    if isinstance(error, MissingRequiredClaimError):
+        if error.claim == "iss":
+            return ReasonCode.BAD_ISSUER
+        if error.claim == "aud":
+            return ReasonCode.BAD_AUDIENCE
+        return ReasonCode.MALFORMED_CREDENTIAL
+    for error_type, reason in _PYJWT_REASONS:
+        if isinstance(error, error_type):
+            return reason
+    return ReasonCode.MALFORMED_CREDENTIAL
+
+
+class JwtVerifier:
+    """Verify an OAuth access token and return its :class:`Principal`.
+
+    Args:
+        settings: validated :class:`JwtSettings`.
+        jwks: the (long-lived) :class:`JwksCache` of the same issuer.
+        clock: epoch seconds, for ``exp``/``nbf``/``iat``; injected by tests.
+    """
+
+    def __init__(
+        self, settings: JwtSettings, jwks: JwksCache, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._settings = settings
+        self._jwks = jwks
+        self._clock = clock
+        self._algorithms = frozenset(settings.algorithms)
+        self._audiences = frozenset(settings.audiences)
+        self._client_ids = frozenset(settings.allowed_client_ids)
+
+    @property
+    def settings(self) -> JwtSettings:
+        return self._settings
+
+    def verify(self, token: str) -> Principal:
+        """Return the principal of a valid token; raise :class:`AuthError` for anything else.
+
+        No other exception type escapes, and no message contains the token: library
+        exceptions are mapped to reason codes and dropped (``from None``).
+        """
+        try:
+            return self._verify(token)
+        except AuthError:
+            raise
+        except PyJWTError as exc:
+            raise AuthError(reason_for_pyjwt_error(exc)) from None
+        except Exception as exc:
+            raise AuthError(ReasonCode.INTERNAL_ERROR, type(exc).__name__) from None
+
+    def _verify(self, token: str) -> Principal:
+        header = jwt.get_unverified_header(token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED)
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            # Without a kid the key would have to be guessed; issuers that rotate keys set it.
+            raise AuthError(ReasonCode.UNKNOWN_KID, "token header has no kid")
+        key = self._jwks.get_key(kid)
+        _check_key_fits_algorithm(key, alg)
+
+        claims = jwt.decode(
+            token,
+            key=key.key,
+            algorithms=[alg],
+            issuer=self._settings.issuer,
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_iss": True,
+                "verify_aud": False,  # checked below: Cognito tokens have no aud
+                "verify_exp": False,  # the time claims are checked below with self._clock
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+        if claims.get("iss") != self._settings.issuer:  # PyJWT checks this too; cheap to be sure
+            raise AuthError(ReasonCode.BAD_ISSUER)
+        self._check_times(claims)
+        self._check_audience(claims)
+
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "sub must be a non-empty string")
+        return Principal(
+            subject=subject,
+            auth_method="jwt",
+            scopes=_scopes(claims),
+            client_id=_first_string(claims, _CLIENT_ID_CLAIMS),
+            tenant=_first_string(claims, _TENANT_CLAIMS),
+        )
+
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock()
+        leeway = self._settings.leeway_seconds
+        exp = _numeric_date(claims, "exp")
+        iat = _numeric_date(claims, "iat")
+        nbf = _numeric_date(claims, "nbf")
+        if exp is None or iat is None:  # already required by jwt.decode; never trust one layer
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "exp and iat are required")
+        if exp <= now - leeway:
+            raise AuthError(ReasonCode.EXPIRED)
+        if nbf is not None and nbf > now + leeway:
+            raise AuthError(ReasonCode.NOT_YET_VALID)
+        if iat > now + leeway:
+            raise AuthError(ReasonCode.ISSUED_IN_FUTURE)
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
+        use = claims.get("token_use")  # Amazon Cognito: "id" or "access"
+        if use == "id":
+            raise AuthError(ReasonCode.WRONG_TOKEN_USE, "ID token")
+        if "aud" in claims:
+            aud = claims["aud"]
+            audiences = [aud] if isinstance(aud, str) else aud
+            if not isinstance(audiences, list) or not any(
+                isinstance(value, str) and value in self._audiences for value in audiences
+            ):
+                raise AuthError(ReasonCode.BAD_AUDIENCE)
+            return
+        # No aud: only an Amazon Cognito access token from an allowed app client will do.
+        if use != "access":
+            raise AuthError(ReasonCode.WRONG_TOKEN_USE, "token has neither aud nor token_use=access")
+        client_id = claims.get("client_id")
+        if not isinstance(client_id, str) or client_id not in self._client_ids:
+            raise AuthError(ReasonCode.CLIENT_NOT_ALLOWED)
+
+
+def _check_key_fits_algorithm(key: JwksKey, alg: str) -> None:
+    if key.alg is not None and key.alg != alg:
+        raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED, "JWK alg differs from token alg")
+    kty, crv = _KEY_TYPE_FOR_ALG[alg]
+    if key.kty != kty or (crv is not None and key.crv != crv):
+        raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED, "JWK type does not fit token alg")
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, f"{name} must be a NumericDate")
+    return float(value)
+
+
+def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Scopes from ``scope`` (RFC 9068, space-separated) and/or ``scp`` (Okta list, Entra string)."""
+    scopes: set[str] = set()
+    try:
+        scope = claims.get("scope")
+        if scope is not None:
+            if not isinstance(scope, str):
+                raise ValueError("scope must be a string")
+            scopes |= split_scope_string(scope)
+        scp = claims.get("scp")
+        if isinstance(scp, str):
+            scopes |= split_scope_string(scp)
+        elif isinstance(scp, list):
+            if not all(isinstance(item, str) for item in scp):
+                raise ValueError("scp entries must be strings")
+            scopes |= validate_scopes(scp)
+        elif scp is not None:
+            raise ValueError("scp must be a string or a list")
+    except ValueError:
+        raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "invalid scope claim") from None
+    return frozenset(scopes)
+
+
+def _first_string(claims: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -1,0 +1,137 @@
+"""Lambda entry point of the API Gateway REST REQUEST authorizer.
+
+Translates the event into an Authorization header value, asks `Gatekeeper` for a decision,
+writes one audit event, and answers in the form API Gateway expects:
+
+- allowed: an Allow policy for the whole stage (`<api>/<stage>/*/*`), because API Gateway
+  caches the policy per Authorization header and reuses it for every route; the context
+  carries the principal (never a credential);
+- a valid credential without the base scope: an explicit Deny (API Gateway answers 403);
+- anything else: the exception "Unauthorized", the only way to get a 401 from API Gateway.
+
+Imports stay small (no mcp, no Starlette): this function's cold start is paid before every
+first request of a new container.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.audit import AuditEvent, emit
+from app.auth.errors import ReasonCode
+from app.authorization import Decision, Gatekeeper
+from app.config import SettingsSource
+
+gatekeeper = Gatekeeper(SettingsSource())
+gatekeeper.check_configuration()  # a broken setting stops the cold start with a clear message
+
+
+class Unauthorized(Exception):
+    """Raised to make API Gateway answer 401; the message must be exactly "Unauthorized"."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+@dataclass(frozen=True)
+class AuthorizerRequest:
+    """The parts of a REQUEST-authorizer event the decision and the audit need."""
+
+    authorization: str | None
+    method_arn: str
+    request_id: str | None
+    source_ip: str | None
+    user_agent: str | None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> AuthorizerRequest:
+        context = event.get("requestContext") or {}
+        identity = context.get("identity") or {}
+        return cls(
+            authorization=_authorization_header(event),
+            method_arn=str(event.get("methodArn") or ""),
+            request_id=context.get("requestId"),
+            source_ip=identity.get("sourceIp") or None,
+            user_agent=identity.get("userAgent") or None,
+        )
+
+
+def _authorization_header(event: Mapping[str, Any]) -> str | None:
+    """The Authorization header, case-insensitively; several values are joined so they fail."""
+    values: list[str] = []
+    for name, value in (event.get("multiValueHeaders") or {}).items():
+        if str(name).lower() == "authorization" and isinstance(value, list):
+            values.extend(str(v) for v in value)
+    if not values:
+        for name, value in (event.get("headers") or {}).items():
+            if str(name).lower() == "authorization" and value is not None:
+                values.append(str(value))
+    if not values:
+        return None
+    # Two credentials in one request are refused by the strict Bearer parser (", " is malformed).
+    return ", ".join(values)
+
+
+def stage_wildcard_arn(method_arn: str) -> str:
+    """`arn:aws:execute-api:<region>:<account>:<api>/<stage>/*/*` from a method ARN."""
+    prefix, _, path = method_arn.partition("/")
+    stage = path.split("/", 1)[0]
+    if not prefix.startswith("arn:aws") or ":execute-api:" not in prefix or not stage:
+        raise ValueError("methodArn is not an API Gateway method ARN")
+    return f"{prefix}/{stage}/*/*"
+
+
+def policy(principal_id: str, effect: str, resource: str, context: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "principalId": principal_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": dict(context),
+    }
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        request = AuthorizerRequest.from_event(event)
+        decision = gatekeeper.decide(request.authorization)
+        try:
+            resource = stage_wildcard_arn(request.method_arn)
+        except ValueError:
+            resource, decision = "", Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
+        _audit(request, decision, (time.perf_counter() - started) * 1000)
+    except Exception:
+        # Fail closed: a malformed event or a failing audit write is a 401, never an Allow.
+        raise Unauthorized() from None
+    if decision.allowed and decision.principal is not None:
+        return policy(decision.principal.subject, "Allow", resource, decision.principal.to_context())
+    if decision.status == 403 and resource:
+        return policy("denied", "Deny", resource, {"reason": str(decision.reason)})
+    raise Unauthorized()
+
+
+def _audit(request: AuthorizerRequest, decision: Decision, latency_ms: float) -> None:
+    principal = decision.principal
+    emit(
+        AuditEvent(
+            source="authorizer",
+            action="authorize",
+            outcome="allowed" if decision.allowed else "denied",
+            request_id=request.request_id,
+            source_ip=request.source_ip,
+            user_agent=request.user_agent,
+            principal=principal.subject if principal else None,
+            auth_method=principal.auth_method if principal else None,
+            client_id=principal.client_id if principal else None,
+            key_id=principal.key_id if principal else None,
+            tenant=principal.tenant if principal else None,
+            reason=str(decision.reason) if decision.reason else None,
+            status=decision.status,
+            latency_ms=round(latency_ms, 3),
+        )
+    )

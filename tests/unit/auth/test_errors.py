@@ -1,0 +1,58 @@
+"""Reason codes and AuthError: stable values, status mapping, safe messages."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from app.auth.errors import AuthError, ReasonCode
+
+DOCUMENTED = [
+    "missing_credential",
+    "malformed_credential",
+    "header_too_large",
+    "unsupported_scheme",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
+    "bad_issuer",
+    "bad_audience",
+    "bad_signature",
+    "unknown_kid",
+    "algorithm_not_allowed",
+    "jwks_unavailable",
+    "wrong_token_use",
+    "client_not_allowed",
+    "unknown_key",
+    "revoked_key",
+    "expired_key",
+    "bad_secret",
+    "key_store_unavailable",
+    "missing_scope",
+    "jwt_not_configured",
+    "internal_error",
+]
+
+
+def test_reason_values_are_the_documented_ones() -> None:
+    assert [reason.value for reason in ReasonCode] == DOCUMENTED
+    assert ReasonCode("missing_scope") is ReasonCode.MISSING_SCOPE
+    assert str(ReasonCode.EXPIRED) == "expired"
+    assert f"{ReasonCode.BAD_SECRET}" == "bad_secret"
+
+
+@pytest.mark.parametrize("reason", list(ReasonCode))
+def test_status_is_403_only_for_missing_scope(reason: ReasonCode) -> None:
+    error = AuthError(reason)
+    assert error.status == (403 if reason is ReasonCode.MISSING_SCOPE else 401)
+    assert str(error).startswith(f"{reason.value}: ")
+    assert error.description in str(error)
+    assert repr(error) == f"AuthError(reason={reason.value!r}, status={error.status})"
+
+
+def test_detail_is_appended_and_the_error_pickles() -> None:
+    error = AuthError(ReasonCode.JWKS_UNAVAILABLE, "TimeoutError")
+    assert str(error).endswith("(TimeoutError)")
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert (copy.reason, copy.detail, str(copy)) == (error.reason, error.detail, str(error))

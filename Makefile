@@ -33,10 +33,14 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
 test: $(INSTALLED) node_modules/.installed lint typecheck
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 dev: $(INSTALLED)
 	$(BIN)/mcp-lambda dev
+
+# Benchmarks side by side with the alternatives (issue 7); not part of `make test`.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench
 
 events: $(INSTALLED)
 	$(BIN)/python -m devtools.sample_events

@@ -275,6 +275,7 @@ def create_app(
         # API Gateway and custom domains set Host; Origin is checked by McpEndpoint instead.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
+    server.settings = source
     server.mcp.middleware.append(ListFilter(server.requirements, _granted_scopes))
     server.mcp.middleware.append(OutcomeRecorder(_audit_of))
     endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments)

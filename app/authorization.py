@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 FetchJson = Callable[[str, float], dict[str, Any]]
 
+# A key id the cached key store does not know triggers one fresh read at most this often, so a
+# key created a moment ago works at once, while random key ids cannot hammer Secrets Manager.
+KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -60,6 +64,8 @@ class Gatekeeper:
         self._settings: AuthSettings | None = None
         self._authenticator: Authenticator | None = None
         self._key_store: tuple[Mapping[str, Any], KeyStore] | None = None
+        self._force_key_store_fetch = False
+        self._last_forced_fetch = -KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS
 
     def check_configuration(self) -> AuthSettings:
         """Read and validate the settings now (at cold start); `ConfigurationError` if broken."""
@@ -69,7 +75,13 @@ class Gatekeeper:
 
     def decide(self, authorization_header: str | None) -> Decision:
         try:
-            principal = self._current_authenticator().authenticate(authorization_header)
+            try:
+                principal = self._current_authenticator().authenticate(authorization_header)
+            except AuthError as error:
+                if error.reason is not ReasonCode.UNKNOWN_KEY or not self._may_force_key_store_fetch():
+                    raise
+                self._force_key_store_fetch = True
+                principal = self._current_authenticator().authenticate(authorization_header)
         except AuthError as error:
             return Decision(principal=None, reason=error.reason)
         except ConfigurationError as error:
@@ -79,6 +91,13 @@ class Gatekeeper:
             log.error("authorizer internal error, request refused: %s", type(error).__name__)
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
         return Decision(principal=principal)
+
+    def _may_force_key_store_fetch(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_forced_fetch < KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS:
+            return False
+        self._last_forced_fetch = now
+        return True
 
     def reset(self) -> None:
         """Forget cached settings, signing keys and key store (after a SnapStart restore)."""
@@ -126,7 +145,8 @@ class Gatekeeper:
         return Authenticator(jwt_verifier, loader, settings.base_scope, clock=self._clock)
 
     def _load_key_store(self) -> KeyStore:
-        document = self._source.api_key_store()
+        force, self._force_key_store_fetch = self._force_key_store_fetch, False
+        document = self._source.api_key_store(force_fetch=force)
         if document is None:
             return KeyStore.from_json({})
         # Powertools returns the same cached string until max age; parse once per version.

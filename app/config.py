@@ -235,13 +235,13 @@ class ParameterReader:
         value: str = self._ssm.get(name, max_age=max_age)
         return value
 
-    def secret(self, secret_id: str, max_age: int) -> str:
+    def secret(self, secret_id: str, max_age: int, *, force_fetch: bool = False) -> str:
         with self._lock:
             if self._secrets is None:
                 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
                 self._secrets = SecretsProvider()
-        value: str = self._secrets.get(secret_id, max_age=max_age)
+        value: str = self._secrets.get(secret_id, max_age=max_age, force_fetch=force_fetch)
         return value
 
     def clear(self) -> None:
@@ -302,12 +302,16 @@ class SettingsSource:
         self._parsed = (key, settings)
         return settings
 
-    def api_key_store(self) -> Mapping[str, Any] | None:
+    def api_key_store(self, *, force_fetch: bool = False) -> Mapping[str, Any] | None:
         """The API key store document, or None when API keys are not configured."""
         secret_id = self.env.get("API_KEYS_SECRET_ID", "").strip()
         if not secret_id:
             return None
-        raw = self._fetch_secret("API_KEYS_SECRET_ID", secret_id, self.api_keys_cache_seconds)
+        raw = _guarded(
+            lambda: self.reader.secret(secret_id, self.api_keys_cache_seconds, force_fetch=force_fetch),
+            "API_KEYS_SECRET_ID",
+            f"secret {secret_id}",
+        )
         try:
             document = json.loads(raw) if raw.strip() else {}
         except ValueError:

@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeVar
 
 from mcp.server import MCPServer
 
+from app.config import SettingsSource
+
 Kind = Literal["tool", "resource", "prompt"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -55,6 +57,8 @@ class ScopedServer:
         self.requirements = requirements or ScopeRequirements()
         # Tools whose argument values may be audited (redacted) when AUDIT_LOG_ARGUMENTS is on.
         self.audited_arguments: set[str] = set()
+        # Where tools read their own settings and credentials; set by `app.asgi.create_app`.
+        self.settings: SettingsSource | None = None
 
     def tool(
         self,

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -39,6 +40,8 @@ class DevIssuer:
         return {
             "issuer": self.issuer_url,
             "jwks_uri": self.jwks_url,
+            "token_endpoint": f"{self.issuer_url}/token",
+            "grant_types_supported": ["client_credentials"],
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -93,12 +96,46 @@ class DevIssuer:
 
 class _Handler(BaseHTTPRequestHandler):
     issuer: DevIssuer
+    audience: str | None = None
 
     def do_GET(self) -> None:
         document = self.issuer.documents().get(f"{self.issuer.issuer_url}{self.path}")
-        body = json.dumps(document).encode() if document is not None else b'{"error":"not_found"}'
-        self.send_response(200 if document is not None else 404)
+        self._reply(200 if document is not None else 404, document or {"error": "not_found"})
+
+    def do_POST(self) -> None:
+        """A development-only token endpoint: any caller on 127.0.0.1 gets the token it asks for.
+
+        Form fields: `scope` (space separated), `expires_in` (seconds), `sub`. This is what
+        `mcp-lambda token` calls; it exists only in the local issuer, never in a deployment.
+        """
+        if self.path != "/token":
+            self._reply(404, {"error": "not_found"})
+            return
+        length = min(int(self.headers.get("Content-Length") or 0), 16384)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+        try:
+            expires_in = int(form.get("expires_in", ["3600"])[0])
+        except ValueError:
+            self._reply(400, {"error": "invalid_request", "error_description": "expires_in must be seconds"})
+            return
+        scopes = form.get("scope", ["mcp/access"])[0].split()
+        subject = form.get("sub", ["dev-user"])[0]
+        token = self.issuer.mint(
+            audience=self.audience, scopes=scopes, subject=subject, expires_in=expires_in
+        )
+        reply = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(scopes),
+        }
+        self._reply(200, reply)
+
+    def _reply(self, status: int, document: Mapping[str, Any]) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -110,11 +147,13 @@ class _Handler(BaseHTTPRequestHandler):
 class DevIssuerServer:
     """Serves a `DevIssuer`'s discovery document and JWKS over HTTP on 127.0.0.1."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, audience: str | None = None) -> None:
+        """`audience`: the `aud` of tokens from the token endpoint (the local MCP URL)."""
         server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self.issuer = DevIssuer(f"http://127.0.0.1:{server.server_port}")
         # A subclass per server, so two servers in one process keep their own issuer.
-        server.RequestHandlerClass = type("DevIssuerHandler", (_Handler,), {"issuer": self.issuer})
+        attributes = {"issuer": self.issuer, "audience": audience}
+        server.RequestHandlerClass = type("DevIssuerHandler", (_Handler,), attributes)
         self._server = server
         self._thread = threading.Thread(target=self._server.serve_forever, name="dev-issuer", daemon=True)
 

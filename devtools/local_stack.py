@@ -1,0 +1,313 @@
+"""The Docker-free local stack behind `make dev`: moto, a dev OIDC issuer, the gateway, both handlers.
+
+Start order matters, because the handlers read their settings at import like a Lambda cold
+start: the moto server comes up and is seeded first (SSM: the MCP URL and auth settings;
+Secrets Manager: the API key store with one dev key and an upstream credential; CloudWatch
+Logs: the audit log group), then the process environment is pointed at it (names only, as on
+Lambda), and only then are the handlers imported. The stack owns its process: run one per
+process (the CLI and the end-to-end tests start it in a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
+MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
+AUTH_SETTINGS_PARAMETER: Final = "/serverless-mcp/local/auth-settings"
+API_KEY_STORE_NAME: Final = "serverless-mcp/local/api-keys"
+UPSTREAM_CREDENTIAL_NAME: Final = "serverless-mcp/local/upstream-credential"
+REGION: Final = "us-east-1"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LocalCredentials:
+    """What `make dev` prints and writes to `.local/credentials.json` (git-ignored)."""
+
+    mcp_url: str
+    api_key: str
+    access_token: str
+    issuer: str
+    aws_endpoint: str
+    api_keys_secret_id: str
+    audit_log_group: str
+
+
+@dataclass(frozen=True)
+class LocalStackOptions:
+    port: int = 8787
+    state_dir: Path = Path(".local")
+    authorizer_ttl_seconds: float = 300
+    api_keys_cache_seconds: int = 60
+    config_cache_seconds: int = 300
+    allowed_origins: tuple[str, ...] = ()
+
+
+class CloudWatchShipper(logging.Handler):
+    """Copies audit log lines to a CloudWatch Logs group (moto), as Lambda would deliver them."""
+
+    def __init__(self, client: Any, group: str, stream: str) -> None:
+        super().__init__()
+        self._client, self._group, self._stream = client, group, stream
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-shipper", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        if '"event_type":"audit"' in line:
+            with self._lock:
+                self._pending.append({"timestamp": int(record.created * 1000), "message": line})
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            self._client.put_log_events(logGroupName=self._group, logStreamName=self._stream, logEvents=batch)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.flush()
+            except Exception:  # the console copy is still there; never let shipping kill the stack
+                logging.getLogger(__name__).warning("could not ship audit events to the local log group")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.flush()
+        super().close()
+
+
+class LocalStack:
+    """Start and stop the whole local request path in this process."""
+
+    def __init__(self, options: LocalStackOptions, progress: Progress = print) -> None:
+        self.options = options
+        self._progress = progress
+        self._stoppers: list[Callable[[], None]] = []
+        self.credentials: LocalCredentials | None = None
+        self._server: Any = None
+
+    def start(self) -> LocalCredentials:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalCredentials:
+        from moto.server import ThreadedMotoServer
+
+        # Request lines from moto's HTTP server and botocore's credential notes are noise here.
+        for noisy in ("werkzeug", "botocore", "boto3", "moto"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+        self._progress("starting the local AWS (moto: SSM, Secrets Manager, CloudWatch Logs)…")
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        self._stoppers.append(moto.stop)
+        host, moto_port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{moto_port}"
+
+        # Bind the gateway's socket first: its port is part of the MCP URL everything else uses.
+        gateway_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        gateway_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        gateway_socket.bind(("127.0.0.1", self.options.port))
+        port = gateway_socket.getsockname()[1]
+        mcp_url = f"http://127.0.0.1:{port}/mcp"
+
+        from devtools.dev_issuer import DevIssuerServer
+
+        issuer_server = DevIssuerServer(audience=mcp_url)
+        issuer = issuer_server.start()
+        self._stoppers.append(issuer_server.stop)
+
+        self._point_environment_at(endpoint)
+        api_key, base_scope, all_scopes = self._seed(endpoint, mcp_url, issuer.issuer_url)
+
+        self._progress("importing the Lambda handlers (authorizer, MCP)…")
+        from app.handlers import authorizer as authorizer_module
+        from app.handlers import mcp as mcp_module
+        from devtools.gateway import Gateway, GatewayConfig
+        from devtools.lambda_runtime import LambdaRuntime
+
+        self._ship_audit_events(endpoint)
+        authorizer = LambdaRuntime(authorizer_module.handler, "serverless-mcp-authorizer")
+        mcp = LambdaRuntime(mcp_module.handler, "serverless-mcp-server")
+        self._stoppers.extend([authorizer.close, mcp.close])
+        settings = mcp_module.settings_source.auth()
+        gateway = Gateway(
+            authorizer,
+            mcp,
+            GatewayConfig(
+                resource_metadata_url=settings.resource_metadata_url,
+                base_scope=base_scope,
+                authorizer_ttl_seconds=self.options.authorizer_ttl_seconds,
+            ),
+        )
+        self._serve(gateway, gateway_socket)
+
+        self.credentials = LocalCredentials(
+            mcp_url=mcp_url,
+            api_key=api_key,
+            access_token=issuer.mint(audience=mcp_url, scopes=sorted(all_scopes), expires_in=12 * 3600),
+            issuer=issuer.issuer_url,
+            aws_endpoint=endpoint,
+            api_keys_secret_id=API_KEY_STORE_NAME,
+            audit_log_group=AUDIT_LOG_GROUP,
+        )
+        self._write_credentials(self.credentials)
+        return self.credentials
+
+    def _point_environment_at(self, endpoint: str) -> None:
+        """The environment a deployed function gets: names and ARNs, plus the local endpoint."""
+        for name in ("MCP_URL", "OAUTH_ISSUER", "OAUTH_JWKS_URL", "OAUTH_AUDIENCES", "ALLOWED_ORIGINS"):
+            os.environ.pop(name, None)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts anything; nothing real is used
+                "AWS_DEFAULT_REGION": REGION,
+                "MCP_URL_PARAMETER": MCP_URL_PARAMETER,
+                "AUTH_SETTINGS_PARAMETER": AUTH_SETTINGS_PARAMETER,
+                "API_KEYS_SECRET_ID": API_KEY_STORE_NAME,
+                "UPSTREAM_SECRET_ID": UPSTREAM_CREDENTIAL_NAME,
+                "CONFIG_CACHE_SECONDS": str(self.options.config_cache_seconds),
+                "API_KEYS_CACHE_SECONDS": str(self.options.api_keys_cache_seconds),
+            }
+        )
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _seed(self, endpoint: str, mcp_url: str, issuer_url: str) -> tuple[str, str, frozenset[str]]:
+        import boto3
+
+        from app.auth.api_keys import KeyStore, generate_api_key
+        from app.config import DEFAULT_BASE_SCOPE
+        from app.server import build_server
+
+        base_scope = os.environ.get("OAUTH_BASE_SCOPE", "").strip() or DEFAULT_BASE_SCOPE
+        all_scopes = frozenset({base_scope, *build_server().requirements.all_scopes()})
+        self._progress("seeding SSM, Secrets Manager and CloudWatch Logs…")
+        ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
+        ssm.put_parameter(Name=MCP_URL_PARAMETER, Value=mcp_url, Type="String", Overwrite=True)
+        auth_settings = {
+            "issuer": issuer_url,
+            "audiences": [],
+            "allowed_client_ids": [],
+            "base_scope": base_scope,
+            "allowed_origins": list(self.options.allowed_origins),
+        }
+        ssm.put_parameter(
+            Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
+        )
+        api_key, record = generate_api_key("local-dev", tuple(sorted(all_scopes)), None, now=time.time())
+        store = KeyStore.from_json({}).add(record)
+        secrets_client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
+        secrets_client.create_secret(Name=API_KEY_STORE_NAME, SecretString=json.dumps(store.to_json()))
+        # Same shape as the stack's placeholder: {"description", "api_key"}.
+        upstream = {"description": "local upstream credential", "api_key": secrets.token_urlsafe(24)}
+        secrets_client.create_secret(Name=UPSTREAM_CREDENTIAL_NAME, SecretString=json.dumps(upstream))
+        logs = boto3.client("logs", endpoint_url=endpoint, region_name=REGION)
+        logs.create_log_group(logGroupName=AUDIT_LOG_GROUP)
+        logs.create_log_stream(logGroupName=AUDIT_LOG_GROUP, logStreamName="local")
+        return api_key, base_scope, all_scopes
+
+    def _ship_audit_events(self, endpoint: str) -> None:
+        import boto3
+
+        from app.audit import logger
+
+        shipper = CloudWatchShipper(
+            boto3.client("logs", endpoint_url=endpoint, region_name=REGION), AUDIT_LOG_GROUP, "local"
+        )
+        shipper.setFormatter(logger.registered_formatter)
+        logging.getLogger(logger.name).addHandler(shipper)
+        self._stoppers.append(shipper.close)
+
+    def _serve(self, app: Any, sock: socket.socket) -> None:
+        import uvicorn
+
+        # log_config=None: uvicorn would otherwise reconfigure logging and close our handlers.
+        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the local gateway did not start")
+            time.sleep(0.02)
+        self._server = server
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(timeout=5)
+            sock.close()
+
+        self._stoppers.append(stop)
+
+    def _write_credentials(self, credentials: LocalCredentials) -> None:
+        state_dir = self.options.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / "credentials.json"
+        # Written 0600 via a temp file and rename, so a reader never sees a partial file.
+        temp = path.with_suffix(".tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(credentials), handle, indent=2)
+        temp.replace(path)
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:  # stop everything else even if one part fails to stop
+                logging.getLogger(__name__).warning("a local stack component did not stop cleanly")
+
+
+def summary(credentials: LocalCredentials) -> str:
+    """The ready-to-paste text `make dev` prints."""
+    url = credentials.mcp_url
+    return f"""
+serverless-mcp local stack is up (Ctrl-C stops it)
+
+  MCP endpoint   {url}
+  issuer         {credentials.issuer}
+  dev API key    {credentials.api_key}
+  access token   {credentials.access_token}
+
+  (also in .local/credentials.json; the key and token are local-only, minted at start)
+
+MCP Inspector:
+  npx @modelcontextprotocol/inspector
+  → Transport: Streamable HTTP, URL: {url}
+  → Authentication: header "Authorization", value "Bearer {credentials.api_key}"
+
+Claude Code:
+  claude mcp add --transport http serverless-mcp {url} --header "Authorization: Bearer {credentials.api_key}"
+
+curl:
+  curl -s {url} -H "Authorization: Bearer {credentials.api_key}" \\
+    -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" \\
+    -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}'
+
+A fresh token: .venv/bin/mcp-lambda token --scopes mcp/access mcp/profile
+"""

@@ -1,0 +1,45 @@
+"""CDK entry point: `npx cdk synth` / `npx cdk deploy` run `python -m infra.app` (see cdk.json)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import StackConfig
+from infra.stack import ServerlessMcpStack
+
+
+def build_app(
+    context: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    outdir: str | None = None,
+    nag: bool = True,
+) -> tuple[cdk.App, ServerlessMcpStack]:
+    """The app and its one stack. Tests call this with their own context and an empty env."""
+    environ = os.environ if env is None else env
+    app = cdk.App(context=dict(context or {}), outdir=outdir)
+    config = StackConfig.from_sources(app.node.try_get_context, environ)
+    stack = ServerlessMcpStack(
+        app,
+        config.stack_name,
+        config=config,
+        env=cdk.Environment(
+            account=environ.get("CDK_DEFAULT_ACCOUNT"), region=environ.get("CDK_DEFAULT_REGION")
+        ),
+    )
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack
+
+
+def main() -> None:
+    app, _stack = build_app()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+"""Typed stack configuration, read from CDK context and the environment.
+
+Every knob has ONE name, used both as a CDK context key (`npx cdk deploy -c NAME=value`, or in
+`cdk.json`) and as an environment variable (`NAME=value npx cdk deploy`). Context wins over the
+environment, the environment over the default. The names shared with the Lambda functions are
+the ones in `.env.example`; the stack-only names are listed with their defaults in
+`infra/README-deploy.md`.
+
+A malformed value stops synthesis with a `ConfigError` that names the setting and says what
+form it expects. No value read here is a secret: secrets live in Secrets Manager and the stack
+only ever handles their ARNs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+IdentityProvider = Literal["cognito", "oidc"]
+MfaMode = Literal["required", "optional", "off"]
+
+# Retention values CloudWatch Logs accepts (RetentionInDays), in days.
+VALID_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+# Cognito: the resource server identifier is fixed, so scopes in tokens read `mcp/<name>`.
+COGNITO_RESOURCE_SERVER_ID = "mcp"
+COGNITO_BASE_SCOPE_NAME = "access"
+
+DEFAULT_CALLBACK_URLS = (
+    # MCP Inspector (npx @modelcontextprotocol/inspector), normal and debug flows.
+    "http://localhost:6274/oauth/callback",
+    "http://localhost:6274/oauth/callback/debug",
+)
+
+# Non-secret switches the functions read, passed through only when set at synth time
+# (otherwise the function's own default from .env.example applies).
+AUTHORIZER_PASSTHROUGH = (
+    "OAUTH_ALGORITHMS",
+    "JWT_LEEWAY_SECONDS",
+    "JWKS_REFRESH_MIN_INTERVAL_SECONDS",
+    "JWKS_FETCH_TIMEOUT_SECONDS",
+)
+MCP_PASSTHROUGH = ("MAX_BODY_BYTES", "AUDIT_LOG_ARGUMENTS")
+_INT_PASSTHROUGH = frozenset(
+    {
+        "JWT_LEEWAY_SECONDS",
+        "JWKS_REFRESH_MIN_INTERVAL_SECONDS",
+        "JWKS_FETCH_TIMEOUT_SECONDS",
+        "MAX_BODY_BYTES",
+    }
+)
+
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_COGNITO_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_COGNITO_SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}$")
+_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")  # RFC 6749 scope-token, no quote/backslash
+_CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+Lookup = Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """Environment values handed to the functions (never secrets: names, ARNs, switches)."""
+
+    config_cache_seconds: int = 300
+    api_keys_cache_seconds: int = 60
+    service_name: str = "serverless-mcp"
+    log_level: str = "INFO"
+    metrics_namespace: str = "ServerlessMcp"
+    authorizer_extra: Mapping[str, str] = field(default_factory=dict)
+    mcp_extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the stack can be told. Defaults give the documented production shape."""
+
+    stack_name: str = "ServerlessMcp"
+    stage_name: str = "prod"
+    # Identity provider.
+    identity_provider: IdentityProvider = "cognito"
+    oauth_issuer: str = ""
+    oauth_jwks_url: str = ""
+    oauth_audiences: tuple[str, ...] = ()
+    oauth_allowed_client_ids: tuple[str, ...] = ()
+    oauth_base_scope: str = "mcp/access"
+    allowed_origins: tuple[str, ...] = ()
+    cognito_domain_prefix: str = ""
+    cognito_callback_urls: tuple[str, ...] = DEFAULT_CALLBACK_URLS
+    cognito_tool_scopes: tuple[str, ...] = ("profile",)
+    cognito_mfa: MfaMode = "required"
+    # API Gateway.
+    authorizer_cache_ttl_seconds: int = 300
+    throttle_rate_limit: int = 50
+    throttle_burst_limit: int = 100
+    enable_xray: bool = False
+    enable_execution_logs: bool = False
+    api_gateway_cloudwatch_role: bool = True
+    # Options (off by default).
+    custom_domain_name: str = ""
+    certificate_arn: str = ""
+    hosted_zone_id: str = ""
+    hosted_zone_name: str = ""
+    enable_waf: bool = False
+    waf_rate_limit: int = 1000
+    # Lambda.
+    enable_snapstart: bool = True
+    mcp_memory_mb: int = 1024
+    authorizer_memory_mb: int = 512
+    mcp_timeout_seconds: int = 29
+    authorizer_timeout_seconds: int = 10
+    mcp_reserved_concurrency: int | None = None
+    authorizer_reserved_concurrency: int | None = None
+    app_source_dir: Path = REPO_ROOT / "app"
+    functions: FunctionSettings = field(default_factory=FunctionSettings)
+    # Observability.
+    audit_log_retention_days: int = 365
+    access_log_retention_days: int = 90
+    alarm_email: str = ""
+    auth_failure_alarm_threshold: int = 50
+    server_error_alarm_threshold: int = 5
+    throttle_alarm_threshold: int = 10
+
+    # --- derived values -------------------------------------------------------------------
+    @property
+    def base_scope(self) -> str:
+        """The scope every caller must hold, exactly as it appears in tokens."""
+        if self.identity_provider == "cognito":
+            return f"{COGNITO_RESOURCE_SERVER_ID}/{COGNITO_BASE_SCOPE_NAME}"
+        return self.oauth_base_scope
+
+    @property
+    def tool_scopes(self) -> tuple[str, ...]:
+        """Tool scopes as they appear in tokens (Cognito mode: prefixed with the resource server)."""
+        if self.identity_provider == "cognito":
+            return tuple(f"{COGNITO_RESOURCE_SERVER_ID}/{name}" for name in self.cognito_tool_scopes)
+        return ()
+
+    @property
+    def mcp_url_parameter_name(self) -> str:
+        return f"/{self.stack_name}/mcp-url"
+
+    @property
+    def auth_settings_parameter_name(self) -> str:
+        return f"/{self.stack_name}/auth-settings"
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_sources(
+        cls, context: Mapping[str, object] | Lookup | None = None, env: Mapping[str, str] | None = None
+    ) -> StackConfig:
+        """Read every setting: context (a mapping or `node.try_get_context`) before `env`."""
+        env = {} if env is None else env
+        if context is None:
+            ctx_get: Lookup = lambda _name: None  # noqa: E731
+        elif isinstance(context, Mapping):
+            ctx_get = context.get
+        else:
+            ctx_get = context
+        return _Reader(ctx_get, env).build()
+
+
+class _Reader:
+    def __init__(self, context: Lookup, env: Mapping[str, str]) -> None:
+        self._context = context
+        self._env = env
+
+    # Raw access -------------------------------------------------------------------------
+    def raw(self, name: str) -> str | None:
+        value = self._context(name)
+        if value is None:
+            value = self._env.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | tuple):
+            return ",".join(str(item) for item in value)
+        text = str(value).strip()
+        return text or None
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number between {low} and {high}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low} and {high} (got {number})")
+        return number
+
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        if self.raw(name) is None:
+            return None
+        return self.integer(name, 0, low, high)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false (got {value!r})")
+
+    def items(self, name: str, default: Sequence[str] = ()) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return tuple(default)
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def choice(self, name: str, default: str, allowed: Sequence[str]) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+        return value
+
+    def retention(self, name: str, default: int) -> int:
+        days = self.integer(name, default, 1, 3653)
+        if days not in VALID_RETENTION_DAYS:
+            allowed = ", ".join(str(d) for d in VALID_RETENTION_DAYS)
+            raise ConfigError(f"{name} must be one of the CloudWatch Logs retention values: {allowed}")
+        return days
+
+    # Whole configuration -----------------------------------------------------------------
+    def build(self) -> StackConfig:
+        stack_name = self.text("STACK_NAME", "ServerlessMcp")
+        if not _STACK_NAME.match(stack_name):
+            raise ConfigError("STACK_NAME must start with a letter and hold only letters, digits and '-'")
+        stage_name = self.text("STAGE_NAME", "prod")
+        if not _STAGE_NAME.match(stage_name):
+            raise ConfigError("STAGE_NAME may hold only letters, digits, '-' and '_'")
+
+        provider = self.choice("IDENTITY_PROVIDER", "cognito", ("cognito", "oidc"))
+        issuer = self.text("OAUTH_ISSUER")
+        jwks_url = self.text("OAUTH_JWKS_URL")
+        base_scope = self.text("OAUTH_BASE_SCOPE", "mcp/access")
+        if provider == "oidc":
+            if not issuer.startswith("https://"):
+                raise ConfigError(
+                    "IDENTITY_PROVIDER=oidc needs OAUTH_ISSUER, the issuer's https URL exactly as in the "
+                    "token's `iss` claim (e.g. https://example.eu.auth0.com/)"
+                )
+            if jwks_url and not jwks_url.startswith("https://"):
+                raise ConfigError("OAUTH_JWKS_URL must be an https URL (or empty to use OIDC discovery)")
+            if not _SCOPE.match(base_scope):
+                raise ConfigError(
+                    "OAUTH_BASE_SCOPE must be one scope token (no spaces, quotes or backslashes)"
+                )
+        origins = self.items("ALLOWED_ORIGINS")
+        for origin in origins:
+            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                raise ConfigError("ALLOWED_ORIGINS entries must be origins like https://app.example.com")
+
+        prefix = self.text("COGNITO_DOMAIN_PREFIX").lower()
+        if prefix and (not _COGNITO_PREFIX.match(prefix) or re.search("aws|amazon|cognito", prefix)):
+            raise ConfigError(
+                "COGNITO_DOMAIN_PREFIX must be lowercase letters, digits and '-', and must not contain "
+                "'aws', 'amazon' or 'cognito'"
+            )
+        callbacks = self.items("COGNITO_CALLBACK_URLS", DEFAULT_CALLBACK_URLS)
+        for url in callbacks:
+            local = url.startswith(("http://localhost", "http://127.0.0.1"))
+            if not (url.startswith("https://") or local):
+                raise ConfigError(
+                    "COGNITO_CALLBACK_URLS entries must be https URLs (http only for localhost)"
+                )
+        tool_scopes = self.items("COGNITO_TOOL_SCOPES", ("profile",))
+        for name in tool_scopes:
+            if not _COGNITO_SCOPE_NAME.match(name) or name == COGNITO_BASE_SCOPE_NAME:
+                raise ConfigError(
+                    "COGNITO_TOOL_SCOPES holds scope names without the 'mcp/' prefix (e.g. profile), "
+                    "no '/', quotes or spaces, and not 'access' (that is the base scope)"
+                )
+        mfa = self.choice("COGNITO_MFA", "required", ("required", "optional", "off"))
+
+        domain = self.text("CUSTOM_DOMAIN_NAME").lower().rstrip(".")
+        cert_arn = self.text("CERTIFICATE_ARN")
+        zone_id = self.text("HOSTED_ZONE_ID")
+        zone_name = self.text("HOSTED_ZONE_NAME").lower().rstrip(".")
+        if domain:
+            if not _DOMAIN.match(domain):
+                raise ConfigError("CUSTOM_DOMAIN_NAME must be a host name like mcp.example.com")
+            if cert_arn and not _CERT_ARN.match(cert_arn):
+                raise ConfigError("CERTIFICATE_ARN must be an ACM certificate ARN in the stack's region")
+            if bool(zone_id) != bool(zone_name):
+                raise ConfigError("HOSTED_ZONE_ID and HOSTED_ZONE_NAME go together (both or neither)")
+            if zone_id and not _ZONE_ID.match(zone_id):
+                raise ConfigError("HOSTED_ZONE_ID must be a Route 53 hosted zone id like Z0123456789ABC")
+            if zone_name and not (domain == zone_name or domain.endswith("." + zone_name)):
+                raise ConfigError("CUSTOM_DOMAIN_NAME must be inside HOSTED_ZONE_NAME")
+            if not cert_arn and not zone_id:
+                raise ConfigError(
+                    "CUSTOM_DOMAIN_NAME needs either CERTIFICATE_ARN (an ACM certificate in this region) or "
+                    "HOSTED_ZONE_ID + HOSTED_ZONE_NAME (the stack then creates a DNS-validated certificate)"
+                )
+
+        alarm_email = self.text("ALARM_EMAIL")
+        if alarm_email and not _EMAIL.match(alarm_email):
+            raise ConfigError("ALARM_EMAIL must be one e-mail address")
+
+        source = Path(self.text("APP_SOURCE_DIR", str(REPO_ROOT / "app"))).expanduser()
+        if not source.is_absolute():
+            source = (REPO_ROOT / source).resolve()
+
+        return StackConfig(
+            stack_name=stack_name,
+            stage_name=stage_name,
+            identity_provider="oidc" if provider == "oidc" else "cognito",
+            oauth_issuer=issuer,
+            oauth_jwks_url=jwks_url,
+            oauth_audiences=self.items("OAUTH_AUDIENCES"),
+            oauth_allowed_client_ids=self.items("OAUTH_ALLOWED_CLIENT_IDS"),
+            oauth_base_scope=base_scope,
+            allowed_origins=origins,
+            cognito_domain_prefix=prefix,
+            cognito_callback_urls=callbacks,
+            cognito_tool_scopes=tool_scopes,
+            cognito_mfa="optional" if mfa == "optional" else "off" if mfa == "off" else "required",
+            authorizer_cache_ttl_seconds=self.integer("AUTHORIZER_CACHE_TTL_SECONDS", 300, 0, 3600),
+            throttle_rate_limit=self.integer("THROTTLE_RATE_LIMIT", 50, 1, 10_000),
+            throttle_burst_limit=self.integer("THROTTLE_BURST_LIMIT", 100, 1, 5_000),
+            enable_xray=self.boolean("ENABLE_XRAY", False),
+            enable_execution_logs=self.boolean("ENABLE_EXECUTION_LOGS", False),
+            api_gateway_cloudwatch_role=self.boolean("API_GATEWAY_CLOUDWATCH_ROLE", True),
+            custom_domain_name=domain,
+            certificate_arn=cert_arn,
+            hosted_zone_id=zone_id,
+            hosted_zone_name=zone_name,
+            enable_waf=self.boolean("ENABLE_WAF", False),
+            waf_rate_limit=self.integer("WAF_RATE_LIMIT", 1000, 10, 2_000_000_000),
+            enable_snapstart=self.boolean("ENABLE_SNAPSTART", True),
+            mcp_memory_mb=self.integer("MCP_MEMORY_MB", 1024, 128, 10_240),
+            authorizer_memory_mb=self.integer("AUTHORIZER_MEMORY_MB", 512, 128, 10_240),
+            mcp_timeout_seconds=self.integer("MCP_TIMEOUT_SECONDS", 29, 1, 900),
+            authorizer_timeout_seconds=self.integer("AUTHORIZER_TIMEOUT_SECONDS", 10, 1, 30),
+            mcp_reserved_concurrency=self.optional_integer("MCP_RESERVED_CONCURRENCY", 0, 10_000),
+            authorizer_reserved_concurrency=self.optional_integer(
+                "AUTHORIZER_RESERVED_CONCURRENCY", 0, 10_000
+            ),
+            app_source_dir=source,
+            functions=self.function_settings(),
+            audit_log_retention_days=self.retention("AUDIT_LOG_RETENTION_DAYS", 365),
+            access_log_retention_days=self.retention("ACCESS_LOG_RETENTION_DAYS", 90),
+            alarm_email=alarm_email,
+            auth_failure_alarm_threshold=self.integer("AUTH_FAILURE_ALARM_THRESHOLD", 50, 1, 1_000_000),
+            server_error_alarm_threshold=self.integer("SERVER_ERROR_ALARM_THRESHOLD", 5, 1, 1_000_000),
+            throttle_alarm_threshold=self.integer("THROTTLE_ALARM_THRESHOLD", 10, 1, 1_000_000),
+        )
+
+    def function_settings(self) -> FunctionSettings:
+        level = self.text("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"POWERTOOLS_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+
+        def extra(names: Sequence[str]) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for name in names:
+                value = self.raw(name)
+                if value is None:
+                    continue
+                if name in _INT_PASSTHROUGH:
+                    value = str(self.integer(name, 0, 0, 1_000_000_000))
+                elif name == "AUDIT_LOG_ARGUMENTS":
+                    value = "true" if self.boolean(name, False) else "false"
+                out[name] = value
+            return out
+
+        return FunctionSettings(
+            config_cache_seconds=self.integer("CONFIG_CACHE_SECONDS", 300, 0, 86_400),
+            api_keys_cache_seconds=self.integer("API_KEYS_CACHE_SECONDS", 60, 0, 86_400),
+            service_name=self.text("POWERTOOLS_SERVICE_NAME", "serverless-mcp"),
+            log_level=level,
+            metrics_namespace=self.text("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMcp"),
+            authorizer_extra=extra(AUTHORIZER_PASSTHROUGH),
+            mcp_extra=extra(MCP_PASSTHROUGH),
+        )

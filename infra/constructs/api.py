@@ -1,0 +1,233 @@
+"""The API Gateway REST API: routes, the REQUEST authorizer, gateway responses, stage, domain.
+
+Routes, and nothing else:
+  /mcp                                        POST GET DELETE  REQUEST authorizer -> MCP alias
+  /.well-known/oauth-protected-resource       GET              open             -> MCP alias
+  /.well-known/oauth-protected-resource/mcp   GET              open             -> MCP alias
+  /health                                     GET              open             -> MCP alias
+"""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
+from constructs import Construct
+
+from infra.config import StackConfig
+
+MCP_PATH = "/mcp"
+PRM_ROOT_PATH = "/.well-known/oauth-protected-resource"
+PRM_PATH = f"{PRM_ROOT_PATH}{MCP_PATH}"
+HEALTH_PATH = "/health"
+MCP_METHODS = ("POST", "GET", "DELETE")
+
+# One JSON object per request. Field names are what the metric filters and saved queries use.
+# `status` is a number; every other value is a string ($context.error.messageString is quoted).
+_ACCESS_LOG_STRINGS = {
+    "requestId": "$context.requestId",
+    "apiId": "$context.apiId",
+    "stage": "$context.stage",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integration.status",
+    "integrationLatency": "$context.integration.latency",
+    "principal": "$context.authorizer.principalId",
+    "authMethod": "$context.authorizer.auth",
+    "clientId": "$context.authorizer.client",
+    "keyId": "$context.authorizer.key_id",
+    "authorizerStatus": "$context.authorizer.status",
+    "authorizerLatency": "$context.authorizer.latency",
+    "authorizeStatus": "$context.authorize.status",
+    "errorType": "$context.error.responseType",
+    "wafResponseCode": "$context.wafResponseCode",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+def access_log_format() -> str:
+    """The access log line: a JSON object on one line."""
+    parts = [f'"{key}":"{value}"' for key, value in _ACCESS_LOG_STRINGS.items()]
+    parts.insert(4, '"status":$context.status')
+    parts.append('"errorMessage":$context.error.messageString')
+    return "{" + ",".join(parts) + "}"
+
+
+def unauthorized_challenge(prm_url: str, base_scope: str) -> str:
+    return f'Bearer resource_metadata="{prm_url}", scope="{base_scope}"'
+
+
+def insufficient_scope_challenge(prm_url: str, base_scope: str) -> str:
+    return f'Bearer error="insufficient_scope", scope="{base_scope}", resource_metadata="{prm_url}"'
+
+
+# Bodies as API Gateway's own defaults, and exactly what the local gateway emulator
+# (devtools/gateway.py) answers: the challenge header carries the information.
+UNAUTHORIZED_BODY = json.dumps({"message": "Unauthorized"})
+ACCESS_DENIED_BODY = json.dumps({"message": "Forbidden"})
+
+
+class McpApi(Construct):
+    """REST API, authorizer, stage (throttling, access logs, tracing) and optional custom domain."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        mcp_handler: lambda_.IFunction,
+        authorizer_handler: lambda_.IFunction,
+        access_log_group: logs.ILogGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        execution_logs = config.enable_execution_logs
+        # API Gateway writes access (and execution) logs only once the account's API Gateway
+        # CloudWatch role is set: a region-wide setting. Created here by default (a first deploy
+        # in a fresh account fails without it) and retained on destroy, because other APIs in the
+        # account rely on it; API_GATEWAY_CLOUDWATCH_ROLE=false if the account manages it already.
+        cloudwatch_role = config.api_gateway_cloudwatch_role
+        self.api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{stack.stack_name}-mcp",
+            description="serverless-mcp: MCP server behind a REQUEST authorizer",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=cloudwatch_role,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN if cloudwatch_role else None,
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage_name,
+                description="serverless-mcp stage",
+                throttling_rate_limit=config.throttle_rate_limit,
+                throttling_burst_limit=config.throttle_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(access_log_group),
+                access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
+                tracing_enabled=config.enable_xray,
+                logging_level=apigw.MethodLoggingLevel.ERROR if execution_logs else None,
+                data_trace_enabled=False,
+                metrics_enabled=False,
+            ),
+        )
+        self.stage = self.api.deployment_stage
+
+        # The authorizer: every credential is in the Authorization header (cache key).
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "Authorizer",
+            authorizer_name=f"{stack.stack_name}-authorizer",
+            handler=authorizer_handler,
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=cdk.Duration.seconds(config.authorizer_cache_ttl_seconds),
+        )
+        integration = apigw.LambdaIntegration(mcp_handler, proxy=True, allow_test_invoke=False)
+
+        mcp = self.api.root.add_resource(MCP_PATH.strip("/"))
+        self.mcp_methods = [
+            mcp.add_method(
+                verb,
+                integration,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+            )
+            for verb in MCP_METHODS
+        ]
+        well_known = self.api.root.add_resource(".well-known")
+        prm_root = well_known.add_resource("oauth-protected-resource")
+        prm = prm_root.add_resource(MCP_PATH.strip("/"))
+        health = self.api.root.add_resource(HEALTH_PATH.strip("/"))
+        self.public_methods = [
+            resource.add_method("GET", integration, authorization_type=apigw.AuthorizationType.NONE)
+            for resource in (prm_root, prm, health)
+        ]
+
+        # Public URLs: the custom domain when there is one, else the execute-api stage URL.
+        self.domain: apigw.DomainName | None = None
+        if config.custom_domain_name:
+            self.domain = self._custom_domain(config)
+            base = f"https://{config.custom_domain_name}"
+            self.mcp_url = f"{base}{MCP_PATH}"
+            self.prm_url = f"{base}{PRM_PATH}"
+        else:
+            # Built from the API id and the LITERAL stage name: `api.url` refers to the Stage
+            # resource, which depends on the deployment, which depends on the gateway responses
+            # and (through the methods) on the functions, and those would form a cycle.
+            base = (
+                f"https://{self.api.rest_api_id}.execute-api.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}"
+                f"/{config.stage_name}"
+            )
+            self.mcp_url = f"{base}{MCP_PATH}"
+            self.prm_url = f"{base}{PRM_PATH}"
+        self.base_url = base
+
+        base_scope = config.base_scope
+        self.api.add_gateway_response(
+            "Unauthorized",
+            type=apigw.ResponseType.UNAUTHORIZED,
+            status_code="401",
+            response_headers={
+                "WWW-Authenticate": f"'{unauthorized_challenge(self.prm_url, base_scope)}'",
+                "Cache-Control": "'no-store'",
+            },
+            templates={"application/json": UNAUTHORIZED_BODY},
+        )
+        self.api.add_gateway_response(
+            "AccessDenied",
+            type=apigw.ResponseType.ACCESS_DENIED,
+            status_code="403",
+            response_headers={
+                "WWW-Authenticate": f"'{insufficient_scope_challenge(self.prm_url, base_scope)}'",
+                "Cache-Control": "'no-store'",
+            },
+            templates={"application/json": ACCESS_DENIED_BODY},
+        )
+
+    def _custom_domain(self, config: StackConfig) -> apigw.DomainName:
+        zone: route53.IHostedZone | None = None
+        if config.hosted_zone_id:
+            zone = route53.HostedZone.from_hosted_zone_attributes(
+                self, "HostedZone", hosted_zone_id=config.hosted_zone_id, zone_name=config.hosted_zone_name
+            )
+        certificate: acm.ICertificate
+        if config.certificate_arn:
+            certificate = acm.Certificate.from_certificate_arn(self, "Certificate", config.certificate_arn)
+        else:
+            assert zone is not None  # config validation guarantees a zone or a certificate
+            certificate = acm.Certificate(
+                self,
+                "Certificate",
+                domain_name=config.custom_domain_name,
+                validation=acm.CertificateValidation.from_dns(zone),
+            )
+        domain = apigw.DomainName(
+            self,
+            "DomainName",
+            domain_name=config.custom_domain_name,
+            certificate=certificate,
+            endpoint_type=apigw.EndpointType.REGIONAL,
+            security_policy=apigw.SecurityPolicy.TLS_1_2,
+        )
+        # Mapped at the root, so https://<domain>/.well-known/oauth-protected-resource works too.
+        domain.add_base_path_mapping(self.api, stage=self.stage)
+        if zone is not None:
+            target = route53.RecordTarget.from_alias(route53_targets.ApiGatewayDomain(domain))
+            route53.ARecord(
+                self, "AliasRecord", zone=zone, record_name=config.custom_domain_name, target=target
+            )
+            route53.AaaaRecord(
+                self, "AliasRecordIpv6", zone=zone, record_name=config.custom_domain_name, target=target
+            )
+        return domain

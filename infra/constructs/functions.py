@@ -1,0 +1,209 @@
+"""The two Lambda functions: the REQUEST authorizer and the MCP server.
+
+Each has its own role holding only what it reads (its parameters and secrets by exact ARN,
+writes to its log group), SnapStart on published versions, and a `live` alias that API Gateway
+invokes. Environment values are parameter NAMES and secret ARNs, never secret values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import StackConfig
+from infra.constructs.bundling import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    BundleSpec,
+    lambda_code,
+    project_dependencies,
+    requirements_for,
+)
+
+AUTHORIZER_HANDLER = "app.handlers.authorizer.handler"
+MCP_HANDLER = "app.handlers.mcp.handler"
+ALIAS_NAME = "live"
+
+# What each function ships besides app/ (names from pyproject.toml; ranges come from there).
+AUTHORIZER_DEPENDENCIES = ("pyjwt", "aws-lambda-powertools")
+RUNTIME_PROVIDED = ("boto3", "botocore")  # in the Lambda Python runtime: never bundled
+AUTHORIZER_FORBIDDEN = ("mcp", "starlette", "mangum", "boto3", "botocore")
+MCP_FORBIDDEN = ("boto3", "botocore")
+
+
+def authorizer_bundle(config: StackConfig) -> BundleSpec:
+    return BundleSpec(
+        name="authorizer",
+        source_dir=config.app_source_dir,
+        requirements=requirements_for(AUTHORIZER_DEPENDENCIES),
+        forbidden_packages=AUTHORIZER_FORBIDDEN,
+    )
+
+
+def mcp_bundle(config: StackConfig) -> BundleSpec:
+    names = [name for name in project_dependencies() if name not in RUNTIME_PROVIDED]
+    return BundleSpec(
+        name="mcp",
+        source_dir=config.app_source_dir,
+        requirements=requirements_for(names),
+        forbidden_packages=MCP_FORBIDDEN,
+    )
+
+
+def parameter_arn(scope: Construct, name: str) -> str:
+    """The ARN of an SSM parameter from its literal name (no reference to the resource, so the
+    function's policy does not depend on the parameter whose value depends on the API URL)."""
+    return cdk.Stack.of(scope).format_arn(
+        service="ssm",
+        resource="parameter",
+        resource_name=name.lstrip("/"),
+        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
+@dataclass(frozen=True)
+class FunctionPair:
+    authorizer: lambda_.Function
+    authorizer_alias: lambda_.Alias
+    mcp: lambda_.Function
+    mcp_alias: lambda_.Alias
+
+
+class McpFunctions(Construct):
+    """Both functions, their roles and aliases."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        log_group: logs.ILogGroup,
+        api_keys_secret: secretsmanager.ISecret,
+        upstream_secret: secretsmanager.ISecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        settings = config.functions
+        common = {
+            "MCP_URL_PARAMETER": config.mcp_url_parameter_name,
+            "AUTH_SETTINGS_PARAMETER": config.auth_settings_parameter_name,
+            "CONFIG_CACHE_SECONDS": str(settings.config_cache_seconds),
+            "API_KEYS_CACHE_SECONDS": str(settings.api_keys_cache_seconds),
+            "POWERTOOLS_SERVICE_NAME": settings.service_name,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+        }
+        parameter_arns = [
+            parameter_arn(self, config.mcp_url_parameter_name),
+            parameter_arn(self, config.auth_settings_parameter_name),
+        ]
+
+        self.authorizer_role = self._role("AuthorizerRole", "serverless-mcp REQUEST authorizer", log_group)
+        self.authorizer_role.add_to_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameter_arns)
+        )
+        api_keys_secret.grant_read(self.authorizer_role)
+        self.authorizer = self._function(
+            "AuthorizerFunction",
+            config=config,
+            description="serverless-mcp REQUEST authorizer (JWT and API key verification)",
+            handler=AUTHORIZER_HANDLER,
+            bundle=authorizer_bundle(config),
+            role=self.authorizer_role,
+            log_group=log_group,
+            memory_mb=config.authorizer_memory_mb,
+            timeout_s=config.authorizer_timeout_seconds,
+            reserved=config.authorizer_reserved_concurrency,
+            environment={
+                **common,
+                "API_KEYS_SECRET_ID": api_keys_secret.secret_arn,
+                **settings.authorizer_extra,
+            },
+        )
+        self._acknowledge_snapstart(self.authorizer)
+        self.authorizer_alias = lambda_.Alias(
+            self, "AuthorizerAlias", alias_name=ALIAS_NAME, version=self.authorizer.current_version
+        )
+
+        self.mcp_role = self._role("McpRole", "serverless-mcp MCP server", log_group)
+        self.mcp_role.add_to_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameter_arns)
+        )
+        upstream_secret.grant_read(self.mcp_role)
+        self.mcp = self._function(
+            "McpFunction",
+            config=config,
+            description="serverless-mcp MCP server (streamable HTTP, stateless)",
+            handler=MCP_HANDLER,
+            bundle=mcp_bundle(config),
+            role=self.mcp_role,
+            log_group=log_group,
+            memory_mb=config.mcp_memory_mb,
+            timeout_s=config.mcp_timeout_seconds,
+            reserved=config.mcp_reserved_concurrency,
+            environment={
+                **common,
+                "UPSTREAM_SECRET_ID": upstream_secret.secret_arn,
+                **settings.mcp_extra,
+            },
+        )
+        self._acknowledge_snapstart(self.mcp)
+        self.mcp_alias = lambda_.Alias(
+            self, "McpAlias", alias_name=ALIAS_NAME, version=self.mcp.current_version
+        )
+
+    @staticmethod
+    def _acknowledge_snapstart(function: lambda_.Function) -> None:
+        cdk.Annotations.of(function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:snapStartRequirePublish",
+            "SnapStart applies to the published version behind the `live` alias, which API Gateway invokes",
+        )
+
+    def _role(self, construct_id: str, what: str, log_group: logs.ILogGroup) -> iam.Role:
+        role = iam.Role(
+            self,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{what}: writes its logs, reads its own parameters and secrets",
+        )
+        log_group.grant_write(role)
+        return role
+
+    def _function(
+        self,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        description: str,
+        handler: str,
+        bundle: BundleSpec,
+        role: iam.IRole,
+        log_group: logs.ILogGroup,
+        memory_mb: int,
+        timeout_s: int,
+        reserved: int | None,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            construct_id,
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler=handler,
+            code=lambda_code(bundle),
+            role=role,
+            memory_size=memory_mb,
+            timeout=cdk.Duration.seconds(timeout_s),
+            reserved_concurrent_executions=reserved,
+            environment=environment,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE if config.enable_xray else lambda_.Tracing.DISABLED,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.enable_snapstart else None,
+        )

@@ -1,0 +1,157 @@
+"""Who issues the tokens: a Cognito user pool created here (default) or an external OIDC issuer.
+
+Either way the result is the `auth settings` object the authorizer reads from SSM:
+issuer, jwks_url, audiences, allowed_client_ids, base_scope, allowed_origins.
+
+Cognito access tokens carry no `aud`; they carry `client_id`, so the two app clients are the
+accepted client ids and `audiences` stays empty. Cognito writes resource-server scopes as
+`<identifier>/<name>`: with the identifier `mcp` the base scope is `mcp/access` and a tool
+scope named `profile` reads `mcp/profile` in the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aws_cdk as cdk
+from aws_cdk import aws_cognito as cognito
+from constructs import Construct
+
+from infra.config import COGNITO_BASE_SCOPE_NAME, COGNITO_RESOURCE_SERVER_ID, StackConfig
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """The JSON object stored in the AUTH_SETTINGS_PARAMETER parameter (values may be tokens)."""
+
+    issuer: str
+    jwks_url: str
+    audiences: list[str] = field(default_factory=list)
+    allowed_client_ids: list[str] = field(default_factory=list)
+    base_scope: str = "mcp/access"
+    allowed_origins: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "issuer": self.issuer,
+            "jwks_url": self.jwks_url,
+            "audiences": list(self.audiences),
+            "allowed_client_ids": list(self.allowed_client_ids),
+            "base_scope": self.base_scope,
+            "allowed_origins": list(self.allowed_origins),
+        }
+
+
+def oidc_auth_settings(config: StackConfig) -> AuthSettings:
+    return AuthSettings(
+        issuer=config.oauth_issuer,
+        jwks_url=config.oauth_jwks_url,  # "" = discover from <issuer>/.well-known/openid-configuration
+        audiences=list(config.oauth_audiences),
+        allowed_client_ids=list(config.oauth_allowed_client_ids),
+        base_scope=config.base_scope,
+        allowed_origins=list(config.allowed_origins),
+    )
+
+
+class CognitoIdentity(Construct):
+    """User pool, resource server (base + tool scopes), hosted domain and two app clients."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        mfa = {"required": cognito.Mfa.REQUIRED, "optional": cognito.Mfa.OPTIONAL, "off": cognito.Mfa.OFF}
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            user_pool_name=f"{stack.stack_name}-users",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            mfa=mfa[config.cognito_mfa],
+            mfa_second_factor=(
+                cognito.MfaSecondFactor(otp=True, sms=False) if config.cognito_mfa != "off" else None
+            ),
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=cdk.Duration.days(3),
+            ),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+        scopes = [
+            cognito.ResourceServerScope(
+                scope_name=COGNITO_BASE_SCOPE_NAME, scope_description="Reach the MCP server at all"
+            ),
+            *(
+                cognito.ResourceServerScope(scope_name=name, scope_description=f"MCP tools needing {name}")
+                for name in config.cognito_tool_scopes
+            ),
+        ]
+        self.resource_server = self.user_pool.add_resource_server(
+            "ResourceServer",
+            identifier=COGNITO_RESOURCE_SERVER_ID,
+            user_pool_resource_server_name="MCP server",
+            scopes=scopes,
+        )
+        oauth_scopes = [cognito.OAuthScope.resource_server(self.resource_server, s) for s in scopes]
+
+        prefix = config.cognito_domain_prefix or f"{stack.stack_name.lower()}-{cdk.Aws.ACCOUNT_ID}"
+        self.domain = self.user_pool.add_domain(
+            "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix)
+        )
+
+        # Interactive MCP clients (Claude Code, Cursor, the Inspector): authorization code + PKCE,
+        # public client (no secret).
+        self.interactive_client = self.user_pool.add_client(
+            "InteractiveClient",
+            user_pool_client_name="mcp-interactive",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, *oauth_scopes],
+                callback_urls=list(config.cognito_callback_urls),
+            ),
+            prevent_user_existence_errors=True,
+            access_token_validity=cdk.Duration.hours(1),
+            id_token_validity=cdk.Duration.hours(1),
+            refresh_token_validity=cdk.Duration.days(30),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+        )
+        # Machine callers (agents, services): client credentials with a client secret.
+        self.machine_client = self.user_pool.add_client(
+            "MachineClient",
+            user_pool_client_name="mcp-machine",
+            generate_secret=True,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True),
+                scopes=oauth_scopes,
+            ),
+            prevent_user_existence_errors=True,
+            access_token_validity=cdk.Duration.hours(1),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+        )
+        # The exact `iss` of Cognito tokens (built explicitly: the pool's ProviderURL attribute
+        # is documented loosely and the authorizer compares `iss` byte for byte).
+        self.issuer = (
+            f"https://cognito-idp.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}/{self.user_pool.user_pool_id}"
+        )
+        self.token_endpoint = f"{self.domain.base_url()}/oauth2/token"
+
+    def auth_settings(self, config: StackConfig) -> AuthSettings:
+        return AuthSettings(
+            issuer=self.issuer,
+            jwks_url=f"{self.issuer}/.well-known/jwks.json",
+            audiences=[],
+            allowed_client_ids=[
+                self.interactive_client.user_pool_client_id,
+                self.machine_client.user_pool_client_id,
+            ],
+            base_scope=config.base_scope,
+            allowed_origins=list(config.allowed_origins),
+        )

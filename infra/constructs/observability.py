@@ -1,0 +1,319 @@
+"""Logs, metric filters, alarms, Logs Insights saved queries and a dashboard.
+
+Two log groups:
+- the AUDIT log group: both functions write to it (Lambda's log group setting), so it holds
+  the audit events the functions emit (one per JSON-RPC request, one per authorizer
+  decision) next to their other structured Powertools logs. Retention: one year by default.
+- the ACCESS log group: one JSON line per API Gateway request (see `api.access_log_format`),
+  which the metric filters count (status codes are a contract this stack owns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.config import StackConfig
+
+FIVE_MINUTES = cdk.Duration.minutes(5)
+
+_R = logs.RetentionDays
+RETENTION: dict[int, logs.RetentionDays] = {
+    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS, 30: _R.ONE_MONTH,
+    60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS, 150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS,
+    365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS, 545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS,
+    1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS, 2192: _R.SIX_YEARS, 2557: _R.SEVEN_YEARS,
+    2922: _R.EIGHT_YEARS, 3288: _R.NINE_YEARS, 3653: _R.TEN_YEARS,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    name: str
+    target: str  # "audit" or "access"
+    fields: tuple[str, ...]
+    filters: tuple[str, ...]
+    stats: str = ""
+    sort: str = ""
+    limit: int = 0
+
+    def query_string(self) -> logs.QueryString:
+        return logs.QueryString(
+            fields=list(self.fields),
+            filter_statements=list(self.filters),
+            stats_statements=[self.stats] if self.stats else None,
+            sort=self.sort or None,
+            limit=self.limit or None,
+        )
+
+    @property
+    def lines(self) -> list[str]:
+        lines = [f"fields {', '.join(self.fields)}", *(f"filter {f}" for f in self.filters)]
+        if self.stats:
+            lines.append(f"stats {self.stats}")
+        if self.sort:
+            lines.append(f"sort {self.sort}")
+        if self.limit:
+            lines.append(f"limit {self.limit}")
+        return lines
+
+
+# Audit events (app/audit.py): JSON lines with event_type="audit", source (authorizer|mcp),
+# action (JSON-RPC method or "authorize"), outcome (allowed|denied|ok|tool_error|error|server_error),
+# principal, auth_method, client_id, key_id, target_kind, target (the tool), reason, status.
+# Powertools adds level, message, service, function_name.
+SAVED_QUERIES = (
+    SavedQuery(
+        name="who-called-which-tool",
+        target="audit",
+        fields=("@timestamp", "principal", "client_id", "target", "outcome"),
+        filters=('event_type = "audit" and action = "tools/call"',),
+        stats="count(*) as calls, latest(@timestamp) as last_call by principal, client_id, target, outcome",
+        sort="calls desc",
+        limit=200,
+    ),
+    SavedQuery(
+        name="denied-requests-by-reason",
+        target="audit",
+        fields=("@timestamp", "source", "reason", "auth_method", "principal", "client_id"),
+        filters=('event_type = "audit" and outcome = "denied"',),
+        stats="count(*) as denials by source, reason, auth_method",
+        sort="denials desc",
+    ),
+    SavedQuery(
+        name="gateway-denials-by-type",
+        target="access",
+        fields=("@timestamp", "status", "errorType", "ip", "userAgent"),
+        filters=("status = 401 or status = 403 or status = 429",),
+        stats="count(*) as requests by status, errorType, ip",
+        sort="requests desc",
+        limit=100,
+    ),
+    SavedQuery(
+        name="function-errors",
+        target="audit",
+        fields=("@timestamp", "service", "function_name", "message", "@logStream"),
+        filters=('level = "ERROR" or level = "CRITICAL" or outcome = "server_error"',),
+        sort="@timestamp desc",
+        limit=100,
+    ),
+)
+
+
+class LogGroups(Construct):
+    """The two log groups (created before the functions and the API that write to them)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.audit = logs.LogGroup(
+            self,
+            "AuditLogGroup",
+            retention=RETENTION[config.audit_log_retention_days],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.access = logs.LogGroup(
+            self,
+            "AccessLogGroup",
+            retention=RETENTION[config.access_log_retention_days],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
+
+class Monitoring(Construct):
+    """Metric filters, alarms (to an SNS topic), saved queries and the dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        log_groups: LogGroups,
+        api: apigw.RestApi,
+        mcp_function: lambda_.IFunction,
+        authorizer_function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        namespace = config.functions.metrics_namespace
+        dims = {"ApiId": "$.apiId"}
+
+        def counted(construct_id: str, metric_name: str, pattern: logs.IFilterPattern) -> cloudwatch.Metric:
+            metric_filter = logs.MetricFilter(
+                self,
+                construct_id,
+                log_group=log_groups.access,
+                filter_pattern=pattern,
+                metric_name=metric_name,
+                metric_namespace=namespace,
+                metric_value="1",
+                dimensions=dims,
+            )
+            return metric_filter.metric(
+                statistic="Sum", period=FIVE_MINUTES, dimensions_map={"ApiId": api.rest_api_id}
+            )
+
+        status = "$.status"
+        self.auth_failures = counted(
+            "AuthFailuresFilter",
+            "AuthorizationFailures",
+            logs.FilterPattern.any(
+                logs.FilterPattern.number_value(status, "=", 401),
+                logs.FilterPattern.number_value(status, "=", 403),
+            ),
+        )
+        self.mcp_5xx = counted(
+            "Mcp5xxFilter",
+            "Mcp5xx",
+            logs.FilterPattern.all(
+                logs.FilterPattern.number_value(status, ">=", 500),
+                logs.FilterPattern.string_value("$.resourcePath", "=", "/mcp"),
+            ),
+        )
+        self.throttled = counted(
+            "ThrottledFilter", "ThrottledRequests", logs.FilterPattern.number_value(status, "=", 429)
+        )
+
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name=f"{stack.stack_name} alarms", enforce_ssl=True
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        action = cw_actions.SnsAction(self.topic)
+
+        lambda_throttles = cloudwatch.MathExpression(
+            expression="mcp + authorizer",
+            using_metrics={
+                "mcp": mcp_function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                "authorizer": authorizer_function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+            },
+            label="Lambda throttles",
+            period=FIVE_MINUTES,
+        )
+        specs: list[tuple[str, str, cloudwatch.IMetric, int]] = [
+            (
+                "AuthFailureSpikeAlarm",
+                "Spike of 401/403 answers (failed or refused credentials) at the API",
+                self.auth_failures,
+                config.auth_failure_alarm_threshold,
+            ),
+            ("Mcp5xxAlarm", "MCP endpoint answered 5xx", self.mcp_5xx, config.server_error_alarm_threshold),
+            (
+                "ThrottlingAlarm",
+                "API Gateway throttled requests (429)",
+                self.throttled,
+                config.throttle_alarm_threshold,
+            ),
+            ("LambdaThrottlesAlarm", "Lambda throttled the MCP or authorizer function", lambda_throttles, 1),
+            (
+                "AuthorizerErrorsAlarm",
+                "The authorizer function failed (requests answered 500, fail closed)",
+                authorizer_function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                1,
+            ),
+        ]
+        self.alarms: list[cloudwatch.Alarm] = []
+        for alarm_id, description, metric, threshold in specs:
+            alarm = cloudwatch.Alarm(
+                self,
+                alarm_id,
+                alarm_description=f"{stack.stack_name}: {description}",
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            self.alarms.append(alarm)
+
+        groups = {"audit": log_groups.audit, "access": log_groups.access}
+        self.queries = [
+            logs.QueryDefinition(
+                self,
+                f"Query{index}",
+                query_definition_name=f"{stack.stack_name}/{query.name}",
+                query_string=query.query_string(),
+                log_groups=[groups[query.target]],
+            )
+            for index, query in enumerate(SAVED_QUERIES)
+        ]
+
+        self.dashboard = self._dashboard(stack.stack_name, api, mcp_function, authorizer_function, log_groups)
+
+    def _dashboard(
+        self,
+        stack_name: str,
+        api: apigw.RestApi,
+        mcp_function: lambda_.IFunction,
+        authorizer_function: lambda_.IFunction,
+        log_groups: LogGroups,
+    ) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{stack_name}-mcp")
+        period = FIVE_MINUTES
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=3),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    api.metric_count(period=period, statistic="Sum"),
+                    api.metric_client_error(period=period, statistic="Sum"),
+                    api.metric_server_error(period=period, statistic="Sum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Refused and throttled (access log)",
+                left=[self.auth_failures, self.throttled, self.mcp_5xx],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (p50, p99)",
+                left=[
+                    api.metric_latency(period=period, statistic="p50"),
+                    api.metric_latency(period=period, statistic="p99"),
+                ],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"{name} function",
+                    left=[
+                        fn.metric_invocations(period=period, statistic="Sum"),
+                        fn.metric_errors(period=period, statistic="Sum"),
+                        fn.metric_throttles(period=period, statistic="Sum"),
+                    ],
+                    right=[fn.metric_duration(period=period, statistic="p99")],
+                    width=12,
+                )
+                for name, fn in (("MCP", mcp_function), ("Authorizer", authorizer_function))
+            )
+        )
+        dashboard.add_widgets(
+            cloudwatch.LogQueryWidget(
+                title="Who called which tool",
+                log_group_names=[log_groups.audit.log_group_name],
+                query_lines=SAVED_QUERIES[0].lines,
+                width=12,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Denied requests by reason",
+                log_group_names=[log_groups.audit.log_group_name],
+                query_lines=SAVED_QUERIES[1].lines,
+                width=12,
+            ),
+        )
+        return dashboard

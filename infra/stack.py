@@ -1,0 +1,172 @@
+"""The serverless-mcp stack: one `cdk deploy` for the whole production deployment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.config import StackConfig
+from infra.constructs.api import McpApi
+from infra.constructs.functions import McpFunctions
+from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_settings
+from infra.constructs.nag import acknowledge_findings
+from infra.constructs.observability import LogGroups, Monitoring
+from infra.constructs.waf import McpWaf
+
+EMPTY_KEY_STORE = {"version": 1, "keys": []}
+
+
+class ServerlessMcpStack(cdk.Stack):
+    """API Gateway REST + REQUEST authorizer + MCP Lambda, identity, secrets, observability."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="serverless-mcp: MCP server on AWS Lambda behind API Gateway and a Lambda authorizer",
+            **kwargs,
+        )
+        self.config = config
+        self.log_groups = LogGroups(self, "Logs", config=config)
+
+        # Secrets: the API key store (hashes only, starts with no keys; `mcp-lambda keys` edits it)
+        # and the example upstream credential (a generated placeholder to replace).
+        self.api_keys_secret = secretsmanager.Secret(
+            self,
+            "ApiKeysSecret",
+            description=f"{self.stack_name}: API key store (key hashes only), managed with `mcp-lambda keys`",
+            # Not secret material: the empty store document. CloudFormation never rewrites it on
+            # update because the template value does not change.
+            secret_string_value=cdk.SecretValue.unsafe_plain_text(json.dumps(EMPTY_KEY_STORE)),
+        )
+        self.upstream_secret = secretsmanager.Secret(
+            self,
+            "UpstreamSecret",
+            description=f"{self.stack_name}: example upstream credential (replace the generated placeholder)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"description": "example upstream credential; replace"}),
+                generate_string_key="api_key",
+                exclude_punctuation=True,
+                password_length=48,
+            ),
+        )
+
+        # Identity provider.
+        self.cognito: CognitoIdentity | None = None
+        auth_settings: AuthSettings
+        if config.identity_provider == "cognito":
+            self.cognito = CognitoIdentity(self, "Identity", config=config)
+            auth_settings = self.cognito.auth_settings(config)
+        else:
+            auth_settings = oidc_auth_settings(config)
+        self.auth_settings = auth_settings
+
+        self.functions = McpFunctions(
+            self,
+            "Functions",
+            config=config,
+            log_group=self.log_groups.audit,
+            api_keys_secret=self.api_keys_secret,
+            upstream_secret=self.upstream_secret,
+        )
+        self.api = McpApi(
+            self,
+            "Api",
+            config=config,
+            mcp_handler=self.functions.mcp_alias,
+            authorizer_handler=self.functions.authorizer_alias,
+            access_log_group=self.log_groups.access,
+        )
+
+        # SSM: the canonical MCP URL (from the deployed API or the custom domain) and the auth
+        # settings. The functions get the literal NAMES; they depend on the parameters so that
+        # SnapStart's init at version publish can already read them.
+        self.mcp_url_parameter = ssm.StringParameter(
+            self,
+            "McpUrlParameter",
+            parameter_name=config.mcp_url_parameter_name,
+            string_value=self.api.mcp_url,
+            description="Canonical MCP URL: token audience (RFC 8707) and PRM `resource`",
+        )
+        self.auth_settings_parameter = ssm.StringParameter(
+            self,
+            "AuthSettingsParameter",
+            parameter_name=config.auth_settings_parameter_name,
+            string_value=self.to_json_string(auth_settings.as_dict()),
+            description="Auth settings: issuer, jwks_url, audiences, allowed_client_ids, base_scope, origins",
+        )
+        for function in (self.functions.authorizer, self.functions.mcp):
+            function.node.add_dependency(self.mcp_url_parameter, self.auth_settings_parameter)
+
+        self.waf: McpWaf | None = None
+        if config.enable_waf:
+            self.waf = McpWaf(self, "Waf", stage=self.api.stage, rate_limit=config.waf_rate_limit)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            log_groups=self.log_groups,
+            api=self.api.api,
+            mcp_function=self.functions.mcp_alias,
+            authorizer_function=self.functions.authorizer_alias,
+        )
+        self._outputs()
+        acknowledge_findings(self)
+
+    def _outputs(self) -> None:
+        config = self.config
+        outputs: dict[str, tuple[str, str]] = {
+            "McpUrl": (self.api.mcp_url, "The MCP endpoint: add it to your MCP client"),
+            "ProtectedResourceMetadataUrl": (self.api.prm_url, "RFC 9728 protected-resource metadata"),
+            "ApiKeysSecretArn": (self.api_keys_secret.secret_arn, "API key store (Secrets Manager)"),
+            "UpstreamSecretArn": (
+                self.upstream_secret.secret_arn,
+                "Example upstream credential: replace its value",
+            ),
+            "McpUrlParameterName": (config.mcp_url_parameter_name, "SSM parameter holding the MCP URL"),
+            "AuthSettingsParameterName": (
+                config.auth_settings_parameter_name,
+                "SSM parameter: auth settings",
+            ),
+            "AuditLogGroupName": (self.log_groups.audit.log_group_name, "Audit events and function logs"),
+            "AccessLogGroupName": (self.log_groups.access.log_group_name, "API Gateway access logs (JSON)"),
+            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic the alarms notify"),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            "BaseScope": (config.base_scope, "Scope every caller needs"),
+            "CreateApiKeyCommand": (
+                f"mcp-lambda keys create --stack {self.stack_name} --owner <you> "
+                f"--scopes {','.join((config.base_scope, *config.tool_scopes))}",
+                "Create a first API key (prints it once)",
+            ),
+        }
+        if self.cognito is not None:
+            outputs.update(
+                {
+                    "UserPoolId": (self.cognito.user_pool.user_pool_id, "Cognito user pool"),
+                    "UserPoolDomain": (self.cognito.domain.base_url(), "Cognito hosted sign-in domain"),
+                    "OAuthIssuer": (self.cognito.issuer, "Token issuer (iss)"),
+                    "TokenEndpoint": (self.cognito.token_endpoint, "OAuth token endpoint"),
+                    "InteractiveClientId": (
+                        self.cognito.interactive_client.user_pool_client_id,
+                        "App client for interactive MCP clients (authorization code + PKCE, no secret)",
+                    ),
+                    "MachineClientId": (
+                        self.cognito.machine_client.user_pool_client_id,
+                        "App client for machine callers (client credentials; secret in the Cognito console)",
+                    ),
+                    "Scopes": (" ".join((config.base_scope, *config.tool_scopes)), "Scopes the pool issues"),
+                }
+            )
+        if self.api.domain is not None:
+            outputs["CustomDomainTarget"] = (
+                self.api.domain.domain_name_alias_domain_name,
+                "Point the custom domain's DNS (CNAME or alias) here",
+            )
+        for key, (value, description) in outputs.items():
+            cdk.CfnOutput(self, key, value=value, description=description)

@@ -1,0 +1,69 @@
+"""The local stack (`mcp-lambda dev`) started once per test session, in its own process.
+
+A subprocess keeps the stack's environment (pointed at its own moto server) away from the
+other tests, and exercises exactly what `make dev` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Small bounds so revocation is observable quickly: a revoked key stops working within
+# API_KEYS_CACHE (1 s) + authorizer cache TTL (1 s).
+AUTHORIZER_TTL_SECONDS = 1.0
+API_KEYS_CACHE_SECONDS = 1
+ALLOWED_ORIGIN = "https://app.example.com"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state_dir = tmp_path_factory.mktemp("local-stack")
+    log_path = state_dir / "stack.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
+    command = [
+        sys.executable,
+        "-m",
+        "devtools",
+        "dev",
+        "--port",
+        "0",
+        "--state-dir",
+        str(state_dir),
+        "--authorizer-ttl",
+        str(AUTHORIZER_TTL_SECONDS),
+        "--api-keys-cache",
+        str(API_KEYS_CACHE_SECONDS),
+        "--allowed-origin",
+        ALLOWED_ORIGIN,
+    ]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    credentials_file = state_dir / "credentials.json"
+    deadline = time.monotonic() + 120
+    while not credentials_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    state: dict[str, Any] = json.loads(credentials_file.read_text())
+    state["state_dir"] = str(state_dir)
+    state["log_path"] = str(log_path)
+    try:
+        yield state
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -2,7 +2,8 @@
 
 The whole store is one JSON secret (see :class:`~app.auth.api_keys.KeyStore`); it holds
 hashes only, so reading it does not reveal a usable key. The authorizer only reads it (through
-:meth:`SecretsManagerKeyStore.cached_loader`); the ``mcp-lambda`` CLI changes it with
+Powertools Parameters, see ``app.config.SettingsSource.api_key_store``); the ``mcp-lambda`` CLI
+changes it with
 :meth:`~SecretsManagerKeyStore.create_key`, :meth:`~SecretsManagerKeyStore.revoke` and
 :meth:`~SecretsManagerKeyStore.rotate`.
 
@@ -24,19 +25,20 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import ClientError
 
 from app.auth.api_keys import ApiKeyRecord, KeyStore, generate_api_key
 
+if TYPE_CHECKING:  # types only (boto3-stubs, a dev dependency)
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 __all__ = [
     "KeyStoreConflictError",
-    "SecretsManagerClient",
     "SecretsManagerKeyStore",
     "VersionedKeyStore",
 ]
@@ -44,16 +46,6 @@ __all__ = [
 _CURRENT: Final = "AWSCURRENT"
 _MAX_ATTEMPTS: Final = 3
 _DAY_SECONDS: Final = 86400
-
-
-class SecretsManagerClient(Protocol):
-    """The part of the boto3 Secrets Manager client this module uses (boto3 calls are keyword-only)."""
-
-    def get_secret_value(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def put_secret_value(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def describe_secret(self, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 class KeyStoreConflictError(RuntimeError):
@@ -100,7 +92,7 @@ class SecretsManagerKeyStore:
         if self._client is None:
             import boto3  # deferred: only the first real call pays the import
 
-            self._client = cast(SecretsManagerClient, boto3.client("secretsmanager"))
+            self._client = boto3.client("secretsmanager")
         return self._client
 
     # --- reading ---------------------------------------------------------------------------
@@ -130,31 +122,6 @@ class SecretsManagerKeyStore:
         # Either the secret does not exist (describe raises) or it has no value yet.
         self.client.describe_secret(SecretId=self._secret_id)
         return None
-
-    def cached_loader(
-        self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> Callable[[], KeyStore]:
-        """A ``key_store_loader`` for the :class:`~app.auth.authenticator.Authenticator`.
-
-        The store is re-read when older than ``max_age_seconds`` (``API_KEYS_CACHE_SECONDS``):
-        that bounds how long a revoked key keeps working in a warm container. A failed re-read
-        is not hidden behind the stale copy: it raises, and the authenticator refuses the key
-        (``key_store_unavailable``), because serving a stale store could honour a revoked key.
-        """
-        lock = threading.Lock()
-        cached: list[tuple[float, KeyStore]] = []
-
-        def load() -> KeyStore:
-            with lock:
-                now = clock()
-                if cached and now - cached[0][0] < max_age_seconds:
-                    return cached[0][1]
-                cached.clear()
-                store = self.load()
-                cached.append((now, store))
-                return store
-
-        return load
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -206,19 +206,20 @@ async def test_audit_events_reach_the_log_group_without_credentials(local_stack:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    events: list[dict[str, Any]] = []
+    messages: list[str] = []
     for _ in range(40):  # the local stack ships audit events every 0.5 s
-        events = logs.filter_log_events(logGroupName=local_stack["audit_log_group"])["events"]
-        if any('"tool_error"' in e["message"] for e in events):
+        found = logs.filter_log_events(logGroupName=local_stack["audit_log_group"])["events"]
+        messages = [event.get("message", "") for event in found]
+        if any('"tool_error"' in message for message in messages):
             break
         await anyio.sleep(0.25)
-    records = [json.loads(e["message"]) for e in events]
+    records = [json.loads(message) for message in messages]
     assert {r["source"] for r in records} == {"authorizer", "mcp"}
     assert any(r["action"] == "tools/call" and r["outcome"] == "tool_error" for r in records)
     assert any(r["source"] == "authorizer" and r["outcome"] == "denied" for r in records)
     console = await anyio.Path(local_stack["log_path"]).read_text()
     console = console.split("A fresh token:")[-1]  # only what was logged after the summary
-    text = "\n".join(e["message"] for e in events) + console
+    text = "\n".join(messages) + console
     for secret in secrets_seen:
         assert secret[-24:] not in text
-    assert "Bearer " not in "\n".join(e["message"] for e in events)
+    assert "Bearer " not in "\n".join(messages)

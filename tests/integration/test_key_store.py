@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from app.auth.api_keys import API_KEY_PREFIX, ApiKeyVerifier, KeyStore, parse_api_key
-from app.auth.authenticator import Authenticator
 from app.auth.errors import AuthError, ReasonCode
 from app.aws.key_store import KeyStoreConflictError, SecretsManagerKeyStore
 
@@ -171,41 +170,6 @@ def test_management_operations_retry_after_a_conflict(
     assert {r.owner for r in store.list()} == {"a", "b", "c"}
     for plaintext in (first, raced[0], third):
         verifier.verify(plaintext, store, NOW)
-
-
-def test_cached_loader_feeds_the_authenticator(
-    key_store: SecretsManagerKeyStore, secretsmanager: Any
-) -> None:
-    plaintext = key_store.create_key("ci-bot", ["mcp/access"], None)
-    mono = Clock(0.0)
-    calls: list[int] = []
-    real_load = key_store.load
-
-    def counting_load() -> KeyStore:
-        calls.append(1)
-        return real_load()
-
-    reader = SecretsManagerKeyStore(SECRET_NAME, secretsmanager)
-    reader.load = counting_load  # type: ignore[method-assign]
-    authenticator = Authenticator(None, reader.cached_loader(60, clock=mono), "mcp/access", lambda: NOW)
-
-    assert authenticator.authenticate(f"Bearer {plaintext}").subject == "apikey:ci-bot"
-    key_store.revoke(plaintext[5:21])
-    mono.now = 59  # still cached: the revocation is not visible yet (documented bound)
-    assert authenticator.authenticate(f"Bearer {plaintext}").subject == "apikey:ci-bot"
-    mono.now = 60
-    with pytest.raises(AuthError) as info:
-        authenticator.authenticate(f"Bearer {plaintext}")
-    assert info.value.reason is ReasonCode.REVOKED_KEY
-    assert len(calls) == 2
-
-
-def test_cached_loader_failure_is_key_store_unavailable(secretsmanager: Any) -> None:
-    reader = SecretsManagerKeyStore("does-not-exist", secretsmanager)
-    authenticator = Authenticator(None, reader.cached_loader(60), "mcp/access", lambda: NOW)
-    with pytest.raises(AuthError) as info:
-        authenticator.authenticate("Bearer mcpk_0123456789abcdef_" + "A" * 43)
-    assert info.value.reason is ReasonCode.KEY_STORE_UNAVAILABLE
 
 
 def test_client_is_created_lazily(secretsmanager: Any) -> None:

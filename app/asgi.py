@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -36,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from app import single_exchange
 from app.auth.challenge import ChallengeError, www_authenticate
 from app.auth.principal import Principal
 from app.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
@@ -75,6 +78,7 @@ class SessionManagerRunner:
         self._session_manager = session_manager
         self._ready: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        _RUNNERS.add(self)
 
     async def ensure_running(self) -> None:
         if self._ready is None:
@@ -83,8 +87,25 @@ class SessionManagerRunner:
             self._task = loop.create_task(self._park(self._ready), name="mcp-session-manager")
         await asyncio.shield(self._ready)
 
+    def stop(self) -> None:
+        """End the parked task, from the thread that owns its (idle) loop.
+
+        Lambda never needs this: the container is frozen, then discarded. A process that wants
+        to exit (the local stack, tests, benchmarks) does, because the parked task keeps anyio's
+        worker thread alive (see `keep_worker_threads_warm`) and that thread is not a daemon.
+        """
+        task, self._task, self._ready = self._task, None, None
+        if task is None or task.done():
+            return
+        loop = task.get_loop()
+        if loop.is_closed():
+            return
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+
     async def _park(self, ready: asyncio.Future[None]) -> None:
         try:
+            keep_worker_threads_warm()
             async with self._session_manager.run():
                 ready.set_result(None)
                 await asyncio.Event().wait()
@@ -92,6 +113,35 @@ class SessionManagerRunner:
             if not ready.done():
                 ready.set_exception(exc)
             raise
+
+
+_RUNNERS: weakref.WeakSet[SessionManagerRunner] = weakref.WeakSet()
+
+
+def stop_session_managers() -> None:
+    """Stop every parked session manager whose loop belongs to this thread (see `stop`)."""
+    try:
+        current = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    for runner in list(_RUNNERS):
+        if runner._task is not None and runner._task.get_loop() is current:
+            runner.stop()
+
+
+def keep_worker_threads_warm() -> None:
+    """Let anyio's worker threads outlive a Lambda invocation (call from the parked task).
+
+    The SDK runs synchronous tools in anyio worker threads. anyio ties its idle workers to a
+    "root task" and stops them when it ends; under Mangum that is each invocation's task, so
+    every warm call of a sync tool paid for a new thread (about 1 ms here). Making the
+    long-lived parked task the root keeps one idle worker for the life of the container.
+    `tests/unit/mcp/test_edge_checks.py` checks that warm calls reuse the same thread, so an
+    anyio change that breaks this hook fails loudly instead of silently slowing down.
+    """
+    from anyio._backends._asyncio import _root_task  # no public API for this
+
+    _root_task.set(asyncio.current_task())
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -126,6 +176,14 @@ def replay(body: bytes) -> Receive:
     return receive
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """A request that passed the edge checks: its raw body and the parsed JSON-RPC object."""
+
+    body: bytes
+    message: dict[str, Any]
+
+
 class McpEndpoint:
     """ASGI app for the MCP path: edge checks, then the SDK's streamable-HTTP transport."""
 
@@ -150,77 +208,83 @@ class McpEndpoint:
             await send(message)
 
         try:
-            rejection, body = await self._check(scope, receive, audit)
-            if rejection is not None:
-                await rejection(scope, receive, send_and_record)
+            admitted = await self._check(scope, receive, audit)
+            if isinstance(admitted, Response):
+                await admitted(scope, receive, send_and_record)
                 return
             scope[AUDIT_KEY] = audit
             await self._runner.ensure_running()
-            await self._session_manager.handle_request(scope, replay(body), send_and_record)
+            await self._serve(scope, admitted, send_and_record)
         finally:
             audit.emit(status)
 
-    async def _check(
-        self, scope: Scope, receive: Receive, audit: RequestAudit
-    ) -> tuple[Response | None, bytes]:
+    async def _serve(self, scope: Scope, admitted: Admitted, send: Send) -> None:
+        """The SDK's kernel in one exchange where that is equivalent, else the SDK transport."""
+        request = Request(scope, replay(admitted.body))
+        version = single_exchange.eligible_version(request)
+        message = admitted.message
+        if version and single_exchange.is_single_request(message) and single_exchange.accepts_json(request):
+            response = await single_exchange.serve(self._session_manager, request, message, version)
+            await response(scope, request.receive, send)
+        else:
+            await self._session_manager.handle_request(scope, replay(admitted.body), send)
+
+    async def _check(self, scope: Scope, receive: Receive, audit: RequestAudit) -> Response | Admitted:
         request = Request(scope)
         settings = self._source.auth()
         principal = audit.principal
         if principal is None:
             audit.refuse("no_authorizer_context")
             sent_token = "authorization" in request.headers
-            return unauthorized(settings, "invalid_token" if sent_token else None), b""
+            return unauthorized(settings, "invalid_token" if sent_token else None)
         if not principal.has_scopes((settings.base_scope,)):
             audit.refuse("missing_scope")
-            return insufficient_scope(settings, {settings.base_scope}, None), b""
+            return insufficient_scope(settings, {settings.base_scope}, None)
         if request.method != "POST":
             audit.action = request.method
             audit.refuse("method_not_allowed")
-            return (
-                jsonrpc_error(
-                    405,
-                    INVALID_REQUEST,
-                    "Method not allowed: this stateless MCP endpoint accepts POST only",
-                    headers={"Allow": "POST"},
-                ),
-                b"",
+            return jsonrpc_error(
+                405,
+                INVALID_REQUEST,
+                "Method not allowed: this stateless MCP endpoint accepts POST only",
+                headers={"Allow": "POST"},
             )
         origin = request.headers.get("origin")
         if origin is not None and origin not in settings.allowed_origins:
             audit.refuse("origin_not_allowed")
-            return jsonrpc_error(403, INVALID_REQUEST, "Forbidden: origin not allowed"), b""
+            return jsonrpc_error(403, INVALID_REQUEST, "Forbidden: origin not allowed")
         limit = self._http.max_body_bytes
         declared = request.headers.get("content-length", "")
         body = None if declared.isdigit() and int(declared) > limit else await read_body(receive, limit)
         if body is None:
             audit.refuse("body_too_large")
-            return jsonrpc_error(
-                413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes"
-            ), b""
+            return jsonrpc_error(413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes")
         try:
             message = json.loads(body)
         except ValueError:
             audit.refuse("parse_error")
-            return jsonrpc_error(400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object"), b""
+            return jsonrpc_error(400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object")
         if isinstance(message, list):
             audit.refuse("batch_not_supported")
-            return jsonrpc_error(
-                400, INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported"
-            ), b""
+            return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported")
         if not isinstance(message, dict):
             audit.refuse("invalid_request")
-            return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: the body must be a JSON object"), b""
+            return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: the body must be a JSON object")
         target = target_of(message)
         audit.describe(
-            message, target, log_values=target is not None and target[1] in self._audited_arguments
+            message,
+            target,
+            log_values=target is not None and target[1] in self._audited_arguments,
+            # A tool name nobody registered is the caller's text: audited, never a metric dimension.
+            registered=target is None or target[0] != "tool" or self._requirements.declared(*target),
         )
         if target is not None:
             missing = self._requirements.missing(*target, principal.scopes)
             if missing:
                 audit.refuse("insufficient_scope")
                 needed = self._requirements.required(*target)
-                return insufficient_scope(settings, needed, message.get("id")), b""
-        return None, body
+                return insufficient_scope(settings, needed, message.get("id"))
+        return Admitted(body, message)
 
 
 def unauthorized(settings: AuthSettings, error: ChallengeError | None) -> Response:

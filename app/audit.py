@@ -6,16 +6,19 @@ CloudWatch metric filters and Logs Insights can select on them (`event_type = "a
 
 What is never in an event: a token, an API key, a secret, the Authorization header, or a tool
 argument value (argument names and sizes only, unless a tool opts in and `AUDIT_LOG_ARGUMENTS`
-is true, and then with sensitive-looking keys redacted and long strings cut).
+is true, and then with sensitive-looking keys and credential-shaped values redacted and long
+strings cut).
 
 Metrics go out as CloudWatch Embedded Metric Format lines through Powertools Metrics:
-`Authorizations` (dimensions `decision`, `reason`), `ToolCalls` and `ToolErrors` (dimension
-`tool`), and `Latency` (dimensions `source`, `action`).
+`Authorizations` (dimensions `decision`, `reason`; one per authorizer decision), `ToolCalls`
+and `ToolErrors` (dimension `tool`; `tools/call` requests that reached the SDK, so a call refused
+for scope is not counted), and `Latency` (dimension `source`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -31,11 +34,22 @@ REDACTED: Final = "[REDACTED]"
 _SENSITIVE_KEY: Final = re.compile(
     r"token|secret|password|passwd|authorization|credential|api[_-]?key|cookie", re.I
 )
+# Values that look like a credential whatever their key: an Authorization header value, a JWT
+# (base64url JSON header and payload), an API key of this server.
+_SENSITIVE_VALUE: Final = re.compile(
+    r"\b(?:bearer|basic)\s+\S|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}|mcpk_[0-9a-f]{16}_", re.I
+)
 
 Source = Literal["authorizer", "mcp"]
 Outcome = Literal["allowed", "denied", "ok", "tool_error", "error", "server_error"]
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, use_rfc3339=True)
+
+# botocore logs whole request and response bodies at DEBUG, so reading a secret (the API key
+# store, the upstream credential) would write its value to the log if the root level is DEBUG.
+# Both Lambdas import this module: keep botocore at INFO or quieter whatever the root level.
+_botocore = logging.getLogger("botocore")
+_botocore.setLevel(max(_botocore.level, logging.INFO))
 
 
 @dataclass(frozen=True)
@@ -98,11 +112,10 @@ def redact(value: Any, depth: int = 0) -> Any:
         }
     if isinstance(value, list | tuple):
         return [redact(item, depth + 1) for item in list(value)[:50]]
-    if isinstance(value, str):
-        return _cut(value, 64)
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _cut(str(value), 64)
+    text = value if isinstance(value, str) else str(value)
+    return REDACTED if _SENSITIVE_VALUE.search(text) else _cut(text, 64)
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
@@ -117,7 +130,12 @@ def _metrics(event: AuditEvent) -> None:
         ) as metric:
             metric.add_dimension(name="decision", value=event.outcome)
             metric.add_dimension(name="reason", value=event.reason or "none")
-    elif event.target_kind == "tool" and event.target and event.action == "tools/call":
+    elif (
+        event.target_kind == "tool"
+        and event.target
+        and event.action == "tools/call"
+        and event.outcome != "denied"
+    ):
         failed = event.outcome in ("tool_error", "server_error", "error")
         for name in ("ToolCalls", "ToolErrors") if failed else ("ToolCalls",):
             with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:

@@ -4,6 +4,19 @@
 response is sent, whatever happened in between (rejected at the edge, refused for scope,
 answered by the SDK). `OutcomeRecorder`, an SDK middleware, fills in what only the SDK knows:
 whether a tool call ended as a tool error, or whether the handler failed.
+
+Outcomes of an MCP request (reason codes in brackets):
+
+- `ok`: answered normally (a JSON-RPC result, or 202 for a notification or response);
+- `denied` (why): refused at the edge before the SDK ran it: `no_authorizer_context`,
+  `missing_scope`, `insufficient_scope`, `method_not_allowed`, `origin_not_allowed`,
+  `body_too_large`, `parse_error`, `batch_not_supported`, `invalid_request`;
+- `tool_error`: a `tools/call` answered with `isError: true` (a `ToolError`, bad arguments, an
+  unknown tool, or a tool that crashed: the SDK turns all of these into tool results);
+- `error` (why): the SDK answered with a protocol error the request caused: a JSON-RPC error
+  (`method_not_found`, `invalid_params`, ...) or a transport 4xx (`http_406`, ...);
+- `server_error` (why): the server failed: a JSON-RPC internal error (`internal_error`), an
+  unexpected exception (its class name), or an HTTP 5xx.
 """
 
 from __future__ import annotations
@@ -13,11 +26,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
 from app.audit import AuditEvent, Outcome, argument_summary, emit
 from app.auth.principal import Principal
 from app.identity import Caller
 
 AUDIT_KEY: Final = "serverless_mcp.audit"
+INTERNAL_ERROR: Final = -32603
+JSONRPC_REASONS: Final = {
+    -32700: "parse_error",
+    -32600: "invalid_request",
+    -32601: "method_not_found",
+    -32602: "invalid_params",
+    INTERNAL_ERROR: "internal_error",
+}
 
 
 @dataclass
@@ -34,13 +58,24 @@ class RequestAudit:
     reason: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
-    def describe(self, message: Mapping[str, Any], target: tuple[str, str] | None, log_values: bool) -> None:
+    def describe(
+        self,
+        message: Mapping[str, Any],
+        target: tuple[str, str] | None,
+        log_values: bool,
+        registered: bool = True,
+    ) -> None:
+        """Record what the request asks for; an unregistered tool keeps its name but no kind.
+
+        `ToolCalls`/`ToolErrors` metrics are emitted per tool only for `target_kind = "tool"`,
+        so a caller inventing tool names cannot create new metric dimensions.
+        """
         method = message.get("method")
         self.action = (
             method if isinstance(method, str) else ("response" if "result" in message else "unknown")
         )
         if target is not None:
-            self.target_kind, self.target = target
+            self.target_kind, self.target = target if registered else (None, target[1])
         params = message.get("params")
         if self.action == "tools/call" and isinstance(params, dict):
             self.arguments = argument_summary(params.get("arguments"), include_values=log_values)
@@ -52,6 +87,7 @@ class RequestAudit:
         outcome: Outcome = self.outcome or (
             "ok" if status < 400 else "server_error" if status >= 500 else "error"
         )
+        reason = self.reason if self.outcome else (f"http_{status}" if status >= 400 else None)
         principal = self.principal
         emit(
             AuditEvent(
@@ -68,7 +104,7 @@ class RequestAudit:
                 tenant=principal.tenant if principal else None,
                 target_kind=self.target_kind,
                 target=self.target,
-                reason=self.reason,
+                reason=reason,
                 status=status,
                 latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
                 arguments=self.arguments,
@@ -88,8 +124,24 @@ class OutcomeRecorder:
             result = await call_next(ctx)
         except Exception as error:
             if audit is not None:
-                audit.outcome, audit.reason = "error", type(error).__name__
+                audit.outcome, audit.reason = classify(error)
             raise
-        if audit is not None and isinstance(result, dict) and result.get("isError") is True:
+        if audit is not None and _is_tool_error(result):
             audit.outcome = "tool_error"
         return result
+
+
+def classify(error: Exception) -> tuple[Outcome, str]:
+    """The outcome and reason code of an exception raised through the SDK's handlers."""
+    if isinstance(error, MCPError):
+        reason = JSONRPC_REASONS.get(error.code, f"jsonrpc_{error.code}")
+        return ("server_error" if error.code == INTERNAL_ERROR else "error"), reason
+    if isinstance(error, ValidationError):  # request params that do not fit the method's schema
+        return "error", "invalid_params"
+    return "server_error", type(error).__name__
+
+
+def _is_tool_error(result: Any) -> bool:
+    if isinstance(result, dict):
+        return result.get("isError") is True
+    return getattr(result, "is_error", None) is True

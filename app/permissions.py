@@ -34,6 +34,9 @@ class ScopeRequirements:
     def declare(self, kind: Kind, name: str, scopes: Iterable[str]) -> None:
         self._table[(kind, name)] = frozenset(scopes)
 
+    def declared(self, kind: Kind, name: str) -> bool:
+        return (kind, name) in self._table
+
     def required(self, kind: Kind, name: str) -> frozenset[str]:
         """Scopes needed for `name`; unknown names need none (the SDK answers "unknown")."""
         return self._table.get((kind, name), frozenset())

@@ -58,6 +58,10 @@ class LambdaRuntime:
         return self._handler(event, LambdaContext(function_name=self._function_name))
 
     def close(self) -> None:
+        """Stop what the handler parked on this runtime's loop, then the thread itself."""
+        from app.asgi import stop_session_managers
+
+        self._executor.submit(stop_session_managers).result()
         self._executor.shutdown(wait=True)
 
 

@@ -68,7 +68,7 @@ AUTHORIZER_PASSTHROUGH = (
     "JWKS_REFRESH_MIN_INTERVAL_SECONDS",
     "JWKS_FETCH_TIMEOUT_SECONDS",
 )
-MCP_PASSTHROUGH = ("MAX_BODY_BYTES", "AUDIT_LOG_ARGUMENTS")
+MCP_PASSTHROUGH = ("MAX_BODY_BYTES", "AUDIT_LOG_ARGUMENTS", "UPSTREAM_URL", "UPSTREAM_TIMEOUT_SECONDS")
 _INT_PASSTHROUGH = frozenset(
     {
         "JWT_LEEWAY_SECONDS",
@@ -126,7 +126,7 @@ class StackConfig:
     allowed_origins: tuple[str, ...] = ()
     cognito_domain_prefix: str = ""
     cognito_callback_urls: tuple[str, ...] = DEFAULT_CALLBACK_URLS
-    cognito_tool_scopes: tuple[str, ...] = ("profile",)
+    cognito_tool_scopes: tuple[str, ...] = ("profile", "upstream")
     cognito_mfa: MfaMode = "required"
     # API Gateway.
     authorizer_cache_ttl_seconds: int = 300
@@ -312,7 +312,7 @@ class _Reader:
                 raise ConfigError(
                     "COGNITO_CALLBACK_URLS entries must be https URLs (http only for localhost)"
                 )
-        tool_scopes = self.items("COGNITO_TOOL_SCOPES", ("profile",))
+        tool_scopes = self.items("COGNITO_TOOL_SCOPES", ("profile", "upstream"))
         for name in tool_scopes:
             if not _COGNITO_SCOPE_NAME.match(name) or name == COGNITO_BASE_SCOPE_NAME:
                 raise ConfigError(

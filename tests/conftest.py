@@ -53,6 +53,21 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+@pytest.fixture(scope="session")
+def mcp_handler_runtime() -> Iterator[Any]:
+    """`app.handlers.mcp.handler` in one warm runtime for the whole session.
+
+    The handler module is one Lambda container: its session manager may run once per process,
+    so every test that uses the module-level handler shares this runtime.
+    """
+    from app.handlers.mcp import handler
+    from devtools.lambda_runtime import LambdaRuntime
+
+    runtime = LambdaRuntime(handler)
+    yield runtime
+    runtime.close()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach real AWS, even if one changed the environment: restore the baseline."""

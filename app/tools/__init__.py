@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from app.tools import examples
+from app.tools import examples, upstream
 
 if TYPE_CHECKING:
     from app.permissions import ScopedServer
 
-TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (examples.register,)
+TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (examples.register, upstream.register)
 
 
 def register_all(server: ScopedServer) -> None:

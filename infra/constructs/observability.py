@@ -70,7 +70,7 @@ class SavedQuery:
 # Audit events (app/audit.py): JSON lines with event_type="audit", source (authorizer|mcp),
 # action (JSON-RPC method or "authorize"), outcome (allowed|denied|ok|tool_error|error|server_error),
 # principal, auth_method, client_id, key_id, target_kind, target (the tool), reason, status.
-# Powertools adds level, message, service, function_name.
+# Powertools adds level, message, service, timestamp; @logStream tells the function apart.
 SAVED_QUERIES = (
     SavedQuery(
         name="who-called-which-tool",
@@ -101,7 +101,7 @@ SAVED_QUERIES = (
     SavedQuery(
         name="function-errors",
         target="audit",
-        fields=("@timestamp", "service", "function_name", "message", "@logStream"),
+        fields=("@timestamp", "service", "message", "@logStream"),
         filters=('level = "ERROR" or level = "CRITICAL" or outcome = "server_error"',),
         sort="@timestamp desc",
         limit=100,

@@ -197,6 +197,7 @@ async def test_origin_is_checked(local_stack: dict[str, Any], origin: str, statu
 
 async def test_audit_events_reach_the_log_group_without_credentials(local_stack: dict[str, Any]) -> None:
     secrets_seen = [local_stack["api_key"], local_stack["access_token"]]
+    assert (await post(local_stack, "not-a-real-token")).status_code == 401  # one authorizer denial
     async with mcp_client(local_stack["mcp_url"], local_stack["api_key"]) as client:
         await client.call_tool("days_between", {"start": "nope", "end": "2026-01-01"})
     logs = boto3.client(

@@ -17,7 +17,7 @@ def test_defaults_are_the_documented_production_shape() -> None:
     assert config.stage_name == "prod"
     assert config.identity_provider == "cognito"
     assert config.base_scope == "mcp/access"
-    assert config.tool_scopes == ("mcp/profile",)
+    assert config.tool_scopes == ("mcp/profile", "mcp/upstream")
     assert config.authorizer_cache_ttl_seconds == 300
     assert config.audit_log_retention_days == 365
     assert (config.enable_waf, config.custom_domain_name, config.enable_xray) == (False, "", False)

@@ -300,7 +300,7 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
     assert pool["Properties"]["MfaConfiguration"] == "ON"
     server_id, server = synth.one("AWS::Cognito::UserPoolResourceServer")
     assert server["Properties"]["Identifier"] == "mcp"
-    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", "profile"]
+    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", "profile", "upstream"]
     clients = {
         c["Properties"]["ClientName"]: c["Properties"]
         for c in synth.of_type("AWS::Cognito::UserPoolClient").values()
@@ -313,14 +313,14 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
 
     assert interactive["AllowedOAuthFlows"] == ["code"]
     assert not interactive.get("GenerateSecret", False)
-    assert scopes(interactive) == {"mcp/access", "mcp/profile", "openid", "email"}
+    assert scopes(interactive) == {"mcp/access", "mcp/profile", "mcp/upstream", "openid", "email"}
     assert interactive["CallbackURLs"] == [
         "http://localhost:6274/oauth/callback",
         "http://localhost:6274/oauth/callback/debug",
     ]
     assert machine["AllowedOAuthFlows"] == ["client_credentials"]
     assert machine["GenerateSecret"] is True
-    assert scopes(machine) == {"mcp/access", "mcp/profile"}
+    assert scopes(machine) == {"mcp/access", "mcp/profile", "mcp/upstream"}
     synth.template.resource_count_is("AWS::Cognito::UserPoolDomain", 1)
 
 
@@ -399,7 +399,8 @@ def test_outputs(synth: Synth) -> None:
     assert outputs["McpUrl"].endswith("/prod/mcp")
     assert outputs["ProtectedResourceMetadataUrl"].endswith(PRM_SUFFIX)
     assert outputs["CreateApiKeyCommand"] == (
-        "mcp-lambda keys create --stack ServerlessMcp --owner <you> --scopes mcp/access,mcp/profile"
+        "mcp-lambda keys create --stack ServerlessMcp --owner <you> "
+        "--scopes mcp/access,mcp/profile,mcp/upstream"
     )
     for key in ("UserPoolId", "UserPoolDomain", "InteractiveClientId", "MachineClientId", "ApiKeysSecretArn",
                 "AuditLogGroupName", "TokenEndpoint", "OAuthIssuer"):  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -27,14 +27,10 @@ FULL_CONTEXT = {
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-@pytest.fixture(scope="module")
-def mcp_runtime() -> Iterator[LambdaRuntime]:
-    """The real MCP Lambda handler in one warm 'container' for the whole module."""
-    from app.handlers.mcp import handler
-
-    runtime = LambdaRuntime(handler)
-    yield runtime
-    runtime.close()
+@pytest.fixture
+def mcp_runtime(mcp_handler_runtime: LambdaRuntime) -> LambdaRuntime:
+    """The real MCP Lambda handler, warm, shared by the session (one container)."""
+    return mcp_handler_runtime
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def test_protected_resource_metadata_is_public(
     assert body == {
         "resource": TEST_MCP_URL,
         "authorization_servers": [TEST_ISSUER],
-        "scopes_supported": ["mcp/access", "mcp/profile"],
+        "scopes_supported": ["mcp/access", "mcp/profile", "mcp/upstream"],
         "bearer_methods_supported": ["header"],
         "resource_name": "serverless-mcp",
     }

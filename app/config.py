@@ -245,11 +245,14 @@ class ParameterReader:
         return value
 
     def clear(self) -> None:
-        """Forget every cached value (after a SnapStart restore, or to force a refetch)."""
+        """Forget every cached value and the AWS clients (after a SnapStart restore).
+
+        The providers, and with them their boto3 clients and connection pools, are rebuilt on
+        first use: a connection captured in a snapshot is not usable after a restore.
+        """
         with self._lock:
-            for provider in (self._ssm, self._secrets):
-                if provider is not None:
-                    provider.clear_cache()
+            self._ssm = None
+            self._secrets = None
 
 
 @dataclass

@@ -24,9 +24,19 @@ from app.audit import AuditEvent, emit
 from app.auth.errors import ReasonCode
 from app.authorization import Decision, Gatekeeper
 from app.config import SettingsSource
+from app.snapstart import register_after_restore, reseed_random
 
 gatekeeper = Gatekeeper(SettingsSource())
 gatekeeper.check_configuration()  # a broken setting stops the cold start with a clear message
+
+
+def after_restore() -> None:
+    """SnapStart: drop cached settings, JWKS, key store and AWS clients; reseed `random`."""
+    gatekeeper.reset()
+    reseed_random()
+
+
+register_after_restore(after_restore)
 
 
 class Unauthorized(Exception):

@@ -26,6 +26,7 @@ from app.auth.principal import Principal
 from app.config import HttpSettings, SettingsSource, read_bool
 from app.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
 from app.server import build_server
+from app.snapstart import register_after_restore, reseed_random
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -83,6 +84,15 @@ settings_source = SettingsSource()
 settings_source.auth()  # a broken setting stops the cold start with a message naming it
 asgi_app = build_asgi_app(settings_source, os.environ)
 _adapter = Mangum(asgi_app, lifespan="off")
+
+
+def after_restore() -> None:
+    """SnapStart: drop cached settings, secrets and AWS clients; reseed `random`."""
+    settings_source.clear()
+    reseed_random()
+
+
+register_after_restore(after_restore)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -21,11 +21,14 @@ import json
 import logging
 import os
 import re
-from dataclasses import asdict, dataclass
+import sys
+import time
+from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE: Final = "serverless-mcp"
 AUDIT_SCHEMA_VERSION: Final = 1
@@ -43,7 +46,39 @@ _SENSITIVE_VALUE: Final = re.compile(
 Source = Literal["authorizer", "mcp"]
 Outcome = Literal["allowed", "denied", "ok", "tool_error", "error", "server_error"]
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, use_rfc3339=True)
+
+class AuditFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log formatter, with a direct path for audit events.
+
+    An audit event is already a flat dict of JSON values. The generic path (key extraction,
+    exception fields, None stripping) cost about 130 µs per event here, more than verifying a
+    JWT signature; the direct path writes the same envelope keys Powertools writes (`level`,
+    `message`, `timestamp`, `service`, and `xray_trace_id` when tracing) followed by the audit
+    fields, in about a tenth of that. Every other log line takes the normal path.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "audit_fields", None)
+        if not isinstance(fields, dict):
+            return super().format(record)
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "timestamp": self.formatTime(record),
+            "service": self.log_format.get("service"),
+            **fields,
+        }
+        trace_id = self._get_latest_trace_id()
+        if trace_id:
+            line["xray_trace_id"] = trace_id
+        return self.serialize(log=line)
+
+
+logger = Logger(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
+    logger_formatter=AuditFormatter(use_rfc3339=True, utc=True),
+)
+NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
 
 # botocore logs whole request and response bodies at DEBUG, so reading a secret (the API key
 # store, the upstream credential) would write its value to the log if the root level is DEBUG.
@@ -75,18 +110,23 @@ class AuditEvent:
     arguments: dict[str, Any] | None = None
 
     def to_log(self) -> dict[str, Any]:
-        record = {"event_type": "audit", "audit_version": AUDIT_SCHEMA_VERSION}
-        for key, value in asdict(self).items():
-            if value is None:
-                continue
-            record[key] = _cut(value) if isinstance(value, str) else value
+        record: dict[str, Any] = {"event_type": "audit", "audit_version": AUDIT_SCHEMA_VERSION}
+        # Not dataclasses.asdict: it deep-copies every value, and this runs on every request.
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if value is not None:
+                record[name] = _cut(value) if isinstance(value, str) else value
         return record
 
 
+_FIELD_NAMES: Final = tuple(field.name for field in fields(AuditEvent))
+
+
 def emit(event: AuditEvent) -> None:
-    """Write the event as one JSON log line and record its metrics."""
-    record = event.to_log()
-    logger.info(f"audit {event.source} {event.action} {event.outcome}", extra=record)
+    """Write the event as one JSON log line and its metrics as one EMF line."""
+    logger.info(
+        f"audit {event.source} {event.action} {event.outcome}", extra={"audit_fields": event.to_log()}
+    )
     _metrics(event)
 
 
@@ -123,25 +163,51 @@ def _cut(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def _metrics(event: AuditEvent) -> None:
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
+    """The event's metrics as one CloudWatch Embedded Metric Format document on stdout.
+
+    Written directly rather than with Powertools `single_metric`, which cost about 70 µs per
+    metric here (validation and a metric-set object per call): as much as the JWT signature
+    check the authorizer exists for. The document is the one Powertools writes: one
+    `CloudWatchMetrics` directive per dimension set, dimension and metric values at the top.
+    """
+    directives: list[tuple[dict[str, str], list[tuple[str, MetricUnit, float]]]] = []
     if event.source == "authorizer":
-        with single_metric(
-            name="Authorizations", unit=MetricUnit.Count, value=1, namespace=namespace
-        ) as metric:
-            metric.add_dimension(name="decision", value=event.outcome)
-            metric.add_dimension(name="reason", value=event.reason or "none")
+        dimensions = {"decision": event.outcome, "reason": event.reason or "none"}
+        directives.append((dimensions, [("Authorizations", MetricUnit.Count, 1)]))
     elif (
         event.target_kind == "tool"
         and event.target
         and event.action == "tools/call"
         and event.outcome != "denied"
     ):
-        failed = event.outcome in ("tool_error", "server_error", "error")
-        for name in ("ToolCalls", "ToolErrors") if failed else ("ToolCalls",):
-            with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-                metric.add_dimension(name="tool", value=_cut(event.target, 64))
+        counted: list[tuple[str, MetricUnit, float]] = [("ToolCalls", MetricUnit.Count, 1)]
+        if event.outcome in ("tool_error", "server_error", "error"):
+            counted.append(("ToolErrors", MetricUnit.Count, 1))
+        directives.append(({"tool": _cut(event.target, 64)}, counted))
     if event.latency_ms is not None:
-        with single_metric(
-            name="Latency", unit=MetricUnit.Milliseconds, value=event.latency_ms, namespace=namespace
-        ) as metric:
-            metric.add_dimension(name="source", value=event.source)
+        latency = [("Latency", MetricUnit.Milliseconds, event.latency_ms)]
+        directives.append(({"source": event.source}, latency))
+    if directives:
+        sys.stdout.write(emf_document(directives) + "\n")
+
+
+def emf_document(directives: list[tuple[dict[str, str], list[tuple[str, MetricUnit, float]]]]) -> str:
+    """One EMF JSON document: a directive per (dimensions, metrics) pair, values at the top."""
+    document: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [list(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": unit.value} for name, unit, _ in metrics],
+                }
+                for dimensions, metrics in directives
+            ],
+        }
+    }
+    for dimensions, metrics in directives:
+        document.update(dimensions)
+        for name, _, value in metrics:
+            document[name] = [value]
+    return json.dumps(document, separators=(",", ":"))

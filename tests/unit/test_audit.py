@@ -35,15 +35,15 @@ def emf_lines(output: str) -> list[dict[str, Any]]:
 
 
 def metric_points(output: str) -> list[tuple[str, dict[str, str], float]]:
-    """(metric name, dimensions, value) for every EMF document."""
+    """(metric name, dimensions, value) for every directive of every EMF document."""
     points = []
     for document in emf_lines(output):
-        (directive,) = document["_aws"]["CloudWatchMetrics"]
-        (dimension_names,) = directive["Dimensions"]
-        for metric in directive["Metrics"]:
-            dimensions = {name: document[name] for name in dimension_names}
-            (value,) = document[metric["Name"]]
-            points.append((metric["Name"], dimensions, value))
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            (dimension_names,) = directive["Dimensions"]
+            for metric in directive["Metrics"]:
+                dimensions = {name: document[name] for name in dimension_names}
+                (value,) = document[metric["Name"]]
+                points.append((metric["Name"], dimensions, value))
     return points
 
 
@@ -200,13 +200,10 @@ def test_metrics_go_to_the_configured_namespace_with_units(capfd: pytest.Capture
         )
     )
     documents = emf_lines(capfd.readouterr().out)
-    units = {
-        metric["Name"]: metric["Unit"]
-        for document in documents
-        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-    }
+    directives = [directive for document in documents for directive in document["_aws"]["CloudWatchMetrics"]]
+    units = {metric["Name"]: metric["Unit"] for directive in directives for metric in directive["Metrics"]}
     assert units == {"ToolCalls": "Count", "Latency": "Milliseconds"}
-    assert {d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in documents} == {
+    assert {directive["Namespace"] for directive in directives} == {
         os.environ["POWERTOOLS_METRICS_NAMESPACE"]
     }
 

@@ -149,7 +149,7 @@ class Gatekeeper:
         document = self._source.api_key_store(force_fetch=force)
         if document is None:
             return KeyStore.from_json({})
-        # Powertools returns the same cached string until max age; parse once per version.
-        if self._key_store is None or self._key_store[0] != document:
+        # The source returns the same document object until the secret changes.
+        if self._key_store is None or self._key_store[0] is not document:
             self._key_store = (document, KeyStore.from_json(document))
         return self._key_store[1]

@@ -266,6 +266,7 @@ class SettingsSource:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     reader: ParameterReader = field(default_factory=ParameterReader)
     _parsed: tuple[tuple[str, str], AuthSettings] | None = field(default=None, init=False)
+    _key_store: tuple[str, dict[str, Any]] | None = field(default=None, init=False)
 
     @property
     def config_cache_seconds(self) -> int:
@@ -315,12 +316,16 @@ class SettingsSource:
             "API_KEYS_SECRET_ID",
             f"secret {secret_id}",
         )
+        # Parsed once per secret version: the same document object is returned until it changes.
+        if self._key_store is not None and self._key_store[0] == raw:
+            return self._key_store[1]
         try:
             document = json.loads(raw) if raw.strip() else {}
         except ValueError:
             document = None
         if not isinstance(document, dict):
             raise ConfigurationError(f"API_KEYS_SECRET_ID: secret {secret_id} must hold a JSON object")
+        self._key_store = (raw, document)
         return document
 
     def upstream_credential(self) -> str | None:
@@ -333,6 +338,7 @@ class SettingsSource:
     def clear(self) -> None:
         self.reader.clear()
         self._parsed = None
+        self._key_store = None
 
     def _value(self, parameter_setting: str, direct_setting: str, max_age: int) -> str:
         name = self.env.get(parameter_setting, "").strip()

@@ -125,7 +125,9 @@ class LocalStack:
         endpoint = f"http://{host}:{moto_port}"
 
         # Bind the gateway's socket first: its port is part of the MCP URL everything else uses.
-        gateway_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that name it, and
+        # without it every response waited ~40 ms for a delayed ACK.
+        gateway_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         gateway_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         gateway_socket.bind(("127.0.0.1", self.options.port))
         port = gateway_socket.getsockname()[1]

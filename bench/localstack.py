@@ -2,7 +2,7 @@
 
 The stack runs in its own process (`bench.stack_runner`) exactly as `make dev` builds it:
 uvicorn → the API Gateway emulator (`devtools/gateway.py`) → the real authorizer (its policy
-cached for the TTL, as API Gateway does) → the real MCP handler. One httpx client with
+cached for the TTL, as API Gateway does) → the real MCP handler. One httpx2 client with
 keep-alive sends the same tools/call sequentially, alternating an API key and a JWT, so the
 figure is the latency a developer sees per request. When the emulator is not there (it is
 being written separately), the section says so instead of guessing at an interface.
@@ -77,7 +77,7 @@ def _ready(process: subprocess.Popen[str]) -> dict[str, str] | None:
 
 
 def _measure(credentials: dict[str, str], requests: int) -> list[str]:
-    import httpx
+    import httpx2
 
     from devtools.mcp_messages import mcp_request, tool_call_params
 
@@ -85,7 +85,7 @@ def _measure(credentials: dict[str, str], requests: int) -> list[str]:
     series = {"API key": credentials["api_key"], "JWT (RS256)": credentials["access_token"]}
     samples: dict[str, list[int]] = {name: [] for name in series}
     batch = 25
-    with httpx.Client(timeout=30) as client:
+    with httpx2.Client(timeout=30) as client:
 
         def post(token: str) -> int:
             started = time.perf_counter_ns()
@@ -105,7 +105,7 @@ def _measure(credentials: dict[str, str], requests: int) -> list[str]:
             for name in names:
                 samples[name] += [post(series[name]) for _ in range(batch)]
     lines = [
-        "One httpx client (keep-alive), sequential POST tools/call through uvicorn → gateway emulator → "
+        "One httpx2 client (keep-alive), sequential POST tools/call through uvicorn → gateway emulator → "
         "authorizer (policy cached, TTL 300 s as in `make dev`) → MCP handler:",
         "",
         "| credential | median | p99 | n | requests/s (n / total time) |",

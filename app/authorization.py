@@ -108,7 +108,8 @@ class Gatekeeper:
 
     def _current_authenticator(self) -> Authenticator:
         settings = self._source.auth()
-        if self._authenticator is None or settings != self._settings:
+        # `auth()` returns the same object until a setting changes: identity is the cheap test.
+        if self._authenticator is None or settings is not self._settings:
             self._authenticator = self._build(settings)
             self._settings = settings
         return self._authenticator

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +41,7 @@ from app import single_exchange
 from app.auth.challenge import ChallengeError, www_authenticate
 from app.auth.principal import Principal
 from app.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
-from app.identity import caller_of, principal_of
+from app.identity import caller_of, principal_of, scope_of
 from app.mcp_audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
 from app.permissions import ListFilter, ScopedServer, target_of
 
@@ -364,16 +363,11 @@ async def health(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def _request_scope(ctx: Any) -> Mapping[str, Any]:
-    scope = getattr(getattr(ctx, "request", None), "scope", None)
-    return scope if isinstance(scope, Mapping) else {}
-
-
 def _granted_scopes(ctx: Any) -> frozenset[str] | None:
-    principal: Principal | None = principal_of(_request_scope(ctx))
+    principal: Principal | None = principal_of(scope_of(getattr(ctx, "request", None)))
     return principal.scopes if principal is not None else None
 
 
 def _audit_of(ctx: Any) -> RequestAudit | None:
-    audit = _request_scope(ctx).get(AUDIT_KEY)
+    audit = scope_of(getattr(ctx, "request", None)).get(AUDIT_KEY)
     return audit if isinstance(audit, RequestAudit) else None

@@ -311,10 +311,8 @@ class SettingsSource:
         secret_id = self.env.get("API_KEYS_SECRET_ID", "").strip()
         if not secret_id:
             return None
-        raw = _guarded(
-            lambda: self.reader.secret(secret_id, self.api_keys_cache_seconds, force_fetch=force_fetch),
-            "API_KEYS_SECRET_ID",
-            f"secret {secret_id}",
+        raw = self._fetch_secret(
+            "API_KEYS_SECRET_ID", secret_id, self.api_keys_cache_seconds, force_fetch=force_fetch
         )
         # Parsed once per secret version: the same document object is returned until it changes.
         if self._key_store is not None and self._key_store[0] == raw:
@@ -349,8 +347,12 @@ class SettingsSource:
     def _fetch(self, setting: str, name: str, max_age: int) -> str:
         return _guarded(lambda: self.reader.parameter(name, max_age), setting, f"SSM parameter {name}")
 
-    def _fetch_secret(self, setting: str, secret_id: str, max_age: int) -> str:
-        return _guarded(lambda: self.reader.secret(secret_id, max_age), setting, f"secret {secret_id}")
+    def _fetch_secret(self, setting: str, secret_id: str, max_age: int, *, force_fetch: bool = False) -> str:
+        return _guarded(
+            lambda: self.reader.secret(secret_id, max_age, force_fetch=force_fetch),
+            setting,
+            f"secret {secret_id}",
+        )
 
 
 def _guarded(fetch: Callable[[], str], setting: str, what: str) -> str:

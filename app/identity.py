@@ -39,10 +39,15 @@ def caller_of(scope: Mapping[str, Any]) -> Caller:
     return caller if isinstance(caller, Caller) else Caller()
 
 
-def request_scope(ctx: Context) -> Mapping[str, Any]:
-    """The ASGI scope of the HTTP request behind this MCP request ({} off HTTP transports)."""
-    scope = getattr(ctx.request_context.request, "scope", None)
+def scope_of(request: object) -> Mapping[str, Any]:
+    """The ASGI scope of an SDK request object ({} off HTTP transports, where there is none)."""
+    scope = getattr(request, "scope", None)
     return scope if isinstance(scope, Mapping) else {}
+
+
+def request_scope(ctx: Context) -> Mapping[str, Any]:
+    """The ASGI scope of the HTTP request behind this tool, resource or prompt call."""
+    return scope_of(ctx.request_context.request)
 
 
 def current_principal(ctx: Context) -> Principal | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.envs import constraints_file, installed_pins, pins_still_hold
-from bench.layout import BUNDLES_DIR
+from bench.layout import BUNDLES_DIR, run_logged
 
 LAMBDA_PYTHON = "3.13"
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
@@ -122,7 +122,7 @@ def build_deps(spec: BundleSpec, log: Path) -> Path:
             cmd += ["--platform", platform]
         if spec.constrained:
             cmd += ["-c", str(constraints_file())]
-        _run([*cmd, *spec.requirements], log)
+        run_logged([*cmd, *spec.requirements], log, BundleError)
     _prune(target)
     _compile(compiler, target, log)
     pins = installed_pins(target) if spec.constrained else {}
@@ -149,7 +149,7 @@ def _compile(compiler: str, root: Path, log: Path) -> None:
     # A few third-party files may not compile (templates, py2 leftovers): they stay as source,
     # as in the project's bundler, so the exit status is not checked.
     cmd = [compiler, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
-    _run([*cmd, "-d", "/var/task", str(root)], log, check=False)
+    run_logged([*cmd, "-d", "/var/task", str(root)], log, BundleError, check=False)
 
 
 def build_sources(spec: BundleSpec, log: Path) -> Path:
@@ -182,15 +182,3 @@ def measure(spec: BundleSpec, roots: Iterable[Path]) -> BundleSize:
     zipped = archive.stat().st_size
     archive.unlink()
     return BundleSize(zipped=zipped, unzipped=unzipped, files=files, bytecode_python=bytecode_python()[0])
-
-
-def _run(cmd: list[str], log: Path, *, check: bool = True) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as sink:
-        sink.write("$ " + " ".join(cmd) + "\n")
-        sink.flush()
-        done = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, check=False)
-        sink.write(done.stderr)
-    if check and done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "error:" in line]
-        raise BundleError("; ".join(errors[-3:]) or f"exit {done.returncode}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from bench.layout import ENVS_DIR
+from bench.layout import ENVS_DIR, run_logged
 
 MARKER = ".bench-env.json"
 _NOT_PINNED = frozenset({"pip", "setuptools", "wheel", "serverless-mcp"})
@@ -120,12 +120,12 @@ def ensure_env(spec: EnvSpec, log: Path) -> Path:
         return spec.python
     constraints = constraints_file() if spec.constrained else None
     shutil.rmtree(spec.path, ignore_errors=True)
-    _run([str(base_python()), "-m", "venv", str(spec.path)], log)
+    run_logged([str(base_python()), "-m", "venv", str(spec.path)], log, EnvError)
     if spec.requirements:
         cmd = [str(spec.python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q"]
         if constraints is not None:
             cmd += ["-c", str(constraints)]
-        _run([*cmd, *spec.requirements], log)
+        run_logged([*cmd, *spec.requirements], log, EnvError)
     pins = installed_pins(site_packages(spec)) if spec.constrained else {}
     marker = {"recipe": recipe_hash(spec), "requirements": spec.requirements, "pins": pins}
     (spec.path / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
@@ -146,15 +146,3 @@ def installed_versions(python: Path, names: tuple[str, ...]) -> dict[str, str]:
     )
     versions: dict[str, str] = json.loads(done.stdout)
     return versions
-
-
-def _run(cmd: list[str], log: Path) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as sink:
-        sink.write("$ " + " ".join(cmd) + "\n")
-        sink.flush()
-        done = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, check=False)
-        sink.write(done.stderr)
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "error:" in line]
-        raise EnvError("; ".join(errors[-3:]) or f"exit {done.returncode} (see {log})")

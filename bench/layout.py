@@ -8,6 +8,7 @@ that started the benchmark.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Final
@@ -57,3 +58,16 @@ def worker_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def run_logged(cmd: list[str], log: Path, error: type[Exception], *, check: bool = True) -> None:
+    """Run a build command with its output appended to `log`; `error` with its last errors on failure."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as sink:
+        sink.write("$ " + " ".join(cmd) + "\n")
+        sink.flush()
+        done = subprocess.run(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, check=False)
+        sink.write(done.stderr)
+    if check and done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "error:" in line]
+        raise error("; ".join(errors[-3:]) or f"exit {done.returncode} (see {log})")

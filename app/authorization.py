@@ -2,8 +2,9 @@
 
 `Gatekeeper.decide()` turns an Authorization header into a `Decision` and never raises: any
 doubt (a bad credential, an unreadable key store, a configuration error, a bug) is a refusal.
-Settings are re-read through `SettingsSource` on every call, which is cheap (Powertools
-caches the raw values) and means an SSM change reaches a warm container within the cache age.
+Settings are asked of `SettingsSource` on every call, which is cheap (it serves its parsed
+settings until the config cache age) and means an SSM change reaches a warm container within
+that age.
 The JWKS cache and the parsed key store live as long as the settings that produced them.
 """
 

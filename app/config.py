@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -259,13 +260,16 @@ class ParameterReader:
 class SettingsSource:
     """Reads settings where they live (SSM / Secrets Manager deployed, env locally), cached.
 
-    `auth()` is cheap on a warm call: Powertools serves the raw values from its cache until
-    their max age, and the parsed `AuthSettings` is rebuilt only when a raw value changed.
+    `auth()` costs one clock read on a warm call: the parsed `AuthSettings` is served until
+    `CONFIG_CACHE_SECONDS` have passed, the same age after which Powertools fetches the raw
+    values again; then it is rebuilt only if a raw value changed. The authorizer asks for the
+    settings on every decision, so this is on its hot path.
     """
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     reader: ParameterReader = field(default_factory=ParameterReader)
     _parsed: tuple[tuple[str, str], AuthSettings] | None = field(default=None, init=False)
+    _parsed_fresh_until: float = field(default=0.0, init=False)
     _key_store: tuple[str, dict[str, Any]] | None = field(default=None, init=False)
 
     @property
@@ -278,6 +282,9 @@ class SettingsSource:
 
     def auth(self) -> AuthSettings:
         """The current auth settings; `ConfigurationError` if they cannot be read or parsed."""
+        now = time.monotonic()
+        if self._parsed is not None and now < self._parsed_fresh_until:
+            return self._parsed[1]
         max_age = self.config_cache_seconds
         mcp_url = self._value("MCP_URL_PARAMETER", "MCP_URL", max_age)
         if not mcp_url:
@@ -289,6 +296,7 @@ class SettingsSource:
         raw_settings = self._fetch("AUTH_SETTINGS_PARAMETER", settings_name, max_age) if settings_name else ""
         key = (mcp_url.strip(), raw_settings)
         if self._parsed is not None and self._parsed[0] == key:
+            self._parsed_fresh_until = now + max_age
             return self._parsed[1]
         if settings_name:
             try:
@@ -304,6 +312,7 @@ class SettingsSource:
         else:
             settings = AuthSettings.from_env(key[0], self.env)
         self._parsed = (key, settings)
+        self._parsed_fresh_until = now + max_age
         return settings
 
     def api_key_store(self, *, force_fetch: bool = False) -> Mapping[str, Any] | None:
@@ -336,6 +345,7 @@ class SettingsSource:
     def clear(self) -> None:
         self.reader.clear()
         self._parsed = None
+        self._parsed_fresh_until = 0.0
         self._key_store = None
 
     def _value(self, parameter_setting: str, direct_setting: str, max_age: int) -> str:

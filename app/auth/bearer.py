@@ -47,9 +47,10 @@ def extract_bearer(header: str | None) -> str:
     """
     if header is None or header == "":
         raise AuthError(ReasonCode.MISSING_CREDENTIAL)
-    # A character is at least one UTF-8 byte: skip encoding headers that are surely too big.
+    # A character is at least one UTF-8 byte, and exactly one when ASCII: encode only when
+    # neither length test already settles it.
     if len(header) > MAX_AUTHORIZATION_HEADER_BYTES or (
-        len(header.encode("utf-8", "surrogatepass")) > MAX_AUTHORIZATION_HEADER_BYTES
+        not header.isascii() and len(header.encode("utf-8", "surrogatepass")) > MAX_AUTHORIZATION_HEADER_BYTES
     ):
         raise AuthError(ReasonCode.HEADER_TOO_LARGE)
 

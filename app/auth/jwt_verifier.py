@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import time
@@ -84,8 +85,8 @@ _PYJWT_REASONS: Final[tuple[tuple[type[PyJWTError], ReasonCode], ...]] = (
 )
 
 
-def unverified_header(token: str) -> dict[str, Any]:
-    """The JOSE header, to pick the algorithm and key; `jwt.decode` then checks everything.
+def unverified_alg_and_kid(token: str) -> tuple[object, object]:
+    """``alg`` and ``kid`` from the JOSE header, to pick the key; `jwt.decode` then checks everything.
 
     Only the first segment is decoded: `jwt.get_unverified_header` parses and validates the
     whole token (about 100 µs for an RS256 token here), and `jwt.decode` does that again. A
@@ -95,13 +96,21 @@ def unverified_header(token: str) -> dict[str, Any]:
     segment, dot, _ = token.partition(".")
     if not dot or not segment or len(segment) > _MAX_HEADER_SEGMENT:
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "not a compact JWS")
+    return _alg_and_kid_of_segment(segment)
+
+
+@functools.lru_cache(maxsize=64)
+def _alg_and_kid_of_segment(segment: str) -> tuple[object, object]:
+    # Cached: every token signed with the same issuer key has the same header segment, so a
+    # warm authorizer decodes it once. Failures raise and are not cached; junk headers can
+    # only evict entries, which costs a re-parse, never a wrong answer.
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, binascii.Error):
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "unreadable JOSE header") from None
     if not isinstance(header, dict):
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "JOSE header is not an object")
-    return header
+    return header.get("alg"), header.get("kid")
 
 
 def reason_for_pyjwt_error(error: PyJWTError) -> ReasonCode:
@@ -157,11 +166,9 @@ class JwtVerifier:
             raise AuthError(ReasonCode.INTERNAL_ERROR, type(exc).__name__) from None
 
     def _verify(self, token: str) -> Principal:
-        header = unverified_header(token)
-        alg = header.get("alg")
+        alg, kid = unverified_alg_and_kid(token)
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED)
-        kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             # Without a kid the key would have to be guessed; issuers that rotate keys set it.
             raise AuthError(ReasonCode.UNKNOWN_KID, "token header has no kid")

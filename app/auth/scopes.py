@@ -7,6 +7,7 @@ is checked against the RFC 6749 ``scope-token`` grammar here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -22,11 +23,14 @@ def is_scope_token(value: object) -> bool:
     return isinstance(value, str) and _SCOPE_TOKEN.fullmatch(value) is not None
 
 
+@functools.lru_cache(maxsize=256)
 def split_scope_string(value: str) -> frozenset[str]:
     """Split a space-delimited scope string; raise ``ValueError`` on an invalid token.
 
     Runs of spaces are tolerated (some issuers emit them); any other whitespace or a
     character outside the scope-token grammar is an error, not something to guess around.
+    Cached (the result is immutable): a deployment sees a handful of distinct scope strings,
+    and both Lambdas parse one on every request.
     """
     tokens = [token for token in value.split(" ") if token]
     return validate_scopes(tokens)
@@ -35,7 +39,13 @@ def split_scope_string(value: str) -> frozenset[str]:
 def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
     """Return the scopes as a frozenset, or raise ``ValueError`` if one is not a scope token."""
     result = frozenset(scopes)
-    for scope in result:
+    _check_scope_set(result)
+    return result
+
+
+@functools.lru_cache(maxsize=256)
+def _check_scope_set(scopes: frozenset[str]) -> None:
+    # Cached per set: a valid set stays valid; an invalid one raises and is not remembered.
+    for scope in scopes:
         if not is_scope_token(scope):
             raise ValueError("invalid scope token (RFC 6749 §3.3: printable ASCII, no space, '\"' or '\\')")
-    return result

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import DEFAULT_MAX_BODY_BYTES, AuthSettings, ConfigurationError, HttpSettings, SettingsSource
+from app.config import (
+    DEFAULT_MAX_BODY_BYTES,
+    AuthSettings,
+    ConfigurationError,
+    HttpSettings,
+    ParameterReader,
+    SettingsSource,
+)
 
 
 def test_defaults_are_one_mebibyte_no_origin_and_base_scope() -> None:
@@ -69,3 +76,49 @@ def test_malformed_auth_setting_names_itself(env: dict[str, str], name: str) -> 
 def test_mcp_url_must_be_the_full_endpoint_url(url: str) -> None:
     with pytest.raises(ConfigurationError, match="MCP_URL"):
         SettingsSource(env={"MCP_URL": url}).auth()
+
+
+class CountingReader(ParameterReader):
+    """An SSM stand-in that counts reads and serves values from a dict."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__()
+        self.values = values
+        self.reads = 0
+
+    def parameter(self, name: str, max_age: int) -> str:
+        self.reads += 1
+        return self.values[name]
+
+
+def _ssm_source(values: dict[str, str], cache_seconds: str) -> tuple[SettingsSource, CountingReader]:
+    reader = CountingReader(values)
+    env = {
+        "MCP_URL_PARAMETER": "/mcp/url",
+        "AUTH_SETTINGS_PARAMETER": "/mcp/auth",
+        "CONFIG_CACHE_SECONDS": cache_seconds,
+    }
+    return SettingsSource(env=env, reader=reader), reader
+
+
+def test_parsed_settings_are_served_without_reading_until_the_cache_age() -> None:
+    values = {"/mcp/url": "https://api.example.com/prod/mcp", "/mcp/auth": '{"base_scope": "mcp/a"}'}
+    source, reader = _ssm_source(values, "300")
+    first = source.auth()
+    reads_after_first = reader.reads
+    values["/mcp/auth"] = '{"base_scope": "mcp/b"}'
+    assert source.auth() is first
+    assert reader.reads == reads_after_first
+    source.clear()  # what a SnapStart restore does: the next call reads again
+    assert source.auth().base_scope == "mcp/b"
+    assert reader.reads == 2 * reads_after_first
+
+
+def test_a_zero_cache_age_reads_every_time_and_rebuilds_only_on_change() -> None:
+    values = {"/mcp/url": "https://api.example.com/prod/mcp", "/mcp/auth": '{"base_scope": "mcp/a"}'}
+    source, reader = _ssm_source(values, "0")
+    first = source.auth()
+    assert source.auth() is first  # same raw values: same parsed object
+    assert reader.reads == 4
+    values["/mcp/auth"] = '{"base_scope": "mcp/b"}'
+    assert source.auth().base_scope == "mcp/b"

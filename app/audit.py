@@ -1,39 +1,46 @@
-"""The audit trail: one event schema for both Lambdas, as structured JSON through Powertools.
+"""The audit trail: one event schema for both Lambdas, one JSON line per event on stdout.
 
 The authorizer writes one event per decision, the MCP Lambda one per JSON-RPC request. Each is
-one JSON log line (Powertools Logger) with the fields of `AuditEvent` at the top level, so
-CloudWatch metric filters and Logs Insights can select on them (`event_type = "audit"`).
+one JSON line with the envelope of a Powertools Logger line (`level`, `message`, `timestamp`,
+`service`, and `xray_trace_id` when tracing) followed by the fields of `AuditEvent` at the top
+level, so CloudWatch metric filters and Logs Insights can select on them
+(`event_type = "audit"`).
+
+The line goes straight to stdout, which Lambda delivers to CloudWatch Logs, not through
+`logging`: no log level or logging configuration can drop the audit trail, and the logging
+machinery (record, caller lookup, handler lock, generic formatter) cost about 40 µs per line
+here, a quarter of the JWT signature check the authorizer exists for.
 
 What is never in an event: a token, an API key, a secret, the Authorization header, or a tool
 argument value (argument names and sizes only, unless a tool opts in and `AUDIT_LOG_ARGUMENTS`
 is true, and then with sensitive-looking keys and credential-shaped values redacted and long
 strings cut).
 
-Metrics go out as CloudWatch Embedded Metric Format lines through Powertools Metrics:
-`Authorizations` (dimensions `decision`, `reason`; one per authorizer decision), `ToolCalls`
-and `ToolErrors` (dimension `tool`; `tools/call` requests that reached the SDK, so a call refused
-for scope is not counted), and `Latency` (dimension `source`).
+Metrics go out as one CloudWatch Embedded Metric Format document per event, next to the audit
+line: `Authorizations` (dimensions `decision`, `reason`; one per authorizer decision),
+`ToolCalls` and `ToolErrors` (dimension `tool`; `tools/call` requests that reached the SDK, so a
+call refused for scope is not counted), and `Latency` (dimension `source`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import logging
 import os
 import re
 import sys
+import threading
 import time
-from dataclasses import dataclass, fields
-from typing import Any, Final, Literal
-
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import MetricUnit
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TextIO
 
 SERVICE: Final = "serverless-mcp"
 AUDIT_SCHEMA_VERSION: Final = 1
 MAX_TEXT: Final = 256
 REDACTED: Final = "[REDACTED]"
+NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
 _SENSITIVE_KEY: Final = re.compile(
     r"token|secret|password|passwd|authorization|credential|api[_-]?key|cookie", re.I
 )
@@ -42,49 +49,12 @@ _SENSITIVE_KEY: Final = re.compile(
 _SENSITIVE_VALUE: Final = re.compile(
     r"\b(?:bearer|basic)\s+\S|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}|mcpk_[0-9a-f]{16}_", re.I
 )
+# Built once: `json.dumps` with options builds a new encoder on every call.
+_encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
 
 Source = Literal["authorizer", "mcp"]
 Outcome = Literal["allowed", "denied", "ok", "tool_error", "error", "server_error"]
-
-
-class AuditFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON log formatter, with a direct path for audit events.
-
-    An audit event is already a flat dict of JSON values. The generic path (key extraction,
-    exception fields, None stripping) cost about 130 µs per event here, more than verifying a
-    JWT signature; the direct path writes the same envelope keys Powertools writes (`level`,
-    `message`, `timestamp`, `service`, and `xray_trace_id` when tracing) followed by the audit
-    fields, in about a tenth of that. Every other log line takes the normal path.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "audit_fields", None)
-        if not isinstance(fields, dict):
-            return super().format(record)
-        line: dict[str, Any] = {
-            "level": record.levelname,
-            "message": record.getMessage(),
-            "timestamp": self.formatTime(record),
-            "service": self.log_format.get("service"),
-            **fields,
-        }
-        trace_id = self._get_latest_trace_id()
-        if trace_id:
-            line["xray_trace_id"] = trace_id
-        return self.serialize(log=line)
-
-
-logger = Logger(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
-    logger_formatter=AuditFormatter(use_rfc3339=True, utc=True),
-)
-NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
-
-# botocore logs whole request and response bodies at DEBUG, so reading a secret (the API key
-# store, the upstream credential) would write its value to the log if the root level is DEBUG.
-# Both Lambdas import this module: keep botocore at INFO or quieter whatever the root level.
-_botocore = logging.getLogger("botocore")
-_botocore.setLevel(max(_botocore.level, logging.INFO))
 
 
 @dataclass(frozen=True)
@@ -111,23 +81,70 @@ class AuditEvent:
 
     def to_log(self) -> dict[str, Any]:
         record: dict[str, Any] = {"event_type": "audit", "audit_version": AUDIT_SCHEMA_VERSION}
-        # Not dataclasses.asdict: it deep-copies every value, and this runs on every request.
-        for name in _FIELD_NAMES:
-            value = getattr(self, name)
+        # Not dataclasses.asdict, which deep-copies every value: this runs on every request.
+        # The instance dict holds the fields in declaration order, the schema order.
+        for name, value in vars(self).items():
             if value is not None:
                 record[name] = _cut(value) if isinstance(value, str) else value
         return record
 
 
-_FIELD_NAMES: Final = tuple(field.name for field in fields(AuditEvent))
+class AuditTrail:
+    """Writes each audit event as one line, and its metrics as one EMF document, to stdout.
+
+    `stream` sends the audit lines elsewhere (tests capture them); listeners get every line as
+    written, with its time (the local stack ships them to a CloudWatch Logs group). The lock
+    keeps the two lines of one event together when threads emit at once.
+    """
+
+    def __init__(self, service: str, namespace: str) -> None:
+        self.service = service
+        self.namespace = namespace
+        self.stream: TextIO | None = None  # None: `sys.stdout` as it is at write time
+        self._listeners: list[Callable[[str, float], None]] = []
+        self._lock = threading.Lock()
+
+    def add_listener(self, listener: Callable[[str, float], None]) -> Callable[[], None]:
+        """Call `listener(line, epoch_seconds)` for every audit line; returns its remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def emit(self, event: AuditEvent) -> None:
+        now = time.time()
+        line: dict[str, Any] = {
+            "level": "INFO",
+            "message": f"audit {event.source} {event.action} {event.outcome}",
+            # The timestamp Powertools Logger writes with use_rfc3339 and utc.
+            "timestamp": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
+            "service": self.service,
+            **event.to_log(),
+        }
+        trace_header = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace_header:
+            line["xray_trace_id"] = trace_header.split(";")[0].replace("Root=", "")
+        audit_line = _encode(line)
+        metrics = metrics_document(event, self.namespace, int(now * 1000))
+        with self._lock:
+            stream, stdout = self.stream or sys.stdout, sys.stdout
+            if metrics is None:
+                stream.write(audit_line + "\n")
+            elif stream is stdout:
+                stream.write(f"{audit_line}\n{metrics}\n")
+            else:
+                stream.write(audit_line + "\n")
+                stdout.write(metrics + "\n")
+                stdout.flush()
+            stream.flush()
+        for listener in self._listeners:
+            listener(audit_line, now)
+
+
+trail = AuditTrail(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, namespace=NAMESPACE)
 
 
 def emit(event: AuditEvent) -> None:
-    """Write the event as one JSON log line and its metrics as one EMF line."""
-    logger.info(
-        f"audit {event.source} {event.action} {event.outcome}", extra={"audit_fields": event.to_log()}
-    )
-    _metrics(event)
+    """Write the event as one JSON line and its metrics as one EMF document."""
+    trail.emit(event)
 
 
 def argument_summary(arguments: Any, *, include_values: bool = False) -> dict[str, Any]:
@@ -162,52 +179,57 @@ def _cut(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _metrics(event: AuditEvent) -> None:
-    """The event's metrics as one CloudWatch Embedded Metric Format document on stdout.
+# One EMF directive: its dimension names, and its (metric name, unit) pairs.
+_Directive = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+_AUTHORIZATIONS: Final[_Directive] = (("decision", "reason"), (("Authorizations", "Count"),))
+_TOOL_CALLS: Final[_Directive] = (("tool",), (("ToolCalls", "Count"),))
+_TOOL_CALLS_AND_ERRORS: Final[_Directive] = (("tool",), (("ToolCalls", "Count"), ("ToolErrors", "Count")))
+_LATENCY: Final[_Directive] = (("source",), (("Latency", "Milliseconds"),))
 
-    Written directly rather than with Powertools `single_metric`, which cost about 70 µs per
-    metric here (validation and a metric-set object per call): as much as the JWT signature
-    check the authorizer exists for. The document is the one Powertools writes: one
-    `CloudWatchMetrics` directive per dimension set, dimension and metric values at the top.
+
+def metrics_document(event: AuditEvent, namespace: str, timestamp_ms: int) -> str | None:
+    """The event's metrics as one CloudWatch Embedded Metric Format document, or None.
+
+    The document Powertools Metrics writes (one `CloudWatchMetrics` directive per dimension set,
+    dimension and metric values at the top level), built here because `single_metric` cost
+    about 70 µs per metric: as much as the JWT signature check. The directives depend only on
+    the kind of event, so their JSON is built once per kind.
     """
-    directives: list[tuple[dict[str, str], list[tuple[str, MetricUnit, float]]]] = []
+    directives: list[_Directive] = []
+    values: dict[str, Any] = {}
     if event.source == "authorizer":
-        dimensions = {"decision": event.outcome, "reason": event.reason or "none"}
-        directives.append((dimensions, [("Authorizations", MetricUnit.Count, 1)]))
+        directives.append(_AUTHORIZATIONS)
+        values.update(decision=event.outcome, reason=event.reason or "none", Authorizations=[1])
     elif (
         event.target_kind == "tool"
         and event.target
         and event.action == "tools/call"
         and event.outcome != "denied"
     ):
-        counted: list[tuple[str, MetricUnit, float]] = [("ToolCalls", MetricUnit.Count, 1)]
-        if event.outcome in ("tool_error", "server_error", "error"):
-            counted.append(("ToolErrors", MetricUnit.Count, 1))
-        directives.append(({"tool": _cut(event.target, 64)}, counted))
+        failed = event.outcome in ("tool_error", "server_error", "error")
+        directives.append(_TOOL_CALLS_AND_ERRORS if failed else _TOOL_CALLS)
+        values.update(tool=_cut(event.target, 64), ToolCalls=[1])
+        if failed:
+            values["ToolErrors"] = [1]
     if event.latency_ms is not None:
-        latency = [("Latency", MetricUnit.Milliseconds, event.latency_ms)]
-        directives.append(({"source": event.source}, latency))
-    if directives:
-        sys.stdout.write(emf_document(directives) + "\n")
+        directives.append(_LATENCY)
+        values.update(source=event.source, Latency=[event.latency_ms])
+    if not directives:
+        return None
+    cloudwatch_metrics = _directives_json(namespace, tuple(directives))
+    aws = f'"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":{cloudwatch_metrics}}}'
+    return f"{{{aws},{_encode(values)[1:-1]}}}"
 
 
-def emf_document(directives: list[tuple[dict[str, str], list[tuple[str, MetricUnit, float]]]]) -> str:
-    """One EMF JSON document: a directive per (dimensions, metrics) pair, values at the top."""
-    document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [list(dimensions)],
-                    "Metrics": [{"Name": name, "Unit": unit.value} for name, unit, _ in metrics],
-                }
-                for dimensions, metrics in directives
-            ],
-        }
-    }
-    for dimensions, metrics in directives:
-        document.update(dimensions)
-        for name, _, value in metrics:
-            document[name] = [value]
-    return json.dumps(document, separators=(",", ":"))
+@functools.lru_cache(maxsize=64)
+def _directives_json(namespace: str, directives: tuple[_Directive, ...]) -> str:
+    return _encode(
+        [
+            {
+                "Namespace": namespace,
+                "Dimensions": [list(dimension_names)],
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit in metrics],
+            }
+            for dimension_names, metrics in directives
+        ]
+    )

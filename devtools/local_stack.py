@@ -55,11 +55,10 @@ class LocalStackOptions:
     allowed_origins: tuple[str, ...] = ()
 
 
-class CloudWatchShipper(logging.Handler):
+class CloudWatchShipper:
     """Copies audit log lines to a CloudWatch Logs group (moto), as Lambda would deliver them."""
 
     def __init__(self, client: Any, group: str, stream: str) -> None:
-        super().__init__()
         self._client, self._group, self._stream = client, group, stream
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -67,11 +66,10 @@ class CloudWatchShipper(logging.Handler):
         self._thread = threading.Thread(target=self._run, name="audit-shipper", daemon=True)
         self._thread.start()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        line = self.format(record)
-        if '"event_type":"audit"' in line:
-            with self._lock:
-                self._pending.append({"timestamp": int(record.created * 1000), "message": line})
+    def ship(self, line: str, created: float) -> None:
+        """An `AuditTrail` listener: queue the line for the next batch."""
+        with self._lock:
+            self._pending.append({"timestamp": int(created * 1000), "message": line})
 
     def flush(self) -> None:
         with self._lock:
@@ -90,7 +88,6 @@ class CloudWatchShipper(logging.Handler):
         self._stop.set()
         self._thread.join(timeout=2)
         self.flush()
-        super().close()
 
 
 class LocalStack:
@@ -234,14 +231,13 @@ class LocalStack:
     def _ship_audit_events(self, endpoint: str) -> None:
         import boto3
 
-        from app.audit import logger
+        from app.audit import trail
 
         shipper = CloudWatchShipper(
             boto3.client("logs", endpoint_url=endpoint, region_name=REGION), AUDIT_LOG_GROUP, "local"
         )
-        shipper.setFormatter(logger.registered_formatter)
-        logging.getLogger(logger.name).addHandler(shipper)
-        self._stoppers.append(shipper.close)
+        self._stoppers.append(shipper.close)  # stoppers run last-in first: unsubscribe, then close
+        self._stoppers.append(trail.add_listener(shipper.ship))
 
     def _serve(self, app: Any, sock: socket.socket) -> None:
         import uvicorn

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,7 +75,7 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class LogCapture:
-    """Everything the Powertools logger (audit trail) and stdout (EMF metrics) wrote."""
+    """Everything the audit trail and stdout (EMF metrics) wrote."""
 
     def __init__(self, stream: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
         self._stream = stream
@@ -92,14 +91,12 @@ class LogCapture:
 
 @pytest.fixture
 def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
-    """Capture the audit logger's output, wherever its stream pointed at import time."""
-    from app.audit import logger
+    """Capture the audit lines (EMF documents stay on stdout, for `capfd`)."""
+    from app.audit import trail
 
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
     stream = io.StringIO()
-    previous = handler.setStream(stream)
+    previous, trail.stream = trail.stream, stream
     try:
         yield LogCapture(stream, capfd)
     finally:
-        handler.setStream(previous)
+        trail.stream = previous

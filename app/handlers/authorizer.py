@@ -24,8 +24,10 @@ from app.audit import AuditEvent, emit
 from app.auth.errors import ReasonCode
 from app.authorization import Decision, Gatekeeper
 from app.config import SettingsSource
+from app.log_levels import apply_log_levels
 from app.snapstart import register_after_restore, reseed_random
 
+apply_log_levels()
 gatekeeper = Gatekeeper(SettingsSource())
 gatekeeper.check_configuration()  # a broken setting stops the cold start with a clear message
 

@@ -25,6 +25,7 @@ from app.asgi import create_app
 from app.auth.principal import Principal
 from app.config import HttpSettings, SettingsSource, read_bool
 from app.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
+from app.log_levels import apply_log_levels
 from app.server import build_server
 from app.snapstart import register_after_restore, reseed_random
 
@@ -80,6 +81,7 @@ def build_asgi_app(source: SettingsSource, env: Mapping[str, str]) -> Authorizer
     return AuthorizerContext(app)
 
 
+apply_log_levels()
 settings_source = SettingsSource()
 settings_source.auth()  # a broken setting stops the cold start with a message naming it
 asgi_app = build_asgi_app(settings_source, os.environ)

@@ -5,7 +5,7 @@ a moto key store, the upstream credential in moto Secrets Manager. Requests go t
 deployed stack sends them: the REQUEST authorizer decides on the Authorization header, and an
 allowed request reaches the MCP Lambda with the authorizer context AND the original headers
 (API Gateway passes the Authorization header on). Then everything that was written is scanned:
-the audit logger, every standard logging record (caplog, DEBUG and up), and the process's
+the audit trail, every standard logging record (caplog, DEBUG and up), and the process's
 stdout and stderr (capfd: EMF metrics, the SDK's and Mangum's logs).
 """
 
@@ -207,7 +207,8 @@ def test_no_flow_writes_a_secret_to_any_log(
     sources = [audit["source"] for audit in logs.audits()]
     assert (sources.count("authorizer"), sources.count("mcp")) == (23, 12)
     assert '"_aws"' in out
-    assert "audit mcp tools/call tool_error" in records
+    assert "audit mcp tools/call tool_error" in logs.text()
+    assert "mangum.http" in caplog.text  # and the standard logging records
     for name, value in known.items():
         assert value not in written, f"the {name} appears in the logs"
     assert "Bearer " not in written

@@ -4,6 +4,7 @@ one audit event per decision."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app.audit import REDACTED, AuditEvent, argument_summary, emit, redact
+from app.audit import REDACTED, AuditEvent, argument_summary, emit, redact, trail
 from app.auth.api_keys import generate_api_key
 from app.authorization import Gatekeeper
 from app.config import SettingsSource
@@ -95,6 +96,42 @@ def test_emit_writes_one_json_line_with_the_fields_at_top_level(
     assert record["level"] == "INFO"
     assert record["service"] == "serverless-mcp"
     datetime.fromisoformat(record["timestamp"])  # RFC 3339
+
+
+def test_no_log_level_or_logging_configuration_drops_an_audit_line(logs: LogCapture) -> None:
+    logging.disable(logging.CRITICAL)
+    try:
+        emit(AuditEvent(source="mcp", action="tools/call", outcome="ok"))
+    finally:
+        logging.disable(logging.NOTSET)
+    assert [audit["outcome"] for audit in logs.audits()] == ["ok"]
+
+
+def test_the_xray_trace_id_is_added_when_lambda_traces(
+    logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = "1-5759e988-bd862e3fe1be46a994272793"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent=53995c3f42cd8ad8;Sampled=1")
+    emit(AuditEvent(source="mcp", action="tools/list", outcome="ok"))
+    (audit,) = logs.audits()
+    assert audit["xray_trace_id"] == root
+    assert list(audit)[-1] == "xray_trace_id"
+
+
+def test_listeners_get_each_audit_line_as_written(logs: LogCapture) -> None:
+    heard: list[tuple[str, float]] = []
+    remove = trail.add_listener(lambda line, created: heard.append((line, created)))
+    try:
+        emit(AuditEvent(source="authorizer", action="authorize", outcome="allowed"))
+    finally:
+        remove()
+    emit(AuditEvent(source="authorizer", action="authorize", outcome="denied"))
+    (line, created) = heard[0]
+    assert len(heard) == 1
+    assert line == logs.text().splitlines()[0]
+    assert datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp() == pytest.approx(
+        created, abs=0.001
+    )
 
 
 # --- arguments --------------------------------------------------------------------------------

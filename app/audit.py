@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -114,8 +115,7 @@ class AuditTrail:
         line: dict[str, Any] = {
             "level": "INFO",
             "message": f"audit {event.source} {event.action} {event.outcome}",
-            # The timestamp Powertools Logger writes with use_rfc3339 and utc.
-            "timestamp": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
+            "timestamp": rfc3339_utc(now),
             "service": self.service,
             **event.to_log(),
         }
@@ -137,6 +137,21 @@ class AuditTrail:
             stream.flush()
         for listener in self._listeners:
             listener(audit_line, now)
+
+
+def rfc3339_utc(epoch_seconds: float) -> str:
+    """`2026-11-22T03:04:11.762+00:00`: the timestamp Powertools Logger writes (rfc3339, utc)."""
+    whole = math.floor(epoch_seconds)
+    microseconds = round((epoch_seconds - whole) * 1e6)  # as datetime rounds, then truncates
+    if microseconds == 1_000_000:
+        whole, microseconds = whole + 1, 0
+    return f"{_utc_second(whole)}.{microseconds // 1000:03d}+00:00"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(epoch_second: int) -> str:
+    # Formatting a datetime cost more than the rest of the envelope; events share seconds.
+    return datetime.fromtimestamp(epoch_second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 trail = AuditTrail(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, namespace=NAMESPACE)

@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from app.audit import REDACTED, AuditEvent, argument_summary, emit, redact, trail
+from app.audit import REDACTED, AuditEvent, argument_summary, emit, redact, rfc3339_utc, trail
 from app.auth.api_keys import generate_api_key
 from app.authorization import Gatekeeper
 from app.config import SettingsSource
@@ -367,3 +368,11 @@ def _pick(audit: dict[str, Any]) -> dict[str, Any]:
     """The decision-specific fields of an authorizer audit event."""
     keys = ("outcome", "reason", "principal", "auth_method", "client_id", "key_id", "tenant", "status")
     return {key: audit[key] for key in keys if key in audit}
+
+
+def test_timestamps_are_rfc3339_utc_with_milliseconds_as_powertools_writes_them() -> None:
+    edges = [0.0, 1_795_000_000.0, 1_795_000_000.999, 1_795_000_000.9999996, 1_795_000_061.5, 1e9 + 0.0015]
+    rng = random.Random(7)
+    for epoch in edges + [rng.uniform(0, 2e9) for _ in range(2000)]:
+        expected = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
+        assert rfc3339_utc(epoch) == expected, epoch

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from app.auth.jwt_settings import ASYMMETRIC_ALGORITHMS
+from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
-DEFAULT_BASE_SCOPE: Final = "mcp/access"
 DEFAULT_ALGORITHMS: Final = ASYMMETRIC_ALGORITHMS
 MCP_PATH: Final = "/mcp"
 PRM_PATH: Final = "/.well-known/oauth-protected-resource"

@@ -39,6 +39,11 @@ AUTHORIZER_CONTEXT: Final = {
 _PASS_THROUGH: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 
+def checkout_code() -> dict[str, str]:
+    """The variables that make `app/` importable from the checkout, as the bundle has it at its root."""
+    return {"PYTHONPATH": str(REPO_ROOT)}
+
+
 def worker_env(**extra: str) -> dict[str, str]:
     """The environment of every worker: the handlers' settings, fake AWS credentials, no more."""
     env = {name: os.environ[name] for name in _PASS_THROUGH if name in os.environ}

@@ -1,8 +1,10 @@
 """The contenders, in table order: how each is installed, started and bundled.
 
-`ours` runs in the project venv (the handler as the template ships it); everything else in its
-own virtualenv (`bench.envs`). The published alternatives are pinned to the versions this
-benchmark was written against, so a new release cannot silently change a row.
+Every contender runs in its own virtualenv (`bench.envs`) holding what it has on Lambda: for
+`ours`, the project's runtime dependencies (not the dev tools of the project venv) plus what the
+Lambda runtime provides, with `app/` importable from the checkout. The published alternatives
+are pinned to the versions this benchmark was written against, so a new release cannot silently
+change a row.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ RUN_MCP_VERSION = "0.5.22"
 # Dependencies of the MCP Lambda that the Lambda Python runtime already provides.
 RUNTIME_PROVIDED = ("boto3", "botocore")
 AUTHORIZER_DEPENDENCIES = ("pyjwt", "aws-lambda-powertools")
+# Provided by the Lambda Python runtime and not a project dependency, imported by app/snapstart.py.
+RUNTIME_EXTRAS = ("snapshot-restore-py",)
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Contender:
 
     key: str
     label: str
-    env: EnvSpec | None  # None: the project venv
+    env: EnvSpec
     file: Path | None = None
     module: str | None = None
     published: bool = False  # a published alternative: --quick never builds its env
@@ -68,9 +72,14 @@ def contenders() -> tuple[Contender, ...]:
                   file=CONTENDERS_DIR / "run_mcp_servers.py", published=True, warm_cap=20,
                   note="starts the stdio MCP server (mcp 1.x) as a child process on every request; about 1 s "
                   "per call, so its warm series is capped at 20 calls spread over the rounds"),
-        Contender(OURS, "ours: app.handlers.mcp (auth context, scopes, audit)", None,
+        Contender(OURS, "ours: app.handlers.mcp (auth context, scopes, audit)", ours_env(),
                   module="app.handlers.mcp"),
     )  # fmt: skip
+
+
+def ours_env() -> EnvSpec:
+    """The MCP and authorizer functions' runtime: `[project].dependencies` and the runtime's extras."""
+    return EnvSpec(OURS, (*project_requirements().values(), *RUNTIME_EXTRAS), True)
 
 
 def bundle_spec(contender: Contender) -> BundleSpec:
@@ -79,7 +88,6 @@ def bundle_spec(contender: Contender) -> BundleSpec:
         deps = project_requirements()
         requirements = tuple(spec for name, spec in deps.items() if name not in RUNTIME_PROVIDED)
         return BundleSpec(OURS, requirements, (APP_DIR,), constrained=True)
-    assert contender.env is not None
     assert contender.file is not None
     return BundleSpec(contender.key, contender.env.requirements, (contender.file,), contender.env.constrained)
 

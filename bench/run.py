@@ -29,7 +29,7 @@ from bench.bundles import (
     measure,
 )
 from bench.envs import EnvError, ensure_env, installed_versions, is_current
-from bench.layout import CONTENDERS_DIR, LOGS_DIR, worker_env
+from bench.layout import CONTENDERS_DIR, LOGS_DIR, checkout_code, worker_env
 from bench.localstack import measure_local_stack
 from bench.phases import Slot, cold_series, warm_series
 from bench.plan import Plan
@@ -93,30 +93,39 @@ def run(plan: Plan, progress: Progress) -> Outcome:
 
     mcp_events = write_events("mcp", {"tools_call": tools_call_event()})
     launches = {
-        c.key: Launch(c.key, pythons[c.key], mcp_events, worker_env(), file=c.file, module=c.module)
+        c.key: Launch(
+            c.key,
+            pythons[c.key],
+            mcp_events,
+            worker_env(**checkout_code()) if c.key == OURS else worker_env(),
+            file=c.file,
+            module=c.module,
+        )
         for c in contenders()
         if c.key in pythons
     }
     caps = {c.key: c.warm_cap for c in contenders()}
     auth_rows: list[AuthRow] = []
+    # The authorizer runs in ours' env (it ships a subset of it); the floor there too (PyJWT).
+    auth_python = pythons.get(OURS, Path(sys.executable))
     with auth_scenario() as auth:
         auth_launch = Launch(
             "authorizer",
-            Path(sys.executable),
+            auth_python,
             auth.handler_events,
-            worker_env(**auth.handler_env),
+            worker_env(**auth.handler_env, **checkout_code()),
             module="app.handlers.authorizer",
         )
         decision_launch = Launch(
             "decision",
-            Path(sys.executable),
+            auth_python,
             auth.handler_events,
-            worker_env(**auth.handler_env),
+            worker_env(**auth.handler_env, **checkout_code()),
             file=CONTENDERS_DIR / "authorizer_decision.py",
         )
         floor_launch = Launch(
             "jwt_floor",
-            Path(sys.executable),
+            auth_python,
             auth.floor_events,
             worker_env(**auth.floor_env),
             file=CONTENDERS_DIR / "jwt_floor.py",
@@ -201,9 +210,6 @@ def prepare_envs(plan: Plan, rows: dict[str, McpRow], progress: Progress) -> dic
     """Each contender's interpreter; a contender whose env cannot be had gets a `problem`."""
     pythons: dict[str, Path] = {}
     for contender in contenders():
-        if contender.env is None:
-            pythons[contender.key] = Path(sys.executable)
-            continue
         if plan.quick and contender.published and not is_current(contender.env):
             rows[
                 contender.key
@@ -372,7 +378,10 @@ def notes_lines(plan: Plan, rows: dict[str, McpRow], pythons: dict[str, Path]) -
         + ("" if exact else " (NOT 3.13: no python3.13 found; sizes approximate)")
         + ".",
         "Contender versions: shared distributions pinned to the project venv's versions (floor, "
-        "adapter, plain); published alternatives resolved by pip as their users get them.",
+        "adapter, plain, ours); published alternatives resolved by pip as their users get them. "
+        "`ours`, the authorizer and the jwt.decode floor run in one virtualenv holding the project's "
+        "runtime dependencies and snapshot-restore-py (what the functions have on Lambda, no dev "
+        "tools), with app/ imported from the checkout.",
     ]
     for key, python in pythons.items():
         versions = installed_versions(python, KEY_DISTRIBUTIONS)

@@ -197,8 +197,8 @@ class LocalStack:
     def _seed(self, endpoint: str, mcp_url: str, issuer_url: str) -> tuple[str, str, frozenset[str]]:
         import boto3
 
+        from app.auth.algorithms import DEFAULT_BASE_SCOPE
         from app.auth.api_keys import KeyStore, generate_api_key
-        from app.config import DEFAULT_BASE_SCOPE
         from app.server import build_server
 
         base_scope = os.environ.get("OAUTH_BASE_SCOPE", "").strip() or DEFAULT_BASE_SCOPE

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
 from app.auth.scopes import is_scope_token
 
 __all__ = [
@@ -22,23 +23,6 @@ __all__ = [
     "is_https_or_loopback",
 ]
 
-ASYMMETRIC_ALGORITHMS: Final[tuple[str, ...]] = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
-"""Every JWS algorithm this server can accept. HS* and ``none`` are never among them: an
-HMAC key would have to be shared with the issuer, and the classic key-confusion attack feeds
-the issuer's *public* key to an HMAC verifier as the secret."""
-
-DEFAULT_BASE_SCOPE: Final = "mcp/access"
 
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 _MAX_LEEWAY_SECONDS: Final = 300

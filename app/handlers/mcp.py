@@ -18,6 +18,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+# First: the SDK is imported here without uvicorn (see app/sdk_import.py).
+import app.sdk_import  # noqa: F401  # isort: skip
+
 from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 

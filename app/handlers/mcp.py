@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-# First: the SDK is imported here without uvicorn (see app/sdk_import.py).
+# First: the SDK, imported without uvicorn and without the GC running (see app/sdk_import.py).
 import app.sdk_import  # noqa: F401  # isort: skip
 
 from mangum import Mangum

@@ -47,3 +47,24 @@ def test_the_handler_imports_the_sdk_without_the_servers_and_tools_it_never_runs
 def test_when_uvicorn_is_loaded_first_nothing_is_changed() -> None:
     code = "import uvicorn.main\n" + PROBE
     assert _probe(code)["hooked"] is True
+
+
+def test_the_sdk_import_leaves_the_collector_on_with_its_objects_frozen() -> None:
+    code = (
+        "import gc, json\nimport app.handlers.mcp\n"
+        'print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))'
+    )
+    answer = _probe(code)
+    assert answer["enabled"] is True
+    assert answer["frozen"] > 10_000  # type: ignore[operator]
+
+
+def test_a_failed_sdk_import_still_restores_the_collector_and_uvicorn() -> None:
+    code = (
+        "import gc, json, sys\n"
+        "from app.sdk_import import import_sdk_for_lambda\n"
+        "try:\n    import_sdk_for_lambda(('mcp.server.no_such_module',))\nexcept ImportError:\n"
+        "    failed = True\n"
+        'print(json.dumps({"failed": failed, "gc": gc.isenabled(), "uvicorn": "uvicorn" in sys.modules}))'
+    )
+    assert _probe(code) == {"failed": True, "gc": True, "uvicorn": False}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from jwt.api_jws import PyJWS
 from jwt.exceptions import (
     DecodeError,
     ExpiredSignatureError,
@@ -295,3 +297,67 @@ def test_unexpected_exception_becomes_internal_error(
 )
 def test_every_pyjwt_error_maps_to_a_reason(error: PyJWTError, reason: ReasonCode) -> None:
     assert reason_for_pyjwt_error(error) is reason
+
+
+def _sign_raw(key: SigningKey, payload: bytes, headers: dict[str, Any] | None = None) -> str:
+    """A correctly signed JWS over any payload bytes: what PyJWT's JWS layer alone accepts."""
+    return PyJWS().encode(
+        payload, key.private, algorithm=key.alg, headers={"kid": key.kid, **(headers or {})}
+    )
+
+
+def _claims_json(**overrides: Any) -> bytes:
+    return json.dumps(token_claims(**overrides)).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[1, 2, 3]", MALFORMED),
+        (b'"a string"', MALFORMED),
+        (b"null", MALFORMED),
+        (b"{not json", MALFORMED),
+        (b"\xff\xfe", MALFORMED),
+        (b"[" * 100_000 + b"]" * 100_000, MALFORMED),
+        (_claims_json(iss=None), ReasonCode.BAD_ISSUER),
+        (_claims_json(iss="https://evil.example.com"), ReasonCode.BAD_ISSUER),
+        (_claims_json(iss=[ISSUER]), ReasonCode.BAD_ISSUER),
+        (_claims_json(exp=None), MALFORMED),
+        (_claims_json(iat=None), MALFORMED),
+        (_claims_json(sub=None), MALFORMED),
+    ],
+    ids=[
+        "array",
+        "string",
+        "null",
+        "not-json",
+        "not-utf8",
+        "deeply-nested",
+        "no-iss",
+        "other-iss",
+        "iss-list",
+        "no-exp",
+        "no-iat",
+        "no-sub",
+    ],
+)
+def test_signed_payloads_that_are_not_valid_claims_are_refused(
+    verifier: JwtVerifier, keys: Keys, payload: bytes, reason: ReasonCode
+) -> None:
+    """The signature verifies, so only this server's own claim checks stand in the way."""
+    with pytest.raises(AuthError) as info:
+        verifier.verify(_sign_raw(keys.rsa, payload))
+    assert info.value.reason is reason
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"b64": False, "crit": ["b64"]}, {"b64": False}, {"crit": ["exp"]}, {"crit": "b64"}],
+    ids=["detached-payload", "b64-not-critical", "unknown-critical", "crit-not-a-list"],
+)
+def test_jws_header_extensions_are_refused(
+    verifier: JwtVerifier, keys: Keys, headers: dict[str, Any]
+) -> None:
+    with pytest.raises(AuthError) as info:
+        verifier.verify(_sign_raw(keys.rsa, _claims_json(), headers))
+    assert info.value.reason is MALFORMED

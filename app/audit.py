@@ -58,9 +58,14 @@ Source = Literal["authorizer", "mcp"]
 Outcome = Literal["allowed", "denied", "ok", "tool_error", "error", "server_error"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class AuditEvent:
-    """One audited decision or JSON-RPC request. Field order is the documented schema order."""
+    """One audited decision or JSON-RPC request. Field order is the documented schema order.
+
+    Not frozen: a frozen dataclass sets each of its 17 fields through `object.__setattr__`,
+    which made building an event cost a fifth of writing it. Events are built, emitted and
+    dropped; nothing keeps one to mutate.
+    """
 
     source: Source
     action: str

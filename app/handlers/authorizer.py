@@ -71,15 +71,20 @@ class AuthorizerRequest:
         )
 
 
+def _is_authorization(name: object) -> bool:
+    # The length test first: lower-casing every header name of every request costs more.
+    return isinstance(name, str) and len(name) == len("authorization") and name.lower() == "authorization"
+
+
 def _authorization_header(event: Mapping[str, Any]) -> str | None:
     """The Authorization header, case-insensitively; several values are joined so they fail."""
     values: list[str] = []
     for name, value in (event.get("multiValueHeaders") or {}).items():
-        if str(name).lower() == "authorization" and isinstance(value, list):
+        if _is_authorization(name) and isinstance(value, list):
             values.extend(str(v) for v in value)
     if not values:
         for name, value in (event.get("headers") or {}).items():
-            if str(name).lower() == "authorization" and value is not None:
+            if _is_authorization(name) and value is not None:
                 values.append(str(value))
     if not values:
         return None

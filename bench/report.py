@@ -45,12 +45,14 @@ class AuthRow:
 class Target:
     name: str
     measured: float
-    limit: float
+    limit: float | None  # None: measured beside a target for context, not one of the issue's targets
 
     @property
     def verdict(self) -> str:
         if not math.isfinite(self.measured):
             return "not measured"
+        if self.limit is None:
+            return "context"
         return "PASS" if self.measured <= self.limit else "FAIL"
 
 
@@ -153,11 +155,24 @@ def auth_cold_table(
     return lines
 
 
+CONTEXT_NOTE = (
+    "*context*: measured beside a target, not one itself. The authorizer target is its decision "
+    "(`Gatekeeper.decide`: settings, header, key choice, signature, claims, scope, principal); "
+    "the whole handler adds the event translation, the policy document, and the audit line with "
+    "its EMF metrics that every decision writes (issue 4)."
+)
+
+
 def target_table(targets: list[Target]) -> list[str]:
     lines = ["| target (issue 7) | measured | limit | result |", "|---|---:|---:|---|"]
     for target in targets:
         measured = f"{target.measured:.3f}{TIMES}" if math.isfinite(target.measured) else "—"
-        lines.append(f"| {target.name} | {measured} | ≤ {times(target.limit)} | **{target.verdict}** |")
+        if target.limit is None:
+            lines.append(f"| {target.name} | {measured} | — | {target.verdict} |")
+        else:
+            lines.append(f"| {target.name} | {measured} | ≤ {times(target.limit)} | **{target.verdict}** |")
+    if any(target.limit is None for target in targets):
+        lines += ["", CONTEXT_NOTE]
     return lines
 
 

@@ -37,7 +37,7 @@ from tests.conftest import TEST_ISSUER, TEST_MCP_URL, LogCapture
 GROUP = "/serverless-mcp/test/audit"
 STREAM = "2026/11/22/[$LATEST]0123456789abcdef"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-ENVELOPE = {"level", "location", "message", "timestamp", "service", "xray_trace_id", "sampling_rate"}
+ENVELOPE = {"level", "message", "timestamp", "service", "xray_trace_id"}  # app/audit.py writes these
 SCHEMA = {"event_type", "audit_version", *(f.name for f in fields(AuditEvent))}
 REQUIRED = {
     "timestamp",

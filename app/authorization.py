@@ -6,6 +6,14 @@ Settings are asked of `SettingsSource` on every call, which is cheap (it serves 
 settings until the config cache age) and means an SSM change reaches a warm container within
 that age.
 The JWKS cache and the parsed key store live as long as the settings that produced them.
+
+Per-tool decisions: when `TOOL_SCOPES_FILE` names the tool registry's export (see
+`app.auth.tool_scopes`), a request whose routing headers name a tool, prompt or resource
+(`Mcp-Method` + `Mcp-Name`, sent by 2026-07-28 clients) is refused with 403 here unless the
+principal holds that item's scopes, so API Gateway itself answers with the step-up challenge.
+That is only correct while API Gateway does not cache decisions: a cached answer is reused for
+any request with the same Authorization header, whatever tool it names. So the file and a
+non-zero `AUTHORIZER_CACHE_TTL_SECONDS` together are a configuration error.
 """
 
 from __future__ import annotations
@@ -14,12 +22,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.auth.api_keys import KeyStore
 from app.auth.authenticator import Authenticator
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.principal import Principal
+from app.auth.tool_scopes import ToolScopes
 from app.config import AuthSettings, ConfigurationError, SettingsSource
 
 log = logging.getLogger(__name__)
@@ -31,12 +41,28 @@ FetchJson = Callable[[str, float], dict[str, Any]]
 KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS = 10.0
 
 
+_SCOPE_REASONS = frozenset({ReasonCode.MISSING_SCOPE, ReasonCode.INSUFFICIENT_SCOPE})
+
+
+@dataclass(frozen=True)
+class Target:
+    """The item a request names in its routing headers: `Mcp-Method` and decoded `Mcp-Name`."""
+
+    method: str
+    name: str
+
+
 @dataclass(frozen=True)
 class Decision:
-    """Allow with a principal, or refuse with a reason: 401 (unauthenticated) or 403 (scope)."""
+    """Allow with a principal, or refuse with a reason: 401 (unauthenticated) or 403 (scope).
+
+    `required_scopes` is what a 403 for a named item needs in all (base scope included), so a
+    client that replaces its scope set with the challenged one does not lose the base scope.
+    """
 
     principal: Principal | None
     reason: ReasonCode | None = None
+    required_scopes: frozenset[str] = frozenset()
 
     @property
     def allowed(self) -> bool:
@@ -46,7 +72,7 @@ class Decision:
     def status(self) -> int:
         if self.allowed:
             return 200
-        return 403 if self.reason is ReasonCode.MISSING_SCOPE else 401
+        return 403 if self.reason in _SCOPE_REASONS else 401
 
 
 class Gatekeeper:
@@ -67,14 +93,43 @@ class Gatekeeper:
         self._key_store: tuple[Mapping[str, Any], KeyStore] | None = None
         self._force_key_store_fetch = False
         self._last_forced_fetch = -KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS
+        self._tool_scopes: ToolScopes | None = None
+        self._tool_scopes_loaded = False
 
     def check_configuration(self) -> AuthSettings:
         """Read and validate the settings now (at cold start); `ConfigurationError` if broken."""
         self._current_authenticator()
+        self.tool_scopes()
         assert self._settings is not None
         return self._settings
 
-    def decide(self, authorization_header: str | None) -> Decision:
+    def tool_scopes(self) -> ToolScopes | None:
+        """The per-tool table from `TOOL_SCOPES_FILE`, or None (base scope decisions only)."""
+        if not self._tool_scopes_loaded:
+            self._tool_scopes = load_tool_scopes(self._source.env)
+            self._tool_scopes_loaded = True
+        return self._tool_scopes
+
+    def decide(self, authorization_header: str | None, target: Target | None = None) -> Decision:
+        decision = self._authenticate(authorization_header)
+        if not decision.allowed or target is None or decision.principal is None:
+            return decision
+        try:
+            tool_scopes = self.tool_scopes()
+        except ConfigurationError as error:
+            log.error("authorizer configuration error, request refused: %s", error)
+            return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
+        required = tool_scopes.required(target.method, target.name) if tool_scopes else None
+        if required and not decision.principal.has_scopes(required):
+            needed = frozenset({self._base_scope(), *required})
+            return Decision(decision.principal, ReasonCode.INSUFFICIENT_SCOPE, needed)
+        return decision
+
+    def _base_scope(self) -> str:
+        assert self._settings is not None  # set by the authentication that allowed the request
+        return self._settings.base_scope
+
+    def _authenticate(self, authorization_header: str | None) -> Decision:
         try:
             try:
                 principal = self._current_authenticator().authenticate(authorization_header)
@@ -103,6 +158,7 @@ class Gatekeeper:
     def reset(self) -> None:
         """Forget cached settings, signing keys and key store (after a SnapStart restore)."""
         self._source.clear()
+        self._tool_scopes, self._tool_scopes_loaded = None, False
         self._settings = None
         self._authenticator = None
         self._key_store = None
@@ -155,3 +211,23 @@ class Gatekeeper:
         if self._key_store is None or self._key_store[0] is not document:
             self._key_store = (document, KeyStore.from_json(document))
         return self._key_store[1]
+
+
+def load_tool_scopes(env: Mapping[str, str]) -> ToolScopes | None:
+    """`TOOL_SCOPES_FILE` parsed, or None when unset; `ConfigurationError` says how to fix it."""
+    path = env.get("TOOL_SCOPES_FILE", "").strip()
+    if not path:
+        return None
+    ttl = env.get("AUTHORIZER_CACHE_TTL_SECONDS", "0").strip() or "0"
+    if ttl != "0":
+        raise ConfigurationError(
+            f"TOOL_SCOPES_FILE is set but AUTHORIZER_CACHE_TTL_SECONDS={ttl}: per-tool decisions need "
+            "the authorizer to run on every request; set AUTHORIZER_CACHE_TTL_SECONDS=0 or unset "
+            "TOOL_SCOPES_FILE (the MCP function then enforces tool scopes alone)"
+        )
+    try:
+        return ToolScopes.load(Path(path))
+    except ValueError as error:
+        raise ConfigurationError(
+            f"TOOL_SCOPES_FILE: {error}; regenerate it with `python -m app.tool_scopes_export`"
+        ) from None

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from mcp.server import MCPServer
 
+from app.auth.tool_scopes import ToolScopes, tool_scopes_of
 from app.config import SettingsSource
 
 Kind = Literal["tool", "resource", "prompt"]
@@ -50,6 +51,14 @@ class ScopeRequirements:
     def all_scopes(self) -> frozenset[str]:
         """Every scope some item requires (advertised in `scopes_supported`)."""
         return frozenset().union(*self._table.values()) if self._table else frozenset()
+
+    def tool_scopes(self) -> ToolScopes:
+        """The table in the form the authorizer loads (see `app.auth.tool_scopes`)."""
+        sections = {"tool": "tools", "prompt": "prompts", "resource": "resources"}
+        return tool_scopes_of(
+            ("resource_templates" if kind == "resource" and "{" in name else sections[kind], name, scopes)
+            for (kind, name), scopes in self._table.items()
+        )
 
 
 class ScopedServer:

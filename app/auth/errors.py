@@ -48,6 +48,7 @@ class ReasonCode(StrEnum):
     KEY_STORE_UNAVAILABLE = auto()
     # Authorization and configuration.
     MISSING_SCOPE = auto()
+    INSUFFICIENT_SCOPE = auto()
     JWT_NOT_CONFIGURED = auto()
     INTERNAL_ERROR = auto()
 
@@ -76,6 +77,7 @@ _DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
     ReasonCode.BAD_SECRET: "the API key secret is wrong",
     ReasonCode.KEY_STORE_UNAVAILABLE: "the API key store could not be read",
     ReasonCode.MISSING_SCOPE: "the credential lacks a scope this server requires",
+    ReasonCode.INSUFFICIENT_SCOPE: "the credential lacks a scope the named tool, prompt or resource requires",
     ReasonCode.JWT_NOT_CONFIGURED: "JWTs are not accepted here: no OAuth issuer is configured",
     ReasonCode.INTERNAL_ERROR: "internal error while checking the credential",
 }

@@ -6,8 +6,14 @@ writes one audit event, and answers in the form API Gateway expects:
 - allowed: an Allow policy for the whole stage (`<api>/<stage>/*/*`), because API Gateway
   caches the policy per Authorization header and reuses it for every route; the context
   carries the principal (never a credential);
-- a valid credential without the base scope: an explicit Deny (API Gateway answers 403);
+- a valid credential without the base scope, or (per-tool decisions on, see
+  `app.authorization`) without the scopes of the tool, prompt or resource the request's
+  `Mcp-Method`/`Mcp-Name` headers name: an explicit Deny; API Gateway answers with its 403
+  ACCESS_DENIED gateway response, whose `WWW-Authenticate` is the step-up challenge;
 - anything else: the exception "Unauthorized", the only way to get a 401 from API Gateway.
+
+Routing headers are read only when each appears exactly once: a repeated `Mcp-Method` or
+`Mcp-Name` names no item here, and the MCP function refuses such a request (400) anyway.
 
 Imports stay small (no mcp, no Starlette): this function's cold start is paid before every
 first request of a new container.
@@ -22,7 +28,8 @@ from typing import Any
 
 from app.audit import AuditEvent, emit
 from app.auth.errors import ReasonCode
-from app.authorization import Decision, Gatekeeper
+from app.auth.tool_scopes import NAME_BEARING_METHODS, decode_header_value
+from app.authorization import Decision, Gatekeeper, Target
 from app.config import SettingsSource
 from app.log_levels import apply_log_levels
 from app.snapstart import register_after_restore, reseed_random
@@ -57,6 +64,7 @@ class AuthorizerRequest:
     request_id: str | None
     source_ip: str | None
     user_agent: str | None
+    target: Target | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> AuthorizerRequest:
@@ -68,6 +76,7 @@ class AuthorizerRequest:
             request_id=context.get("requestId"),
             source_ip=identity.get("sourceIp") or None,
             user_agent=identity.get("userAgent") or None,
+            target=routing_target(event),
         )
 
 
@@ -90,6 +99,30 @@ def _authorization_header(event: Mapping[str, Any]) -> str | None:
         return None
     # Two credentials in one request are refused by the strict Bearer parser (", " is malformed).
     return ", ".join(values)
+
+
+def _single_header(event: Mapping[str, Any], lowered: str) -> str | None:
+    """The one value of a header (any case), or None if it is absent or sent more than once."""
+    values: list[str] = []
+    multi = event.get("multiValueHeaders") or {}
+    for name, value in multi.items():
+        if isinstance(name, str) and name.lower() == lowered and isinstance(value, list):
+            values.extend(str(v) for v in value)
+    if not multi:
+        for name, value in (event.get("headers") or {}).items():
+            if isinstance(name, str) and name.lower() == lowered and value is not None:
+                values.append(str(value))
+    return values[0] if len(values) == 1 else None
+
+
+def routing_target(event: Mapping[str, Any]) -> Target | None:
+    """The tool, prompt or resource the SEP-2243 routing headers name, if they name one."""
+    method = _single_header(event, "mcp-method")
+    if method is None or method not in NAME_BEARING_METHODS:
+        return None
+    raw_name = _single_header(event, "mcp-name")
+    name = decode_header_value(raw_name) if raw_name is not None else None
+    return Target(method, name) if name is not None else None
 
 
 def stage_wildcard_arn(method_arn: str) -> str:
@@ -116,7 +149,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         request = AuthorizerRequest.from_event(event)
-        decision = gatekeeper.decide(request.authorization)
+        decision = gatekeeper.decide(request.authorization, request.target)
         try:
             resource = stage_wildcard_arn(request.method_arn)
         except ValueError:
@@ -128,8 +161,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if decision.allowed and decision.principal is not None:
         return policy(decision.principal.subject, "Allow", resource, decision.principal.to_context())
     if decision.status == 403 and resource:
-        return policy("denied", "Deny", resource, {"reason": str(decision.reason)})
+        denied = {"reason": str(decision.reason)}
+        if decision.required_scopes:
+            denied["scope"] = " ".join(sorted(decision.required_scopes))
+        return policy("denied", "Deny", resource, denied)
     raise Unauthorized()
+
+
+_TARGET_KINDS = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource"}
 
 
 def _audit(request: AuthorizerRequest, decision: Decision, latency_ms: float) -> None:
@@ -147,6 +186,8 @@ def _audit(request: AuthorizerRequest, decision: Decision, latency_ms: float) ->
             client_id=principal.client_id if principal else None,
             key_id=principal.key_id if principal else None,
             tenant=principal.tenant if principal else None,
+            target_kind=_TARGET_KINDS[request.target.method] if request.target else None,
+            target=request.target.name if request.target else None,
             reason=str(decision.reason) if decision.reason else None,
             status=decision.status,
             latency_ms=round(latency_ms, 3),

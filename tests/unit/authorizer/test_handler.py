@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -109,7 +110,9 @@ def test_bad_credentials_are_unauthorized(issuer: DevIssuer, case: str) -> None:
         "wrong_audience": bearer(issuer.mint(audience="https://other.example.com/mcp")),
         "wrong_issuer": bearer(DevIssuer("https://evil.example.com").mint(audience=TEST_MCP_URL)),
         "lowercase_scheme": {"Authorization": f"bearer {good}"},
-        "two_headers": {},
+        # `headers` holds a valid credential, as API Gateway puts the last value there: only a
+        # handler that reads `multiValueHeaders` (both values) refuses it.
+        "two_headers": bearer(good),
     }[case]
     overrides: dict[str, Any] = {}
     if case == "two_headers":
@@ -163,3 +166,59 @@ def test_fuzzed_authorization_header_never_allows_and_never_crashes(header: str)
     except authorizer.Unauthorized:
         return
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def _segments(token: str) -> list[bytes]:
+    return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in token.split(".")]
+
+
+_MUTATIONS = st.tuples(
+    st.sampled_from(["replace", "insert", "delete", "truncate"]),
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from(list("AQgw_-.0z=+/ ")),
+)
+
+
+def _mutate(credential: str, mutation: tuple[str, int, str]) -> str:
+    kind, position, char = mutation
+    at = position % len(credential)
+    if kind == "replace":
+        return credential[:at] + char + credential[at + 1 :]
+    if kind == "insert":
+        return credential[:at] + char + credential[at:]
+    if kind == "delete":
+        return credential[:at] + credential[at + 1 :]
+    return credential[:at]
+
+
+def _try_mutated(credential: str, mutation: tuple[str, int, str]) -> tuple[str, bool]:
+    """The mutated credential and whether the authorizer allowed it (an identical one must be)."""
+    mutated = _mutate(credential, mutation)
+    try:
+        response = invoke(bearer(mutated))
+    except authorizer.Unauthorized:
+        assert mutated != credential
+        return mutated, False
+    assert response["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    return mutated, True
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_MUTATIONS)
+def test_a_mutated_valid_jwt_is_allowed_only_if_it_carries_the_same_signed_bytes(
+    issuer: DevIssuer, mutation: tuple[str, int, str]
+) -> None:
+    """Starts from a credential the authorizer ALLOWS, so a broken signature check would fail here."""
+    token = issuer.mint(audience=TEST_MCP_URL, now=1_700_000_000, expires_in=10**9)
+    mutated, allowed = _try_mutated(token, mutation)
+    if not allowed:
+        return
+    # Allowed: the mutation changed no signed byte (base64 padding bits at most).
+    assert _segments(mutated) == _segments(token)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_MUTATIONS)
+def test_a_mutated_valid_api_key_is_never_allowed(api_key: str, mutation: tuple[str, int, str]) -> None:
+    mutated, allowed = _try_mutated(api_key, mutation)
+    assert allowed == (mutated == api_key)

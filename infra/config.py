@@ -82,7 +82,8 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _COGNITO_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_COGNITO_SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}$")
+# A Cognito resource-server scope name (the part after `mcp/`).
+COGNITO_SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]{1,256}$")
 _SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")  # RFC 6749 scope-token, no quote/backslash
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
@@ -126,10 +127,10 @@ class StackConfig:
     allowed_origins: tuple[str, ...] = ()
     cognito_domain_prefix: str = ""
     cognito_callback_urls: tuple[str, ...] = DEFAULT_CALLBACK_URLS
-    cognito_tool_scopes: tuple[str, ...] = ("profile", "upstream")
     cognito_mfa: MfaMode = "required"
     # API Gateway.
-    authorizer_cache_ttl_seconds: int = 300
+    # 0: the authorizer runs on every request and decides per tool (see app/authorization.py).
+    authorizer_cache_ttl_seconds: int = 0
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
     enable_xray: bool = False
@@ -167,13 +168,6 @@ class StackConfig:
         if self.identity_provider == "cognito":
             return f"{COGNITO_RESOURCE_SERVER_ID}/{COGNITO_BASE_SCOPE_NAME}"
         return self.oauth_base_scope
-
-    @property
-    def tool_scopes(self) -> tuple[str, ...]:
-        """Tool scopes as they appear in tokens (Cognito mode: prefixed with the resource server)."""
-        if self.identity_provider == "cognito":
-            return tuple(f"{COGNITO_RESOURCE_SERVER_ID}/{name}" for name in self.cognito_tool_scopes)
-        return ()
 
     @property
     def mcp_url_parameter_name(self) -> str:
@@ -312,13 +306,11 @@ class _Reader:
                 raise ConfigError(
                     "COGNITO_CALLBACK_URLS entries must be https URLs (http only for localhost)"
                 )
-        tool_scopes = self.items("COGNITO_TOOL_SCOPES", ("profile", "upstream"))
-        for name in tool_scopes:
-            if not _COGNITO_SCOPE_NAME.match(name) or name == COGNITO_BASE_SCOPE_NAME:
-                raise ConfigError(
-                    "COGNITO_TOOL_SCOPES holds scope names without the 'mcp/' prefix (e.g. profile), "
-                    "no '/', quotes or spaces, and not 'access' (that is the base scope)"
-                )
+        if self.text("COGNITO_TOOL_SCOPES"):
+            raise ConfigError(
+                "COGNITO_TOOL_SCOPES is no longer read: the Cognito resource-server scopes are derived from "
+                "the scopes the tools declare (`scopes=[...]` in app/tools/); remove the setting"
+            )
         mfa = self.choice("COGNITO_MFA", "required", ("required", "optional", "off"))
 
         domain = self.text("CUSTOM_DOMAIN_NAME").lower().rstrip(".")
@@ -362,9 +354,8 @@ class _Reader:
             allowed_origins=origins,
             cognito_domain_prefix=prefix,
             cognito_callback_urls=callbacks,
-            cognito_tool_scopes=tool_scopes,
             cognito_mfa="optional" if mfa == "optional" else "off" if mfa == "off" else "required",
-            authorizer_cache_ttl_seconds=self.integer("AUTHORIZER_CACHE_TTL_SECONDS", 300, 0, 3600),
+            authorizer_cache_ttl_seconds=self.integer("AUTHORIZER_CACHE_TTL_SECONDS", 0, 0, 3600),
             throttle_rate_limit=self.integer("THROTTLE_RATE_LIMIT", 50, 1, 10_000),
             throttle_burst_limit=self.integer("THROTTLE_BURST_LIMIT", 100, 1, 5_000),
             enable_xray=self.boolean("ENABLE_XRAY", False),

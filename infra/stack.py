@@ -17,6 +17,7 @@ from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_s
 from infra.constructs.nag import acknowledge_findings
 from infra.constructs.observability import LogGroups, Monitoring
 from infra.constructs.waf import McpWaf
+from infra.registry import declared_scopes
 
 EMPTY_KEY_STORE = {"version": 1, "keys": []}
 
@@ -32,6 +33,9 @@ class ServerlessMcpStack(cdk.Stack):
             **kwargs,
         )
         self.config = config
+        # The scopes the tools declare: the pool issues them, the authorizer checks them per tool,
+        # the gateway's 403 challenge names them.
+        self.declared = declared_scopes(config.app_source_dir)
         self.log_groups = LogGroups(self, "Logs", config=config)
 
         # Secrets: the API key store (hashes only, starts with no keys; `mcp-lambda keys` edits it)
@@ -60,7 +64,9 @@ class ServerlessMcpStack(cdk.Stack):
         self.cognito: CognitoIdentity | None = None
         auth_settings: AuthSettings
         if config.identity_provider == "cognito":
-            self.cognito = CognitoIdentity(self, "Identity", config=config)
+            self.cognito = CognitoIdentity(
+                self, "Identity", config=config, tool_scope_names=self.declared.cognito_scope_names()
+            )
             auth_settings = self.cognito.auth_settings(config)
         else:
             auth_settings = oidc_auth_settings(config)
@@ -73,6 +79,7 @@ class ServerlessMcpStack(cdk.Stack):
             log_group=self.log_groups.audit,
             api_keys_secret=self.api_keys_secret,
             upstream_secret=self.upstream_secret,
+            tool_scopes_document=self.declared.text,
         )
         self.api = McpApi(
             self,
@@ -81,6 +88,7 @@ class ServerlessMcpStack(cdk.Stack):
             mcp_handler=self.functions.mcp_alias,
             authorizer_handler=self.functions.authorizer_alias,
             access_log_group=self.log_groups.access,
+            step_up_scopes=self.declared.scopes,
         )
 
         # SSM: the canonical MCP URL (from the deployed API or the custom domain) and the auth
@@ -141,7 +149,7 @@ class ServerlessMcpStack(cdk.Stack):
             "BaseScope": (config.base_scope, "Scope every caller needs"),
             "CreateApiKeyCommand": (
                 f"mcp-lambda keys create --stack {self.stack_name} --owner <you> "
-                f"--scopes {','.join((config.base_scope, *config.tool_scopes))}",
+                f"--scopes {','.join((config.base_scope, *self.declared.scopes))}",
                 "Create a first API key (prints it once)",
             ),
         }
@@ -160,7 +168,10 @@ class ServerlessMcpStack(cdk.Stack):
                         self.cognito.machine_client.user_pool_client_id,
                         "App client for machine callers (client credentials; secret in the Cognito console)",
                     ),
-                    "Scopes": (" ".join((config.base_scope, *config.tool_scopes)), "Scopes the pool issues"),
+                    "Scopes": (
+                        " ".join((config.base_scope, *self.declared.scopes)),
+                        "Scopes the pool issues",
+                    ),
                 }
             )
         if self.api.domain is not None:

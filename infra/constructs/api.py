@@ -46,8 +46,8 @@ _ACCESS_LOG_STRINGS = {
     "integrationStatus": "$context.integration.status",
     "integrationLatency": "$context.integration.latency",
     "principal": "$context.authorizer.principalId",
-    "authMethod": "$context.authorizer.auth",
-    "clientId": "$context.authorizer.client",
+    "authMethod": "$context.authorizer.auth_method",
+    "clientId": "$context.authorizer.client_id",
     "keyId": "$context.authorizer.key_id",
     "authorizerStatus": "$context.authorizer.status",
     "authorizerLatency": "$context.authorizer.latency",
@@ -70,8 +70,10 @@ def unauthorized_challenge(prm_url: str, base_scope: str) -> str:
     return f'Bearer resource_metadata="{prm_url}", scope="{base_scope}"'
 
 
-def insufficient_scope_challenge(prm_url: str, base_scope: str) -> str:
-    return f'Bearer error="insufficient_scope", scope="{base_scope}", resource_metadata="{prm_url}"'
+def insufficient_scope_challenge(prm_url: str, scopes: tuple[str, ...]) -> str:
+    """The 403 challenge: a literal (gateway response headers cannot read the authorizer context)."""
+    scope = " ".join(sorted(set(scopes)))
+    return f'Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{prm_url}"'
 
 
 # Bodies as API Gateway's own defaults, and exactly what the local gateway emulator
@@ -92,6 +94,7 @@ class McpApi(Construct):
         mcp_handler: lambda_.IFunction,
         authorizer_handler: lambda_.IFunction,
         access_log_group: logs.ILogGroup,
+        step_up_scopes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -124,7 +127,8 @@ class McpApi(Construct):
         )
         self.stage = self.api.deployment_stage
 
-        # The authorizer: every credential is in the Authorization header (cache key).
+        # The authorizer: every credential is in the Authorization header (the cache key when the
+        # TTL is not 0; with TTL 0 it runs on every request and decides per tool).
         self.authorizer = apigw.RequestAuthorizer(
             self,
             "Authorizer",
@@ -174,6 +178,13 @@ class McpApi(Construct):
         self.base_url = base
 
         base_scope = config.base_scope
+        # ACCESS_DENIED is also the per-tool step-up answer when the authorizer decides per tool
+        # (TTL 0). Its headers are literals or request parameters, never the authorizer's
+        # context (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+        # api-gateway-swagger-extensions-gateway-responses.gatewayResponse.html), so it names the
+        # base scope and every scope a tool declares: a client that asks for them all succeeds.
+        per_tool = config.authorizer_cache_ttl_seconds == 0
+        denied_scopes = (base_scope, *step_up_scopes) if per_tool else (base_scope,)
         self.api.add_gateway_response(
             "Unauthorized",
             type=apigw.ResponseType.UNAUTHORIZED,
@@ -189,7 +200,7 @@ class McpApi(Construct):
             type=apigw.ResponseType.ACCESS_DENIED,
             status_code="403",
             response_headers={
-                "WWW-Authenticate": f"'{insufficient_scope_challenge(self.prm_url, base_scope)}'",
+                "WWW-Authenticate": f"'{insufficient_scope_challenge(self.prm_url, denied_scopes)}'",
                 "Cache-Control": "'no-store'",
             },
             templates={"application/json": ACCESS_DENIED_BODY},

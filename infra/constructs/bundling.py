@@ -87,6 +87,8 @@ class BundleSpec:
     source_dir: Path
     requirements: tuple[str, ...]
     forbidden_packages: tuple[str, ...] = ()
+    # (file name, text) written at the asset root, e.g. the authorizer's tool scopes document.
+    extra_files: tuple[tuple[str, str], ...] = ()
 
     def source_files(self) -> list[Path]:
         files: list[Path] = []
@@ -107,6 +109,7 @@ class BundleSpec:
             "requirements": self.requirements,
             "forbidden": self.forbidden_packages,
             "compile_tree": hashlib.sha256(COMPILE_TREE.read_bytes()).hexdigest(),
+            "extra_files": self.extra_files,
         }
         digest.update(json.dumps(recipe, sort_keys=True).encode())
         for path in self.source_files():
@@ -217,6 +220,8 @@ def build_bundle(spec: BundleSpec, output_dir: Path) -> dict[str, Any]:
     if (output_dir / "app").exists():
         raise BundlingError("a dependency installed a top-level `app` package, which would shadow the code")
     copy_app(spec.source_dir, output_dir / "app")
+    for name, text in spec.extra_files:
+        (output_dir / name).write_text(text, encoding="utf-8")
     result = compile_bytecode(output_dir)
     app_failures = [path for path in result["failed"] if str(path).startswith("app/")]
     if app_failures:

@@ -25,10 +25,12 @@ from infra.constructs.bundling import (
     project_dependencies,
     requirements_for,
 )
+from infra.registry import TOOL_SCOPES_FILE_NAME
 
 AUTHORIZER_HANDLER = "app.handlers.authorizer.handler"
 MCP_HANDLER = "app.handlers.mcp.handler"
 ALIAS_NAME = "live"
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the asset
 
 # What each function ships besides app/ (names from pyproject.toml; ranges come from there).
 AUTHORIZER_DEPENDENCIES = ("pyjwt", "aws-lambda-powertools")
@@ -37,12 +39,15 @@ AUTHORIZER_FORBIDDEN = ("mcp", "starlette", "mangum", "boto3", "botocore")
 MCP_FORBIDDEN = ("boto3", "botocore")
 
 
-def authorizer_bundle(config: StackConfig) -> BundleSpec:
+def authorizer_bundle(config: StackConfig, tool_scopes_document: str = "") -> BundleSpec:
+    """The authorizer's asset; with per-tool decisions on, the tools' scopes at its root."""
+    extra = ((TOOL_SCOPES_FILE_NAME, tool_scopes_document),) if tool_scopes_document else ()
     return BundleSpec(
         name="authorizer",
         source_dir=config.app_source_dir,
         requirements=requirements_for(AUTHORIZER_DEPENDENCIES),
         forbidden_packages=AUTHORIZER_FORBIDDEN,
+        extra_files=extra,
     )
 
 
@@ -87,9 +92,15 @@ class McpFunctions(Construct):
         log_group: logs.ILogGroup,
         api_keys_secret: secretsmanager.ISecret,
         upstream_secret: secretsmanager.ISecret,
+        tool_scopes_document: str,
     ) -> None:
         super().__init__(scope, construct_id)
         settings = config.functions
+        # Per-tool decisions need an authorizer that runs on every request (app/authorization.py).
+        per_tool = config.authorizer_cache_ttl_seconds == 0
+        authorizer_env = {"AUTHORIZER_CACHE_TTL_SECONDS": str(config.authorizer_cache_ttl_seconds)}
+        if per_tool:
+            authorizer_env["TOOL_SCOPES_FILE"] = f"{LAMBDA_TASK_ROOT}/{TOOL_SCOPES_FILE_NAME}"
         common = {
             "MCP_URL_PARAMETER": config.mcp_url_parameter_name,
             "AUTH_SETTINGS_PARAMETER": config.auth_settings_parameter_name,
@@ -114,7 +125,7 @@ class McpFunctions(Construct):
             config=config,
             description="serverless-mcp REQUEST authorizer (JWT and API key verification)",
             handler=AUTHORIZER_HANDLER,
-            bundle=authorizer_bundle(config),
+            bundle=authorizer_bundle(config, tool_scopes_document if per_tool else ""),
             role=self.authorizer_role,
             log_group=log_group,
             memory_mb=config.authorizer_memory_mb,
@@ -123,6 +134,7 @@ class McpFunctions(Construct):
             environment={
                 **common,
                 "API_KEYS_SECRET_ID": api_keys_secret.secret_arn,
+                **authorizer_env,
                 **settings.authorizer_extra,
             },
         )

@@ -56,7 +56,9 @@ def oidc_auth_settings(config: StackConfig) -> AuthSettings:
 class CognitoIdentity(Construct):
     """User pool, resource server (base + tool scopes), hosted domain and two app clients."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig, tool_scope_names: tuple[str, ...]
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         mfa = {"required": cognito.Mfa.REQUIRED, "optional": cognito.Mfa.OPTIONAL, "off": cognito.Mfa.OFF}
@@ -89,7 +91,7 @@ class CognitoIdentity(Construct):
             ),
             *(
                 cognito.ResourceServerScope(scope_name=name, scope_description=f"MCP tools needing {name}")
-                for name in config.cognito_tool_scopes
+                for name in tool_scope_names
             ),
         ]
         self.resource_server = self.user_pool.add_resource_server(

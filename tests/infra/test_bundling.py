@@ -202,6 +202,17 @@ def test_authorizer_asset_lacks_the_mcp_stack(assets: dict[str, Path]) -> None:
 
 
 @pytest.mark.bundling
+def test_authorizer_asset_carries_the_registry_tool_scopes_the_handler_loads(assets: dict[str, Path]) -> None:
+    """The file the deployed authorizer reads at TOOL_SCOPES_FILE=/var/task/tool_scopes.json."""
+    from app.auth.tool_scopes import ToolScopes
+    from app.server import build_server
+
+    scopes = ToolScopes.load(assets["authorizer"] / "tool_scopes.json")
+    assert scopes == build_server().requirements.tool_scopes()
+    assert not (assets["mcp"] / "tool_scopes.json").exists()
+
+
+@pytest.mark.bundling
 @pytest.mark.parametrize("name", ["authorizer", "mcp"])
 def test_native_code_is_for_arm64_linux(assets: dict[str, Path], name: str) -> None:
     libraries = list(assets[name].rglob("*.so"))

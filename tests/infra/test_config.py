@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.config import REPO_ROOT, ConfigError, StackConfig
+from infra.registry import DeclaredScopes, declared_scopes
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-config")]
@@ -17,8 +20,7 @@ def test_defaults_are_the_documented_production_shape() -> None:
     assert config.stage_name == "prod"
     assert config.identity_provider == "cognito"
     assert config.base_scope == "mcp/access"
-    assert config.tool_scopes == ("mcp/profile", "mcp/upstream")
-    assert config.authorizer_cache_ttl_seconds == 300
+    assert config.authorizer_cache_ttl_seconds == 0
     assert config.audit_log_retention_days == 365
     assert (config.enable_waf, config.custom_domain_name, config.enable_xray) == (False, "", False)
     assert config.enable_snapstart is True
@@ -58,7 +60,6 @@ def test_oidc_mode_uses_the_configured_issuer_and_scope() -> None:
     assert config.identity_provider == "oidc"
     assert config.base_scope == "mcp/access"
     assert config.oauth_audiences == ("https://api.example.com", "urn:mcp")
-    assert config.tool_scopes == ()
 
 
 def test_function_switches_pass_through_only_when_set() -> None:
@@ -90,7 +91,7 @@ def test_function_switches_pass_through_only_when_set() -> None:
             "inside HOSTED_ZONE_NAME",
         ),
         ({"COGNITO_CALLBACK_URLS": "http://evil.example.com/cb"}, "https"),
-        ({"COGNITO_TOOL_SCOPES": "mcp/profile"}, "without the 'mcp/' prefix"),
+        ({"COGNITO_TOOL_SCOPES": "profile"}, "derived from the scopes the tools declare"),
         ({"COGNITO_DOMAIN_PREFIX": "my-cognito-app"}, "must not contain"),
         ({"STAGE_NAME": "prod/v1"}, "STAGE_NAME"),
         ({"POWERTOOLS_LOG_LEVEL": "LOUD"}, "POWERTOOLS_LOG_LEVEL"),
@@ -101,3 +102,27 @@ def test_function_switches_pass_through_only_when_set() -> None:
 def test_bad_values_name_the_setting(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
         StackConfig.from_sources({}, env)
+
+
+def test_the_declared_scopes_come_from_the_tool_registry() -> None:
+    from app.server import build_server
+
+    declared = declared_scopes(REPO_ROOT / "app")
+    assert declared.scopes == tuple(sorted(build_server().requirements.all_scopes()))
+    assert declared.cognito_scope_names() == tuple(s.removeprefix("mcp/") for s in declared.scopes)
+
+
+@pytest.mark.parametrize("scope", ["admin", "other/admin", "mcp/a b", 'mcp/"x"'])
+def test_a_tool_scope_cognito_cannot_issue_stops_synth_naming_the_tool(scope: str) -> None:
+    declared = DeclaredScopes({"version": 1, "tools": {"deploy": [scope], "add": []}})
+    with pytest.raises(ConfigError, match=r"tools/deploy requires the scope"):
+        declared.cognito_scope_names()
+
+
+def test_a_registry_that_does_not_load_stops_synth_with_its_error(tmp_path: Path) -> None:
+    broken = tmp_path / "app"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("")
+    (broken / "tool_scopes_export.py").write_text("raise RuntimeError('tools/notes.py: bad scope')\n")
+    with pytest.raises(ConfigError, match="bad scope"):
+        declared_scopes(broken)

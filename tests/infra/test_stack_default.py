@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from app.server import build_server
 from infra.constructs.api import access_log_format
 from infra.stack import EMPTY_KEY_STORE
 from tests.infra.conftest import Synth, api_routes, as_list, lint, render, statements, synthesize
@@ -18,6 +19,8 @@ from tests.infra.conftest import Synth, api_routes, as_list, lint, render, state
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
 
 PRM_SUFFIX = "/prod/.well-known/oauth-protected-resource/mcp"
+# The scopes the tools declare, from the registry itself (a new scoped tool must not break these).
+DECLARED = build_server().requirements
 SECRET_LIKE = re.compile(r"(?i)(secret|password|token|private)[^/]*[:=]")
 
 
@@ -71,7 +74,8 @@ def test_authorizer_cache_ttl_identity_source_and_alias(synth: Synth) -> None:
     props = authorizer["Properties"]
     assert props["Type"] == "REQUEST"
     assert props["IdentitySource"] == "method.request.header.Authorization"
-    assert props["AuthorizerResultTtlInSeconds"] == 300
+    # 0: the authorizer runs on every request, so it may decide per tool (app/authorization.py).
+    assert props["AuthorizerResultTtlInSeconds"] == 0
     alias = _logical_id(synth, "AWS::Lambda::Alias", "AuthorizerAlias")
     assert "${" + alias + "}" in render(props["AuthorizerUri"])
 
@@ -104,8 +108,11 @@ def test_gateway_responses_carry_the_challenges(synth: Synth) -> None:
     denied = responses["ACCESS_DENIED"]
     assert denied["StatusCode"] == "403"
     header = render(denied["ResponseParameters"]["gatewayresponse.header.WWW-Authenticate"])
+    # A literal: the base scope and every scope a tool declares (the per-tool step-up answer).
+    scopes = " ".join(sorted({"mcp/access", *DECLARED.all_scopes()}))
+    assert len(scopes.split()) > 1
     assert header.startswith(
-        '\'Bearer error="insufficient_scope", scope="mcp/access", resource_metadata="https://'
+        f'\'Bearer error="insufficient_scope", scope="{scopes}", resource_metadata="https://'
     )
     assert header.endswith(PRM_SUFFIX + "\"'")
     assert json.loads(denied["ResponseTemplates"]["application/json"]) == {"message": "Forbidden"}
@@ -134,6 +141,26 @@ def test_stage_throttling_tracing_and_json_access_log(synth: Synth) -> None:
     assert line["principal"] == "$context.authorizer.principalId"
     access_group = _logical_id(synth, "AWS::Logs::LogGroup", "AccessLogGroup")
     assert render(props["AccessLogSetting"]["DestinationArn"]).endswith(":log-group:${" + access_group + "}")
+
+
+# API Gateway's own `$context.authorizer.*` variables; every other name is a key of the context
+# the authorizer returns (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+# api-gateway-variables-for-access-logging.html).
+GATEWAY_AUTHORIZER_VARIABLES = {"principalId", "status", "latency", "integrationLatency", "integrationStatus"}
+
+
+def test_access_log_authorizer_fields_read_keys_the_authorizer_really_returns() -> None:
+    """`$context.authorizer.auth` was logged empty for ever: the key is `auth_method`."""
+    from app.auth.principal import Principal
+
+    returned = set(
+        Principal(
+            "alice", "api_key", frozenset({"mcp/access"}), client_id="c", key_id="k", tenant="t"
+        ).to_context()
+    )
+    referenced = set(re.findall(r"\$context\.authorizer\.(\w+)", access_log_format()))
+    assert {"auth_method", "client_id", "key_id"} <= referenced
+    assert referenced - GATEWAY_AUTHORIZER_VARIABLES <= returned
 
 
 # --- functions ------------------------------------------------------------------------------------
@@ -198,7 +225,12 @@ def test_function_environment_holds_names_and_arns_only(synth: Synth) -> None:
         k: render(v) for k, v in _function(synth, "AuthorizerFunction")["Environment"]["Variables"].items()
     }
     mcp = {k: render(v) for k, v in _function(synth, "McpFunction")["Environment"]["Variables"].items()}
-    assert authorizer == {**common, "API_KEYS_SECRET_ID": api_keys}
+    assert authorizer == {
+        **common,
+        "API_KEYS_SECRET_ID": api_keys,
+        "AUTHORIZER_CACHE_TTL_SECONDS": "0",
+        "TOOL_SCOPES_FILE": "/var/task/tool_scopes.json",
+    }
     assert mcp == {**common, "UPSTREAM_SECRET_ID": upstream}
 
 

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+from app.server import build_server
 from tests.infra.conftest import Synth, api_routes, lint, render, synthesize
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-options")]
 
+DECLARED = build_server().requirements
 ALL_ON: dict[str, object] = {
     "STACK_NAME": "McpOptions",
     "STAGE_NAME": "v1",
@@ -45,7 +47,6 @@ CERTIFICATE_ONLY: dict[str, object] = {
     "CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100",
     "ENABLE_SNAPSTART": "false",
     "COGNITO_MFA": "optional",
-    "COGNITO_TOOL_SCOPES": "profile,tools.admin",
     "AUTHORIZER_CACHE_TTL_SECONDS": "0",
     "API_GATEWAY_CLOUDWATCH_ROLE": "false",
 }
@@ -99,7 +100,8 @@ def test_oidc_mode_creates_no_cognito_and_writes_the_configured_settings(on: Syn
     }
     outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
     assert "UserPoolId" not in outputs
-    assert outputs["CreateApiKeyCommand"].endswith("--stack McpOptions --owner <you> --scopes mcp/access")
+    scopes = ",".join(("mcp/access", *sorted(DECLARED.all_scopes())))
+    assert outputs["CreateApiKeyCommand"].endswith(f"--stack McpOptions --owner <you> --scopes {scopes}")
 
 
 # --- custom domain ------------------------------------------------------------------------------------
@@ -178,6 +180,20 @@ def test_stage_options(on: Synth) -> None:
     assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 60
 
 
+def test_a_caching_authorizer_decides_on_the_base_scope_only(on: Synth) -> None:
+    """A cached decision is reused for every tool, so per-tool decisions are off with TTL > 0."""
+    variables = _functions(on)["authorizer"]["Environment"]["Variables"]
+    assert variables["AUTHORIZER_CACHE_TTL_SECONDS"] == "60"
+    assert "TOOL_SCOPES_FILE" not in variables
+    denied = next(
+        props["Properties"]
+        for props in on.of_type("AWS::ApiGateway::GatewayResponse").values()
+        if props["Properties"]["ResponseType"] == "ACCESS_DENIED"
+    )
+    header = render(denied["ResponseParameters"]["gatewayresponse.header.WWW-Authenticate"])
+    assert 'scope="mcp/access"' in header
+
+
 def test_function_options(on: Synth) -> None:
     functions = _functions(on)
     assert functions["mcp"]["ReservedConcurrentExecutions"] == 20
@@ -222,9 +238,12 @@ def test_cognito_options(cert: Synth) -> None:
     _, pool = cert.one("AWS::Cognito::UserPool")
     assert pool["Properties"]["MfaConfiguration"] == "OPTIONAL"
     _, server = cert.one("AWS::Cognito::UserPoolResourceServer")
-    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", "profile", "tools.admin"]
+    # Derived from the tools' declared scopes: the pool can issue every scope a tool requires.
+    names = [scope.removeprefix("mcp/") for scope in sorted(DECLARED.all_scopes())]
+    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", *names]
     outputs = {key: render(value["Value"]) for key, value in cert.outputs.items()}
-    assert outputs["CreateApiKeyCommand"].endswith("--scopes mcp/access,mcp/profile,mcp/tools.admin")
+    scopes = ",".join(("mcp/access", *sorted(DECLARED.all_scopes())))
+    assert outputs["CreateApiKeyCommand"].endswith(f"--scopes {scopes}")
 
 
 # --- checks ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ DOCUMENTED = [
     "bad_secret",
     "key_store_unavailable",
     "missing_scope",
+    "insufficient_scope",
     "jwt_not_configured",
     "internal_error",
 ]

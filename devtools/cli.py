@@ -257,7 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=None, help="port (default: $PORT or 8787; 0 picks a free one)"
     )
     dev.add_argument("--state-dir", default=".local", help="where credentials.json is written")
-    dev.add_argument("--authorizer-ttl", type=float, default=300, help="authorizer cache TTL, seconds")
+    dev.add_argument(
+        "--authorizer-ttl",
+        type=float,
+        default=0,
+        help="authorizer cache TTL, seconds (0, the default: runs on every request, decides per tool)",
+    )
     dev.add_argument("--api-keys-cache", type=int, default=60, help="API key store cache age, seconds")
     dev.add_argument("--allowed-origin", action="append", help="an Origin allowed to call /mcp (repeatable)")
     dev.set_defaults(run=cmd_dev)

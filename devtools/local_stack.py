@@ -49,7 +49,8 @@ class LocalCredentials:
 class LocalStackOptions:
     port: int = 8787
     state_dir: Path = Path(".local")
-    authorizer_ttl_seconds: float = 300
+    # 0 (as deployed by default): the authorizer runs on every request and decides per tool.
+    authorizer_ttl_seconds: float = 0
     api_keys_cache_seconds: int = 60
     config_cache_seconds: int = 300
     allowed_origins: tuple[str, ...] = ()
@@ -138,6 +139,7 @@ class LocalStack:
 
         self._point_environment_at(endpoint)
         api_key, base_scope, all_scopes = self._seed(endpoint, mcp_url, issuer.issuer_url)
+        self._configure_per_tool_decisions()
 
         self._progress("importing the Lambda handlers (authorizer, MCP)…")
         from app.handlers import authorizer as authorizer_module
@@ -172,6 +174,19 @@ class LocalStack:
         )
         self._write_credentials(self.credentials)
         return self.credentials
+
+    def _configure_per_tool_decisions(self) -> None:
+        """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
+        os.environ["AUTHORIZER_CACHE_TTL_SECONDS"] = f"{self.options.authorizer_ttl_seconds:g}"
+        os.environ.pop("TOOL_SCOPES_FILE", None)
+        if self.options.authorizer_ttl_seconds != 0:
+            return
+        from app.server import build_server
+
+        path = self.options.state_dir.resolve() / "tool-scopes.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(build_server().requirements.tool_scopes().to_json()), encoding="utf-8")
+        os.environ["TOOL_SCOPES_FILE"] = str(path)
 
     def _point_environment_at(self, endpoint: str) -> None:
         """The environment a deployed function gets: names and ARNs, plus the local endpoint."""

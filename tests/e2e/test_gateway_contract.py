@@ -10,10 +10,10 @@ import json
 from typing import Any
 
 import anyio
-import boto3
 import httpx2
 import pytest
 
+from tests.e2e.conftest import local_logs_client
 from tests.e2e.test_local_stack import MCP_HEADERS, issuer_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e")]
@@ -28,13 +28,7 @@ def anyio_backend() -> str:
 
 async def _audit_records(stack: dict[str, Any], request_id: str) -> list[dict[str, Any]]:
     """The audit events of one API Gateway request id, from the stack's moto log group."""
-    logs = boto3.client(
-        "logs",
-        endpoint_url=stack["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    logs = local_logs_client(stack)
     records: list[dict[str, Any]] = []
     for _ in range(60):  # the local stack ships audit events every 0.5 s
         found = logs.filter_log_events(logGroupName=stack["audit_log_group"], filterPattern=f'"{request_id}"')

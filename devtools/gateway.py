@@ -374,12 +374,19 @@ def server_config(gateway: Gateway, **options: Any) -> uvicorn.Config:
 
     `proxy_headers=False`: by default uvicorn takes the client address from X-Forwarded-For
     when the peer is 127.0.0.1, i.e. always here, and a client could then pick its own
-    `sourceIp`. `log_config=None`: uvicorn's default closes every logging handler.
+    `sourceIp`. `server_header=False`: API Gateway's responses carry a Date but no Server.
+    `log_config=None`: uvicorn's default closes every logging handler.
     """
     import uvicorn
 
     return uvicorn.Config(
-        gateway, proxy_headers=False, log_config=None, lifespan="off", access_log=False, **options
+        gateway,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+        **options,
     )
 
 

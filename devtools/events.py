@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 EventFormat = Literal["v1", "v2"]
+
+# A request's headers or query parameters: a mapping, or (name, value) pairs in the order they
+# arrived when a name may repeat (what an HTTP server hands the gateway emulator).
+Parameters = Mapping[str, str] | Iterable[tuple[str, str]]
 
 DEFAULT_HOST = "abcdef1234.execute-api.us-east-1.amazonaws.com"
 DEFAULT_STAGE = "prod"
@@ -30,6 +34,33 @@ def _encode_body(body: bytes | str | None, base64_encode: bool) -> tuple[str | N
     return raw.decode("utf-8"), False
 
 
+def single_and_multi(parameters: Parameters | None) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The `headers`/`multiValueHeaders` (or query) pair of a REST event from repeated parameters.
+
+    Every value reaches the multi-value map in order; the single-value map keeps the last one,
+    as API Gateway does (Lambda proxy input format:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html).
+    """
+    pairs = parameters.items() if isinstance(parameters, Mapping) else (parameters or ())
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    return single, multi
+
+
+def _with_defaults(
+    defaults: Mapping[str, str], parameters: Parameters | None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    # A default fills a header the request does not carry in any letter case: "Host" and "host"
+    # side by side would give the handler two hosts, and which one wins would depend on it.
+    single, multi = single_and_multi(parameters)
+    present = {name.lower() for name in single}
+    missing = {name: value for name, value in defaults.items() if name.lower() not in present}
+    return {**missing, **single}, {**{name: [value] for name, value in missing.items()}, **multi}
+
+
 def _now() -> tuple[str, int]:
     now = datetime.now(UTC)
     return now.strftime("%d/%b/%Y:%H:%M:%S +0000"), int(now.timestamp() * 1000)
@@ -39,7 +70,7 @@ def rest_v1_event(
     method: str,
     path: str,
     *,
-    headers: Mapping[str, str] | None = None,
+    headers: Parameters | None = None,
     body: bytes | str | None = None,
     base64_encode: bool = False,
     authorizer: Mapping[str, Any] | None = None,
@@ -47,14 +78,16 @@ def rest_v1_event(
     source_ip: str = "127.0.0.1",
     stage: str = DEFAULT_STAGE,
     request_id: str | None = None,
-    query: Mapping[str, str] | None = None,
+    query: Parameters | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST API (v1) Lambda proxy event.
 
     `authorizer` is the authorizer output as API Gateway passes it on: the context keys plus
-    `principalId`, all flat.
+    `principalId`, all flat. A repeated header or query parameter keeps every value in the
+    multi-value map and its last value in the single-value one.
     """
-    all_headers = {"Host": DEFAULT_HOST, "X-Forwarded-Proto": "https", **(headers or {})}
+    all_headers, multi_headers = _with_defaults({"Host": DEFAULT_HOST, "X-Forwarded-Proto": "https"}, headers)
+    single_query, multi_query = single_and_multi(query)
     encoded, is_b64 = _encode_body(body, base64_encode)
     request_time, epoch = _now()
     context: dict[str, Any] = {
@@ -90,9 +123,9 @@ def rest_v1_event(
         "path": path,
         "httpMethod": method,
         "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
-        "queryStringParameters": dict(query) if query else None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": context,
@@ -176,13 +209,18 @@ def request_authorizer_event(
     method: str,
     path: str,
     *,
-    headers: Mapping[str, str] | None = None,
+    headers: Parameters | None = None,
     source_ip: str = "127.0.0.1",
     stage: str = DEFAULT_STAGE,
     request_id: str | None = None,
+    query: Parameters | None = None,
 ) -> dict[str, Any]:
-    """A REST API REQUEST-authorizer event (`sam local generate-event apigateway request-authorizer`)."""
-    all_headers = {"Host": DEFAULT_HOST, **(headers or {})}
+    """A REST API REQUEST-authorizer event (`sam local generate-event apigateway request-authorizer`).
+
+    Repeated headers and query parameters are kept as in the proxy event (`rest_v1_event`).
+    """
+    all_headers, multi_headers = _with_defaults({"Host": DEFAULT_HOST}, headers)
+    single_query, multi_query = single_and_multi(query)
     request_time, epoch = _now()
     return {
         "type": "REQUEST",
@@ -193,9 +231,9 @@ def request_authorizer_event(
         "path": path,
         "httpMethod": method,
         "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
-        "queryStringParameters": {},
-        "multiValueQueryStringParameters": {},
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": single_query,
+        "multiValueQueryStringParameters": multi_query,
         "pathParameters": {},
         "stageVariables": {},
         "requestContext": {

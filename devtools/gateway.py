@@ -1,30 +1,58 @@
-"""A local API Gateway (REST API) emulator that runs the real Lambda handlers, Docker-free.
+"""A local API Gateway (REST API, Lambda proxy) emulator that runs the real Lambda handlers, Docker-free.
 
-For each request it does what the deployed API does, in the same order:
+The emulator is a contract: where a client could tell the difference, it answers what the
+deployed API answers. For each request it does what API Gateway does, in the same order:
 
-1. route: `/mcp` (POST, GET, DELETE) behind the authorizer; the protected-resource metadata
+1. read the body: over 10 MB is 413 "HTTP content length exceeded 10485760 bytes." before
+   anything else runs (API Gateway quotas: https://docs.aws.amazon.com/apigateway/latest/
+   developerguide/limits.html; the response as observed in koki-develop/lgtm-generator#10);
+2. route: `/mcp` (POST, GET, DELETE) behind the authorizer; the protected-resource metadata
    and `/health` (GET) without it; anything else is 403 "Missing Authentication Token";
-2. no Authorization header: 401 without running the authorizer (the identity source is
-   missing, as with API Gateway's authorizer cache on);
-3. build the REQUEST-authorizer event, invoke the real authorizer handler, cache the policy by
-   Authorization header for the configured TTL; "Unauthorized" → 401, a Deny or a policy that
-   does not cover the method ARN → 403, both with the same `WWW-Authenticate` challenges as
-   the CDK stack's gateway responses;
-4. build the REST proxy event with the authorizer context and invoke the real MCP handler.
+3. build the request as the integration sees it: repeated headers and query parameters in
+   `multiValueHeaders` / `multiValueQueryStringParameters` in order, their last value in
+   `headers` / `queryStringParameters` (Lambda proxy input format: https://docs.aws.amazon.com/
+   apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html); the hop-by-hop
+   headers API Gateway drops are dropped ("Amazon API Gateway important notes for REST APIs":
+   https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html);
+   `X-Forwarded-For` gets the TCP peer appended and `requestContext.identity.sourceIp` is that
+   peer, never what the client claims ($context.identity.sourceIp: https://docs.aws.amazon.com/
+   apigateway/latest/developerguide/api-gateway-mapping-template-reference.html); a body that is
+   not UTF-8 reaches the function as a UTF-8 string with U+FFFD for the bad bytes, since no
+   binary media types are configured (https://docs.aws.amazon.com/apigateway/latest/
+   developerguide/api-gateway-payload-encodings-workflow.html);
+4. authorize with the REQUEST authorizer (https://docs.aws.amazon.com/apigateway/latest/api/
+   API_Authorizer.html, `identitySource`): with caching on (TTL > 0) every identity source must
+   be present and non-empty, else 401 without running the authorizer, and the policy is cached
+   by the identity sources' values; with caching off the authorizer runs on every request.
+   "Unauthorized" → 401 UNAUTHORIZED, a Deny or a policy that does not cover the method ARN →
+   403 ACCESS_DENIED, both with the CDK stack's gateway responses (`infra/constructs/api.py`);
+5. invoke the MCP function: an event over Lambda's 6 MB request quota is 413 "Request Too
+   Long"; no answer within the integration timeout (29 s) is 504 INTEGRATION_TIMEOUT
+   "Endpoint request timed out"; a function error, a response over Lambda's 6 MB response
+   quota (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html) or an output
+   that is not a proxy response is 502 "Internal server error";
+6. answer with the function's response as API Gateway passes it on: `headers` and
+   `multiValueHeaders` merged, the integration response headers on AWS's list remapped to
+   `x-amzn-Remapped-<name>` or dropped (the "important notes" table, Lambda column), a
+   `Content-Type: application/json` when the function set none, and a base64 body passed
+   through as text (no binary media types). Gateway responses (401/403/413/502/504) are the
+   gateway's own and are never remapped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
+import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.auth.challenge import www_authenticate
@@ -36,9 +64,56 @@ from devtools.events import (
     rest_v1_event,
 )
 from devtools.lambda_runtime import LambdaRuntime
-from devtools.lambda_transport import response_from_lambda
+from devtools.lambda_transport import MalformedProxyResponse, ProxyResponse
+
+if TYPE_CHECKING:
+    import uvicorn
 
 UNAUTHORIZED_MESSAGE: Final = "Unauthorized"
+
+# API Gateway's payload quota, and Lambda's synchronous invocation quotas: the request quota is
+# 6 MiB, the response one the 6291556 bytes Lambda names in its "Response payload size
+# exceeded maximum allowed payload size" error.
+MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
+LAMBDA_REQUEST_LIMIT_BYTES: Final = 6 * 1024 * 1024
+LAMBDA_RESPONSE_LIMIT_BYTES: Final = 6_291_556
+DEFAULT_INTEGRATION_TIMEOUT_SECONDS: Final = 29.0
+
+# "Amazon API Gateway important notes for REST APIs", the header table, Lambda integrations.
+# Request column: dropped before the authorizer and the function see the request.
+DROPPED_REQUEST_HEADERS: Final = frozenset(
+    {
+        "connection",
+        "content-md5",
+        "expect",
+        "max-forwards",
+        "proxy-authenticate",
+        "server",
+        "te",
+        "trailer",
+        "transfer-encoding",  # "Exception" for Lambda; the body arrives de-chunked either way
+        "upgrade",
+        "www-authenticate",
+    }
+)
+# Response column: renamed to x-amzn-Remapped-<name> ("Remapped"; for Date and Server
+# "Remapped Overwritten": the client gets the gateway's own Date and no Server of the function).
+REMAPPED_RESPONSE_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "connection",
+        "content-md5",
+        "date",
+        "max-forwards",
+        "server",
+        "user-agent",
+        "www-authenticate",
+    }
+)
+DROPPED_RESPONSE_HEADERS: Final = frozenset(
+    {"expect", "host", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "via"}
+)
+_TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 
 
 @dataclass(frozen=True)
@@ -58,12 +133,37 @@ ROUTES: Final = (
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    """What the gateway responses say and how long authorizer policies are cached."""
+    """What the gateway responses say, how the authorizer is cached, how long the function may take.
+
+    `identity_sources` are request header names (API Gateway's `method.request.header.<name>`);
+    `access_denied_scopes` are the scopes the 403 ACCESS_DENIED challenge names, the base scope
+    when empty, as the CDK stack's gateway response does.
+    """
 
     resource_metadata_url: str
     base_scope: str
     stage: str = "local"
     authorizer_ttl_seconds: float = 300
+    identity_sources: tuple[str, ...] = ("authorization",)
+    access_denied_scopes: tuple[str, ...] = ()
+    integration_timeout_seconds: float = DEFAULT_INTEGRATION_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        # API Gateway refuses these settings too; say which one and what it accepts.
+        if not 0 <= self.authorizer_ttl_seconds <= 3600:
+            raise ValueError("GatewayConfig.authorizer_ttl_seconds must be 0 (no caching) to 3600 seconds")
+        if self.authorizer_ttl_seconds > 0 and not self.identity_sources:
+            raise ValueError(
+                "GatewayConfig.identity_sources is empty, but caching is on: name at least one "
+                "header (e.g. ('authorization',)) or set authorizer_ttl_seconds to 0"
+            )
+        if any(not _TOKEN.match(name) for name in self.identity_sources):
+            raise ValueError(
+                "GatewayConfig.identity_sources must be HTTP header names, e.g. ('authorization',)"
+            )
+        if self.integration_timeout_seconds < 0.05:
+            raise ValueError("GatewayConfig.integration_timeout_seconds must be at least 0.05 (50 ms)")
+        object.__setattr__(self, "identity_sources", tuple(name.lower() for name in self.identity_sources))
 
 
 @dataclass(frozen=True)
@@ -93,22 +193,63 @@ class Policy:
 
 @dataclass
 class AuthorizerCache:
-    """Policies by Authorization header value, for a TTL (API Gateway's authorizer cache)."""
+    """Policies by the values of the identity sources, for a TTL (API Gateway's authorizer cache)."""
 
     ttl_seconds: float
     clock: Callable[[], float] = time.monotonic
-    _entries: dict[str, tuple[float, Policy]] = field(default_factory=dict)
+    _entries: dict[tuple[str, ...], tuple[float, Policy]] = field(default_factory=dict)
 
-    def get(self, key: str) -> Policy | None:
+    def get(self, key: tuple[str, ...]) -> Policy | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] <= self.clock():
             self._entries.pop(key, None)
             return None
         return entry[1]
 
-    def put(self, key: str, policy: Policy) -> None:
+    def put(self, key: tuple[str, ...], policy: Policy) -> None:
         if self.ttl_seconds > 0:
             self._entries[key] = (self.clock() + self.ttl_seconds, policy)
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    """The client's request as API Gateway hands it to the authorizer and the integration."""
+
+    method: str
+    route: Route
+    headers: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, str], ...]
+    body: str | None
+    source_ip: str
+
+    @classmethod
+    def build(cls, request: Request, route: Route, body: bytes) -> IncomingRequest:
+        # The TCP peer is the source IP. A client's X-Forwarded-For is only a claim: API Gateway
+        # keeps it and appends the peer, so the last entry is the one address it vouches for.
+        source_ip = request.client.host if request.client else "127.0.0.1"
+        headers: list[tuple[str, str]] = []
+        forwarded: list[str] = []
+        for raw_name, raw_value in request.scope["headers"]:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            if name.lower() == "x-forwarded-for":
+                forwarded.append(value)
+            elif name.lower() not in DROPPED_REQUEST_HEADERS:
+                headers.append((name, value))
+        headers.append(("X-Forwarded-For", ", ".join([*forwarded, source_ip])))
+        return cls(
+            method=request.method,
+            route=route,
+            headers=tuple(headers),
+            query=tuple(request.query_params.multi_items()),
+            # No binary media types: the body is text, bytes that are not UTF-8 become U+FFFD.
+            body=body.decode("utf-8", errors="replace") if body else None,
+            source_ip=source_ip,
+        )
+
+    def header(self, name: str) -> str | None:
+        """The value API Gateway's single-value `headers` map holds: the last one."""
+        values = [value for key, value in self.headers if key.lower() == name]
+        return values[-1] if values else None
 
 
 class Gateway:
@@ -124,84 +265,93 @@ class Gateway:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        request_id = str(uuid.uuid4())
-        response = await self._handle(request, request_id)
-        response.headers["x-amzn-RequestId"] = request_id
+        body = await _read_body(request)
+        if body is None:
+            # Refused at the front door, before a request id exists (no x-amzn-RequestId).
+            response = Response(
+                f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.",
+                status_code=413,
+                headers={"Content-Type": "text; charset=utf-8"},
+            )
+        else:
+            request_id = str(uuid.uuid4())
+            response = await self._handle(request, body, request_id)
+            response.headers["x-amzn-RequestId"] = request_id
         await response(scope, receive, send)
 
-    async def _handle(self, request: Request, request_id: str) -> Response:
+    async def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
         route = next((r for r in ROUTES if r.path == request.url.path), None)
         if route is None or request.method not in route.methods:
-            return JSONResponse({"message": "Missing Authentication Token"}, status_code=403)
-        source_ip = request.client.host if request.client else "127.0.0.1"
-        headers = {key: value for key, value in request.headers.items()}
+            return _gateway_response(403, "Missing Authentication Token")
+        incoming = IncomingRequest.build(request, route, body)
         authorizer_context: dict[str, Any] | None = None
         if route.authorized:
-            authorizations = request.headers.getlist("authorization")
-            if not authorizations:
-                return self._unauthorized()
-            started = time.perf_counter()
-            policy = await self._authorize(
-                ", ".join(authorizations), request, route, headers, source_ip, request_id
-            )
-            if policy is None:
-                return self._unauthorized()
-            if not policy.allows(self._method_arn(request.method, route.path)):
-                return self._access_denied()
-            latency = int((time.perf_counter() - started) * 1000)
-            authorizer_context = {
-                **policy.context,
-                "principalId": policy.principal_id,
-                "integrationLatency": latency,
-            }
-        body = await request.body()
+            outcome = await self._authorize(incoming, request_id)
+            if isinstance(outcome, Response):
+                return outcome
+            authorizer_context = outcome
         event = rest_v1_event(
-            request.method,
+            incoming.method,
             route.path,
-            headers=headers,
-            body=body or None,
+            headers=incoming.headers,
+            body=incoming.body,
             authorizer=authorizer_context,
             resource=route.path,
-            source_ip=source_ip,
+            source_ip=incoming.source_ip,
             stage=self._config.stage,
             request_id=request_id,
-            query=dict(request.query_params) or None,
+            query=incoming.query,
         )
-        status, response_headers, response_body = response_from_lambda(await self._mcp.invoke(event))
-        response = Response(response_body, status_code=status)
-        for name, value in response_headers:
-            if name.lower() != "content-length":
-                response.headers.append(name, value)
-        return response
+        return await self._integrate(event)
 
-    async def _authorize(
-        self,
-        authorization: str,
-        request: Request,
-        route: Route,
-        headers: Mapping[str, str],
-        source_ip: str,
-        request_id: str,
-    ) -> Policy | None:
-        cached = self._cache.get(authorization)
-        if cached is not None:
-            return cached
-        event = request_authorizer_event(
-            request.method,
-            route.path,
-            headers=headers,
-            source_ip=source_ip,
-            stage=self._config.stage,
-            request_id=request_id,
-        )
+    async def _authorize(self, incoming: IncomingRequest, request_id: str) -> Response | dict[str, Any]:
+        """The authorizer context to pass on, or the gateway response that ends the request."""
+        caching = self._config.authorizer_ttl_seconds > 0
+        identity = tuple(incoming.header(name) or "" for name in self._config.identity_sources)
+        if caching and not all(identity):
+            return self._unauthorized()
+        started = time.perf_counter()
+        policy = self._cache.get(identity) if caching else None
+        if policy is None:
+            event = request_authorizer_event(
+                incoming.method,
+                incoming.route.path,
+                headers=incoming.headers,
+                source_ip=incoming.source_ip,
+                stage=self._config.stage,
+                request_id=request_id,
+                query=incoming.query,
+            )
+            try:
+                policy = Policy.from_response(await self._authorizer.invoke(event))
+            except Exception:
+                # "Unauthorized" (401), or a failing authorizer: the caller is not let in.
+                return self._unauthorized()
+            self._cache.put(identity, policy)
+        if not policy.allows(self._method_arn(incoming.method, incoming.route.path)):
+            return self._access_denied()
+        latency = int((time.perf_counter() - started) * 1000)
+        return {**policy.context, "principalId": policy.principal_id, "integrationLatency": latency}
+
+    async def _integrate(self, event: dict[str, Any]) -> Response:
+        """Invoke the MCP function within Lambda's quotas and the integration timeout."""
+        if len(json.dumps(event).encode()) > LAMBDA_REQUEST_LIMIT_BYTES:
+            return _gateway_response(413, "Request Too Long")
         try:
-            response = await self._authorizer.invoke(event)
-            policy = Policy.from_response(response)
+            result = await asyncio.wait_for(
+                self._mcp.invoke(event), timeout=self._config.integration_timeout_seconds
+            )
+        except TimeoutError:
+            # The function keeps running (as on Lambda); only the client stops waiting.
+            return _gateway_response(504, "Endpoint request timed out")
         except Exception:
-            # "Unauthorized" (401), or a failing authorizer: API Gateway fails closed too.
-            return None
-        self._cache.put(authorization, policy)
-        return policy
+            return _internal_server_error()  # a function error
+        try:
+            if len(json.dumps(result).encode()) > LAMBDA_RESPONSE_LIMIT_BYTES:
+                return _internal_server_error()
+            return _client_response(ProxyResponse.parse(result))
+        except (TypeError, ValueError):  # not serialisable, or not a proxy response
+            return _internal_server_error()
 
     def _method_arn(self, method: str, path: str) -> str:
         return (
@@ -211,17 +361,88 @@ class Gateway:
 
     def _unauthorized(self) -> Response:
         challenge = www_authenticate(self._config.resource_metadata_url, (self._config.base_scope,))
-        return _gateway_response(401, UNAUTHORIZED_MESSAGE, challenge)
+        return _gateway_response(401, UNAUTHORIZED_MESSAGE, _challenge_headers(challenge))
 
     def _access_denied(self) -> Response:
-        challenge = www_authenticate(
-            self._config.resource_metadata_url, (self._config.base_scope,), "insufficient_scope"
-        )
-        return _gateway_response(403, "Forbidden", challenge)
+        scopes = self._config.access_denied_scopes or (self._config.base_scope,)
+        challenge = www_authenticate(self._config.resource_metadata_url, scopes, "insufficient_scope")
+        return _gateway_response(403, "Forbidden", _challenge_headers(challenge))
 
 
-def _gateway_response(status: int, message: str, challenge: str) -> Response:
-    body = json.dumps({"message": message}).encode()
-    return Response(
-        body, status_code=status, headers={"Content-Type": "application/json", "WWW-Authenticate": challenge}
+def server_config(gateway: Gateway, **options: Any) -> uvicorn.Config:
+    """uvicorn settings for serving the gateway; `options` are passed on (host, port, …).
+
+    `proxy_headers=False`: by default uvicorn takes the client address from X-Forwarded-For
+    when the peer is 127.0.0.1, i.e. always here, and a client could then pick its own
+    `sourceIp`. `server_header=False`: API Gateway's responses carry a Date but no Server.
+    `log_config=None`: uvicorn's default closes every logging handler.
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        gateway,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+        **options,
     )
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The request body, or None past API Gateway's payload quota.
+
+    The rest of an oversized body is read and discarded rather than left unread, so the client
+    finishes sending and reads the 413 instead of a reset connection.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_PAYLOAD_BYTES:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= MAX_PAYLOAD_BYTES else None
+
+
+def _client_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The function's headers as the client receives them (remapped, dropped, a default type)."""
+    passed: list[tuple[str, str]] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if not _TOKEN.match(name):
+            raise MalformedProxyResponse("a header name is not an HTTP token")
+        value.encode("latin-1")  # UnicodeEncodeError (a ValueError): not sendable as a header
+        # Content-Length is framing: the gateway sends the length of the body it sends.
+        if lowered in DROPPED_RESPONSE_HEADERS or lowered == "content-length":
+            continue
+        passed.append((f"x-amzn-Remapped-{name}" if lowered in REMAPPED_RESPONSE_HEADERS else name, value))
+    if not any(name.lower() == "content-type" for name, _ in passed):
+        passed.append(("Content-Type", "application/json"))
+    return passed
+
+
+def _client_response(proxy: ProxyResponse) -> Response:
+    if not 100 <= proxy.status <= 599:
+        raise MalformedProxyResponse("statusCode is not an HTTP status")
+    headers = _client_headers(proxy.headers)
+    # No binary media types: a base64 body (isBase64Encoded) reaches the client as that text.
+    response = Response(proxy.body.encode(), status_code=proxy.status)
+    for name, value in headers:
+        response.headers.append(name, value)
+    return response
+
+
+def _challenge_headers(challenge: str) -> dict[str, str]:
+    # As the CDK stack's UNAUTHORIZED and ACCESS_DENIED gateway responses (infra/constructs/api.py).
+    return {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
+
+
+def _internal_server_error() -> Response:
+    return _gateway_response(502, "Internal server error")
+
+
+def _gateway_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A gateway response: API Gateway's default `{"message": …}` body, never remapped."""
+    body = json.dumps({"message": message}).encode()
+    return Response(body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})

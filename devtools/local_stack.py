@@ -257,9 +257,9 @@ class LocalStack:
     def _serve(self, app: Any, sock: socket.socket) -> None:
         import uvicorn
 
-        # log_config=None: uvicorn would otherwise reconfigure logging and close our handlers.
-        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False)
-        server = uvicorn.Server(config)
+        from devtools.gateway import server_config
+
+        server = uvicorn.Server(server_config(app))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True)
         thread.start()
         deadline = time.monotonic() + 30

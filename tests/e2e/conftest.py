@@ -25,6 +25,19 @@ ALLOWED_ORIGIN = "https://app.example.com"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def local_logs_client(stack: dict[str, Any]) -> Any:
+    """A CloudWatch Logs client for the stack's own moto server (local-only credentials)."""
+    import boto3
+
+    return boto3.client(
+        "logs",
+        endpoint_url=stack["aws_endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state_dir = tmp_path_factory.mktemp("local-stack")

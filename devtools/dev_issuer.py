@@ -37,9 +37,16 @@ class DevIssuer:
         return f"{self.issuer_url}/jwks.json"
 
     def discovery(self) -> dict[str, Any]:
+        """OpenID discovery and RFC 8414 metadata (the same document, served at both URLs).
+
+        `authorization_endpoint` is required by the SDK's metadata model even for a
+        client-credentials-only server; this issuer's answers every request with an RFC 6749
+        error saying that it has no interactive sign-in (`mcp-lambda token` mints tokens).
+        """
         return {
             "issuer": self.issuer_url,
             "jwks_uri": self.jwks_url,
+            "authorization_endpoint": f"{self.issuer_url}/authorize",
             "token_endpoint": f"{self.issuer_url}/token",
             "grant_types_supported": ["client_credentials"],
             "response_types_supported": ["code"],
@@ -56,6 +63,7 @@ class DevIssuer:
         """URL → JSON document, for an in-process fetcher (no HTTP needed)."""
         return {
             f"{self.issuer_url}/.well-known/openid-configuration": self.discovery(),
+            f"{self.issuer_url}/.well-known/oauth-authorization-server": self.discovery(),
             self.jwks_url: self.jwks(),
         }
 
@@ -99,6 +107,10 @@ class _Handler(BaseHTTPRequestHandler):
     audience: str | None = None
 
     def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] == "/authorize":
+            description = "this development issuer has no interactive sign-in: use `mcp-lambda token`"
+            self._reply(400, {"error": "unsupported_response_type", "error_description": description})
+            return
         document = self.issuer.documents().get(f"{self.issuer.issuer_url}{self.path}")
         self._reply(200 if document is not None else 404, document or {"error": "not_found"})
 

@@ -159,6 +159,11 @@ class LocalStack:
                 resource_metadata_url=settings.resource_metadata_url,
                 base_scope=base_scope,
                 authorizer_ttl_seconds=self.options.authorizer_ttl_seconds,
+                # As the stack's ACCESS_DENIED response: with per-tool decisions (TTL 0) it is the
+                # step-up answer and names every scope; with a cache, the base scope only.
+                access_denied_scopes=tuple(sorted(all_scopes))
+                if self.options.authorizer_ttl_seconds == 0
+                else (base_scope,),
             ),
         )
         self._serve(gateway, gateway_socket)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-# Small bounds so revocation is observable quickly: a revoked key stops working within
-# API_KEYS_CACHE (1 s) + authorizer cache TTL (1 s).
-AUTHORIZER_TTL_SECONDS = 1.0
+# As deployed by default: no authorizer cache, so the authorizer decides per tool and a revoked
+# key stops working within API_KEYS_CACHE (1 s, small so revocation is observable quickly).
+AUTHORIZER_TTL_SECONDS = 0.0
 API_KEYS_CACHE_SECONDS = 1
 ALLOWED_ORIGIN = "https://app.example.com"
 ROOT = Path(__file__).resolve().parents[2]

@@ -150,7 +150,9 @@ async def test_token_without_base_scope_is_403_at_the_gateway(local_stack: dict[
             local_stack["mcp_url"], headers={"Authorization": f"Bearer {token}"}, json={}
         )
     assert response.status_code == 403
-    assert 'error="insufficient_scope", scope="mcp/access"' in response.headers["www-authenticate"]
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer error="insufficient_scope", scope="')
+    assert "mcp/access" in challenge.split('scope="', 1)[1].split('"', 1)[0].split()
 
 
 async def test_no_credential_gets_401_pointing_at_metadata_the_sdk_accepts(

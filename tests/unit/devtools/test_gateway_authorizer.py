@@ -111,7 +111,7 @@ def test_access_denied_is_the_stacks_403_with_the_base_scope_by_default() -> Non
         response = _post(gateway.mcp_url, {"Authorization": FORBIDDEN})
 
     assert response.status_code == 403
-    assert response.headers["www-authenticate"] == insufficient_scope_challenge(PRM_URL, BASE_SCOPE)
+    assert response.headers["www-authenticate"] == insufficient_scope_challenge(PRM_URL, (BASE_SCOPE,))
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-type"] == "application/json"
     assert response.text == ACCESS_DENIED_BODY

@@ -57,7 +57,7 @@ from app.auth.algorithms import ASYMMETRIC_ALGORITHMS
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.jwks import JwksCache, JwksKey
 from app.auth.jwt_settings import JwtSettings
-from app.auth.principal import Principal
+from app.auth.principal import API_KEY_PREFIX, Principal
 from app.auth.scopes import split_scope_string, validate_scopes
 
 __all__ = ["JwksCache", "JwtSettings", "JwtVerifier"]
@@ -196,12 +196,16 @@ class JwtVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "sub must be a non-empty string")
+        if subject[: len(API_KEY_PREFIX)].lower() == API_KEY_PREFIX:
+            # Would share its principal name with an API key (see app.auth.principal).
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "sub uses the reserved apikey: prefix")
         return Principal(
             subject=subject,
             auth_method="jwt",
             scopes=_scopes(claims),
             client_id=_first_string(claims, _CLIENT_ID_CLAIMS),
             tenant=_first_string(claims, _TENANT_CLAIMS),
+            expires_at=math.floor(claims["exp"]),  # a NumericDate, checked by _check_times
         )
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:

@@ -14,7 +14,9 @@ The order of checks matters and is fixed:
    the signature verified. The claims are then checked here, all of them, which is why
    PyJWT's JWT layer (``jwt.decode``) is not used: it would check a subset of them again, at
    about a tenth of the cost of the signature. The payload must be a JSON object with the
-   exact issuer, ``exp``, ``iat`` and a non-empty ``sub``.
+   exact issuer, ``exp``, ``iat`` and a non-empty ``sub`` that does not start with the
+   ``apikey:`` prefix of API key principals (in any case; see :mod:`app.auth.principal`).
+   The principal carries ``exp`` as its ``expires_at``, for the MCP Lambda.
 4. Times are checked against the injected clock: tests need no wall clock, and ``iat`` in the
    future (``issued_in_future``) stays distinguishable from ``nbf`` in the future
    (``not_yet_valid``), which PyJWT reports with one exception type.

@@ -6,8 +6,17 @@ endpoint behind API Gateway needs and the SDK does not do the way we want:
 - a principal (put into the scope by the Lambda entry point from the authorizer context) or
   401 with a `WWW-Authenticate` challenge: fail closed if the function is ever wired without
   the authorizer;
-- per-tool, per-resource and per-prompt scopes: a call the caller lacks scope for gets 403
-  `insufficient_scope` naming the scopes (the MCP step-up flow), before the SDK runs it;
+- a principal whose credential has expired gets 401 `invalid_token`: API Gateway keeps
+  serving a cached Allow for the authorizer's TTL, so the expiry travels in the authorizer
+  context and is checked here on every request, with the authorizer's own clock-skew leeway;
+- per-tool, per-resource (templates included) and per-prompt scopes: a call the caller lacks
+  scope for gets 403 `insufficient_scope` naming the scopes (the MCP step-up flow), before the
+  SDK runs it; a `resources/read` of a URI no declared resource or template serves gets -32602;
+- the `Mcp-Method`/`Mcp-Name` routing headers (SEP-2243), which the authorizer decides on,
+  must agree with the body (any protocol version), else 400 with the SDK's HEADER_MISMATCH;
+- a request id is a string or an integer, and `tools/call`, `resources/read` and `prompts/get`
+  carry one: the SDK would treat anything else as a notification and run nothing, while the
+  audit trail named the target, so such a body is refused (-32600) and audited as refused;
 
 - `POST` only on the MCP path: a stateless server has no SSE stream to offer, and a GET would
   open one that never ends, so GET/DELETE get 405 with `Allow: POST` before the SDK sees them.
@@ -25,12 +34,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import NAME_BEARING_METHODS
+from mcp_types.jsonrpc import HEADER_MISMATCH, INVALID_PARAMS
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,7 +56,7 @@ from app.auth.principal import Principal
 from app.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
 from app.identity import caller_of, principal_of, scope_of
 from app.mcp_audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
-from app.permissions import ListFilter, ScopedServer, target_of
+from app.permissions import ListFilter, PromptRequestCheck, ScopedServer, routing_header_mismatch, target_of
 
 # JSON-RPC 2.0 error codes.
 PARSE_ERROR = -32700
@@ -187,7 +200,13 @@ class McpEndpoint:
     """ASGI app for the MCP path: edge checks, then the SDK's streamable-HTTP transport."""
 
     def __init__(
-        self, server: ScopedServer, source: SettingsSource, http: HttpSettings, *, log_arguments: bool = False
+        self,
+        server: ScopedServer,
+        source: SettingsSource,
+        http: HttpSettings,
+        *,
+        log_arguments: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._session_manager = server.mcp.session_manager
         self._runner = SessionManagerRunner(self._session_manager)
@@ -195,6 +214,7 @@ class McpEndpoint:
         self._audited_arguments = frozenset(server.audited_arguments) if log_arguments else frozenset()
         self._source = source
         self._http = http
+        self._clock = clock  # epoch seconds, for credential expiry; tests set it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         audit = RequestAudit(caller=caller_of(scope), principal=principal_of(scope))
@@ -236,6 +256,13 @@ class McpEndpoint:
             audit.refuse("no_authorizer_context")
             sent_token = "authorization" in request.headers
             return unauthorized(settings, "invalid_token" if sent_token else None)
+        if principal.is_expired(self._clock(), jwt_leeway_seconds=settings.leeway_seconds):
+            audit.refuse("credential_expired")
+            return unauthorized(
+                settings,
+                "invalid_token",
+                "Unauthorized: the credential has expired; get a new token (or API key) and retry",
+            )
         if not principal.has_scopes((settings.base_scope,)):
             audit.refuse("missing_scope")
             return insufficient_scope(settings, {settings.base_scope}, None)
@@ -269,6 +296,18 @@ class McpEndpoint:
         if not isinstance(message, dict):
             audit.refuse("invalid_request")
             return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: the body must be a JSON object")
+        return self._admit(request, body, message, principal, settings, audit)
+
+    def _admit(
+        self,
+        request: Request,
+        body: bytes,
+        message: dict[str, Any],
+        principal: Principal,
+        settings: AuthSettings,
+        audit: RequestAudit,
+    ) -> Response | Admitted:
+        """What one well-formed JSON-RPC object asks for: routing headers, id, item, scopes."""
         target = target_of(message)
         audit.describe(
             message,
@@ -277,23 +316,67 @@ class McpEndpoint:
             # A tool name nobody registered is the caller's text: audited, never a metric dimension.
             registered=target is None or target[0] != "tool" or self._requirements.declared(*target),
         )
+        request_id = message.get("id") if is_request_id(message.get("id")) else None
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
+        mismatch = routing_header_mismatch(headers, message)
+        if mismatch is not None:
+            audit.refuse("header_mismatch")
+            return jsonrpc_error(400, HEADER_MISMATCH, f"Header mismatch: {mismatch}", request_id=request_id)
+        id_problem = request_id_problem(message)
+        if id_problem is not None:
+            audit.refuse("invalid_request")
+            return jsonrpc_error(400, INVALID_REQUEST, f"Invalid request: {id_problem}")
         if target is not None:
-            missing = self._requirements.missing(*target, principal.scopes)
-            if missing:
+            needed = self._requirements.requirement(*target)
+            if needed is None and target[0] == "resource":
+                audit.refuse("unknown_resource")
+                return jsonrpc_error(
+                    400,  # the status the SDK gives -32602 (mcp.shared.inbound.ERROR_CODE_HTTP_STATUS)
+                    INVALID_PARAMS,
+                    "Unknown resource: no resource or resource template on this server matches the "
+                    "requested URI (see resources/list and resources/templates/list)",
+                    request_id=request_id,
+                )
+            needed = needed or frozenset()
+            if not principal.has_scopes(needed):
                 audit.refuse("insufficient_scope")
-                needed = self._requirements.required(*target)
-                return insufficient_scope(settings, needed, message.get("id"))
+                return insufficient_scope(settings, needed, request_id)
         return Admitted(body, message)
 
 
-def unauthorized(settings: AuthSettings, error: ChallengeError | None) -> Response:
+def is_request_id(value: Any) -> bool:
+    """A JSON-RPC id MCP accepts: a string or an integer (`true` is a bool, not an integer)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def request_id_problem(message: dict[str, Any]) -> str | None:
+    """Why a request's id makes it something other than what its method says, or None.
+
+    JSON-RPC 2.0 allows a string, number or null; MCP narrows that to a string or an integer.
+    The SDK parses any other `id` (and no `id`) as a notification and runs nothing, so a
+    `tools/call` with `"id": true` would be answered 202 and audited as a tool call. Responses
+    (no `method`) are the SDK's business.
+    """
+    method = message.get("method")
+    if not isinstance(method, str):
+        return None
+    if "id" in message:
+        if not is_request_id(message["id"]):
+            return "a request id must be a string or an integer (JSON-RPC 2.0, MCP)"
+        return None
+    if method in NAME_BEARING_METHODS:
+        return f"{method} is a request and needs an id; as a notification it would never be answered"
+    return None
+
+
+def unauthorized(
+    settings: AuthSettings,
+    error: ChallengeError | None,
+    message: str = "Unauthorized: a valid bearer token or API key is required",
+) -> Response:
+    """401 with the RFC 6750 / RFC 9728 challenge that starts (or restarts) the client's OAuth flow."""
     challenge = www_authenticate(settings.resource_metadata_url, (settings.base_scope,), error)
-    return jsonrpc_error(
-        401,
-        INVALID_REQUEST,
-        "Unauthorized: a valid bearer token or API key is required",
-        headers={"WWW-Authenticate": challenge},
-    )
+    return jsonrpc_error(401, INVALID_REQUEST, message, headers={"WWW-Authenticate": challenge})
 
 
 def insufficient_scope(
@@ -327,8 +410,12 @@ def create_app(
     http: HttpSettings | None = None,
     *,
     log_arguments: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
-    """The Starlette app for `server`: MCP at `/mcp`, metadata and health unauthenticated."""
+    """The Starlette app for `server`: MCP at `/mcp`, metadata and health unauthenticated.
+
+    `clock` (epoch seconds) decides when a credential has expired; tests pass their own.
+    """
     # Builds the SDK session manager (stateless, JSON responses). The returned Starlette app is
     # not used: its lifespan would enter the session manager per Lambda invocation.
     server.mcp.streamable_http_app(
@@ -341,7 +428,9 @@ def create_app(
     server.settings = source
     server.mcp.middleware.append(ListFilter(server.requirements, _granted_scopes))
     server.mcp.middleware.append(OutcomeRecorder(_audit_of))
-    endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments)
+    # Inside OutcomeRecorder, so its -32602 is audited as the caller's error.
+    server.mcp.middleware.append(PromptRequestCheck(server.mcp))
+    endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments, clock=clock)
     scopes_supported = server.requirements.all_scopes()
 
     async def metadata(_: Request) -> Response:

@@ -307,8 +307,8 @@ class ApiKeyVerifier:
 
         Reasons: ``malformed_credential`` (not ``mcpk_<16 hex>_<43 base64url>``),
         ``unknown_key``, ``bad_secret``, then (only for the right secret) ``revoked_key`` and
-        ``expired_key``. The principal is ``apikey:<owner>`` with the record's scopes and
-        ``key_id``; API keys have no OAuth client, so ``client_id`` is ``None``.
+        ``expired_key``. The principal is ``apikey:<owner>`` with the record's scopes,
+        ``key_id`` and ``expires_at``; API keys have no OAuth client, so ``client_id`` is ``None``.
         """
         parsed = parse_api_key(credential)
         if parsed is None:
@@ -326,8 +326,9 @@ class ApiKeyVerifier:
         if record.is_expired(now):
             raise AuthError(ReasonCode.EXPIRED_KEY)
         return Principal(
-            subject=f"apikey:{record.owner}",
+            subject=Principal.api_key_name(record.owner),
             auth_method="api_key",
             scopes=frozenset(record.scopes),
             key_id=record.key_id,
+            expires_at=record.expires_at,
         )

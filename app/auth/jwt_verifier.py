@@ -14,7 +14,9 @@ The order of checks matters and is fixed:
    the signature verified. The claims are then checked here, all of them, which is why
    PyJWT's JWT layer (``jwt.decode``) is not used: it would check a subset of them again, at
    about a tenth of the cost of the signature. The payload must be a JSON object with the
-   exact issuer, ``exp``, ``iat`` and a non-empty ``sub``.
+   exact issuer, ``exp``, ``iat`` and a non-empty ``sub`` that does not start with the
+   ``apikey:`` prefix of API key principals (in any case; see :mod:`app.auth.principal`).
+   The principal carries ``exp`` as its ``expires_at``, for the MCP Lambda.
 4. Times are checked against the injected clock: tests need no wall clock, and ``iat`` in the
    future (``issued_in_future``) stays distinguishable from ``nbf`` in the future
    (``not_yet_valid``), which PyJWT reports with one exception type.
@@ -57,7 +59,7 @@ from app.auth.algorithms import ASYMMETRIC_ALGORITHMS
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.jwks import JwksCache, JwksKey
 from app.auth.jwt_settings import JwtSettings
-from app.auth.principal import Principal
+from app.auth.principal import API_KEY_PREFIX, Principal
 from app.auth.scopes import split_scope_string, validate_scopes
 
 __all__ = ["JwksCache", "JwtSettings", "JwtVerifier"]
@@ -196,12 +198,16 @@ class JwtVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "sub must be a non-empty string")
+        if subject[: len(API_KEY_PREFIX)].lower() == API_KEY_PREFIX:
+            # Would share its principal name with an API key (see app.auth.principal).
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "sub uses the reserved apikey: prefix")
         return Principal(
             subject=subject,
             auth_method="jwt",
             scopes=_scopes(claims),
             client_id=_first_string(claims, _CLIENT_ID_CLAIMS),
             tenant=_first_string(claims, _TENANT_CLAIMS),
+            expires_at=math.floor(claims["exp"]),  # a NumericDate, checked by _check_times
         )
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:

@@ -5,6 +5,8 @@
 - `days_between`: validates its input and answers a clear tool error (`isError: true`) the
   model can read and correct, instead of crashing.
 - `server-info` resource and `summarize` prompt: the other two MCP primitives.
+- `identity://caller/{field}`: a resource TEMPLATE with a scope. Every URI it matches needs
+  `mcp/profile`, exactly like `whoami`; a field it does not know is an unknown resource.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 
 from app.identity import principal_summary
 from app.permissions import ScopedServer
@@ -53,6 +55,20 @@ def register(server: ScopedServer) -> None:
             "transport": "streamable-http (stateless, JSON responses)",
             "auth": "OAuth 2.1 bearer tokens or API keys, validated by the API Gateway authorizer",
         }
+
+    @server.resource(
+        "identity://caller/{field}", name="caller-identity", mime_type="text/plain", scopes=[PROFILE_SCOPE]
+    )
+    def caller_identity(field: str, ctx: Context) -> str:
+        """One field of the caller's identity: principal, auth_method, scopes, client_id, key_id, tenant."""
+        summary = principal_summary(ctx)
+        if field not in summary:
+            # Answered as -32602 "unknown resource": the URI names nothing this template serves.
+            raise ResourceNotFoundError(
+                "Unknown resource: identity://caller/ knows only " + ", ".join(summary)
+            )
+        value = summary[field]
+        return " ".join(value) if isinstance(value, list) else str(value or "")
 
     @server.prompt(title="Summarize a text")
     def summarize(text: str, audience: str = "a busy engineer") -> str:

@@ -1,4 +1,10 @@
-"""The Authorization header parser and the Principal's round trip through API Gateway."""
+"""The Authorization header parser and the Principal's round trip through API Gateway.
+
+The Principal's context is what API Gateway caches with an Allow and hands to the MCP Lambda,
+so the tests pin every key it carries: the credential's expiry included (an expired JWT must
+not outlive its `exp` through the authorizer cache), and principal names that cannot be
+confused between a JWT subject and an API key.
+"""
 
 from __future__ import annotations
 
@@ -74,6 +80,16 @@ FULL = Principal(
 API_KEY = Principal(
     subject="apikey:ci-bot", auth_method="api_key", scopes=frozenset(), key_id="0123456789abcdef"
 )
+EXPIRING_JWT = Principal(
+    subject="user-123", auth_method="jwt", scopes=frozenset({"mcp/access"}), expires_at=1_800_000_300
+)
+EXPIRING_KEY = Principal(
+    subject="apikey:temp-bot",
+    auth_method="api_key",
+    scopes=frozenset({"mcp/access"}),
+    key_id="fedcba9876543210",
+    expires_at=1_800_003_600,
+)
 
 
 def test_to_context_is_flat_sorted_and_omits_none() -> None:
@@ -92,7 +108,19 @@ def test_to_context_is_flat_sorted_and_omits_none() -> None:
     }
 
 
-@pytest.mark.parametrize("principal", [FULL, API_KEY], ids=["jwt", "api-key"])
+def test_to_context_carries_the_expiry_as_epoch_seconds() -> None:
+    """API Gateway context values are strings, numbers or booleans; this one is a string.
+
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html
+    """
+    assert EXPIRING_JWT.to_context()["expires_at"] == "1800000300"
+    assert EXPIRING_KEY.to_context()["expires_at"] == "1800003600"
+    assert "expires_at" not in API_KEY.to_context()  # a key that never expires
+
+
+@pytest.mark.parametrize(
+    "principal", [FULL, API_KEY, EXPIRING_JWT, EXPIRING_KEY], ids=["jwt", "api-key", "jwt-exp", "key-exp"]
+)
 def test_round_trip_through_rest_v1_and_http_v2_contexts(principal: Principal) -> None:
     context = principal.to_context()
     rest_v1 = {"principalId": principal.subject, "integrationLatency": 12, **context}
@@ -102,7 +130,14 @@ def test_round_trip_through_rest_v1_and_http_v2_contexts(principal: Principal) -
 
 
 def test_empty_optional_values_read_as_absent() -> None:
-    ctx = {"principal": "u", "auth_method": "jwt", "scopes": "", "client_id": "", "tenant": None}
+    ctx = {
+        "principal": "u",
+        "auth_method": "jwt",
+        "scopes": "",
+        "client_id": "",
+        "tenant": None,
+        "expires_at": "",
+    }
     assert Principal.from_context(ctx) == Principal("u", "jwt", frozenset())
 
 
@@ -124,6 +159,54 @@ def test_empty_optional_values_read_as_absent() -> None:
 def test_from_context_refuses_what_the_authorizer_never_produces(ctx: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="authorizer context"):
         Principal.from_context(ctx)
+
+
+@pytest.mark.parametrize("value", [1_800_000_300, "1800000300"])
+def test_from_context_reads_the_expiry_as_string_or_number(value: object) -> None:
+    """REST v1 hands context values on as strings, HTTP API v2 keeps JSON numbers."""
+    ctx = {"principal": "u", "auth_method": "jwt", "scopes": "", "expires_at": value}
+    assert Principal.from_context(ctx).expires_at == 1_800_000_300
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1.5e9", "12 ", "\uff11", True, 1.5, -1, [1]])
+def test_from_context_refuses_an_unreadable_expiry(value: object) -> None:
+    """An expiry the MCP Lambda cannot read must not read as "never expires": fail closed."""
+    ctx: dict[str, Any] = {"principal": "u", "auth_method": "jwt", "scopes": "", "expires_at": value}
+    with pytest.raises(ValueError, match="authorizer context 'expires_at'"):
+        Principal.from_context(ctx)
+
+
+def test_expiry_uses_the_leeway_for_jwts_only() -> None:
+    """JWT `exp` tolerates the issuer's clock skew, as the authorizer does; API key expiry is ours.
+
+    At `exp + leeway` the authorizer refuses the token (`exp <= now - leeway`), so the MCP
+    Lambda refuses from that instant too, not earlier.
+    """
+    exp = EXPIRING_JWT.expires_at
+    assert exp is not None
+    assert not EXPIRING_JWT.is_expired(exp + 29, jwt_leeway_seconds=30)
+    assert EXPIRING_JWT.is_expired(exp + 30, jwt_leeway_seconds=30)
+    assert EXPIRING_JWT.is_expired(exp, jwt_leeway_seconds=0)
+    key_exp = EXPIRING_KEY.expires_at
+    assert key_exp is not None
+    assert not EXPIRING_KEY.is_expired(key_exp - 1, jwt_leeway_seconds=30)
+    assert EXPIRING_KEY.is_expired(key_exp, jwt_leeway_seconds=30)
+    assert not API_KEY.is_expired(10**12, jwt_leeway_seconds=30)
+
+
+@pytest.mark.parametrize("subject", ["apikey:ci-bot", "APIKEY:ci-bot", "ApiKey:x"])
+def test_a_jwt_principal_cannot_take_an_api_key_name(subject: str) -> None:
+    """`apikey:` names belong to API keys: a JWT `sub` in that form would pose as a key's owner."""
+    with pytest.raises(ValueError, match="apikey:"):
+        Principal(subject, "jwt", frozenset())
+    with pytest.raises(ValueError, match="authorizer context"):
+        Principal.from_context({"principal": subject, "auth_method": "jwt", "scopes": ""})
+
+
+def test_an_api_key_principal_is_always_named_apikey() -> None:
+    with pytest.raises(ValueError, match="apikey:"):
+        Principal("ci-bot", "api_key", frozenset(), key_id="0123456789abcdef")
+    assert Principal.api_key_name("ci-bot") == "apikey:ci-bot"
 
 
 def test_from_context_refuses_a_non_mapping() -> None:
@@ -159,6 +242,10 @@ def test_summary_is_json_ready() -> None:
         {"scopes": frozenset({"has space"})},
         {"scopes": {"mutable"}},
         {"client_id": ""},
+        {"expires_at": -1},
+        {"expires_at": 1.5},
+        {"expires_at": True},
+        {"expires_at": "1800000000"},
     ],
 )
 def test_principal_refuses_invalid_fields(kwargs: dict[str, Any]) -> None:

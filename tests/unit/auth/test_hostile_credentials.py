@@ -2,6 +2,12 @@
 
 Each case goes through the real :class:`Authenticator` (real JWT verifier, real JWKS parsing
 of keys generated at test time, real API key store), exactly as the authorizer calls it.
+
+The table is followed by mutation fuzzing of VALID credentials (a real JWT, a real API key):
+random text can never produce an allow, so a fuzz test over random text would pass even if
+signature checking were switched off. A byte flipped in a signed segment, a claim changed and
+re-signed with another key, a truncation or an extension of a credential that verifies must
+each be refused; the unmutated credential is checked to verify, so the test can fail both ways.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from app.auth.api_keys import parse_api_key
 from app.auth.authenticator import Authenticator
@@ -25,6 +34,7 @@ from app.auth.jwt_verifier import JwtVerifier
 
 from .conftest import Keys
 from .helpers import (
+    BASE_SCOPE,
     COGNITO_CLIENT_ID,
     ISSUER,
     JWKS_URL,
@@ -33,6 +43,7 @@ from .helpers import (
     ApiKeys,
     FakeClock,
     FakeFetcher,
+    b64url,
     flip_signature,
     forge_hs256,
     mint,
@@ -344,6 +355,17 @@ HOSTILE: list[Hostile] = [
         ReasonCode.KEY_STORE_UNAVAILABLE,
         setup=store_down,
     ),
+    # A validly signed JWT whose subject takes the name of an API key's principal.
+    Hostile(
+        "jwt-sub-poses-as-api-key",
+        lambda w: bearer(rsa_token(w, sub="apikey:ci-bot")),
+        ReasonCode.MALFORMED_CREDENTIAL,
+    ),
+    Hostile(
+        "jwt-sub-poses-as-api-key-other-case",
+        lambda w: bearer(rsa_token(w, sub="APIKey:ci-bot")),
+        ReasonCode.MALFORMED_CREDENTIAL,
+    ),
 ]
 
 
@@ -390,3 +412,135 @@ def test_refusal_never_contains_the_credential(world: World, case: Hostile) -> N
     )
     leaked = {fragment for fragment in _fragments(header or "") if fragment in rendered}
     assert not leaked, f"credential fragments in the error: {sorted(leaked)[:3]}"
+
+
+# --- mutations of valid credentials ------------------------------------------------------------
+
+_FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _flip_byte(token: str, segment: int, index: int, mask: int) -> str:
+    """XOR one DECODED byte of a segment and re-encode it canonically.
+
+    Working on decoded bytes, not characters, matters for the signature: the last base64url
+    character carries padding bits, so a character edit there can leave the signature intact
+    and the mutation would be no mutation at all.
+    """
+    parts = token.split(".")
+    raw = bytearray(_b64decode(parts[segment]))
+    raw[index % len(raw)] ^= mask
+    parts[segment] = b64url(bytes(raw))
+    return ".".join(parts)
+
+
+def _allowed(world: World, header: str) -> bool:
+    try:
+        world.authenticator.authenticate(header)
+    except AuthError:
+        return False
+    return True
+
+
+def test_the_unmutated_credentials_verify(world: World) -> None:
+    """The control: without it, a verifier that refused everything would pass every fuzz test."""
+    assert world.authenticator.authenticate(bearer(rsa_token(world))).subject == "user-123"
+    assert world.authenticator.authenticate(bearer(world.api_keys.valid)).subject == "apikey:ci-bot"
+
+
+@_FUZZ
+@given(segment=st.integers(0, 2), index=st.integers(0, 10_000), mask=st.integers(1, 255))
+def test_a_flipped_byte_in_any_segment_of_a_valid_jwt_is_refused(
+    world: World, segment: int, index: int, mask: int
+) -> None:
+    token = rsa_token(world)
+    mutated = _flip_byte(token, segment, index, mask)
+    assert mutated != token
+    assert not _allowed(world, bearer(mutated))
+
+
+_CLAIM_CHANGES: list[dict[str, Any]] = [
+    {},  # the original claims: refused only for the key, kid or alg they are signed with
+    {"iss": ISSUER.rstrip("/") + ".evil/"},
+    {"iss": None},
+    {"aud": OTHER_MCP_URL},
+    {"aud": None, "client_id": "some-other-client"},
+    {"exp": NOW - 3600},
+    {"exp": None},
+    {"nbf": NOW + 3600},
+    {"iat": NOW + 3600},
+    {"sub": None},
+    {"sub": "apikey:ci-bot"},
+    {"scope": "tools:read"},  # valid signature, but no base scope: 403, never an allow
+]
+
+
+@_FUZZ
+@given(
+    change=st.sampled_from(_CLAIM_CHANGES),
+    signer=st.sampled_from(["outsider", "rsa", "ec"]),
+    kid=st.sampled_from(["rsa-1", "ec-1", "outsider", None]),
+    alg=st.sampled_from(["RS256", "PS256", "RS512", "ES256"]),
+)
+def test_changed_claims_or_header_resigned_are_refused(
+    world: World, change: dict[str, Any], signer: str, kid: str | None, alg: str
+) -> None:
+    """Change a claim, the `alg` or the `kid`, and sign again (with the issuer's key or not).
+
+    A token signed by a key the issuer did not publish under that `kid` is refused whatever its
+    claims; one signed by the right key is refused for the changed claim.
+    """
+    key = getattr(world.keys, signer)
+    if (alg.startswith("ES")) != (signer == "ec"):
+        alg = key.alg  # PyJWT cannot sign RS* with an EC key or ES* with an RSA key
+    # The issuer's own signature (key, kid and alg as published) on unchanged claims is valid.
+    assume(change or (signer, kid, alg) not in {("rsa", "rsa-1", "RS256"), ("ec", "ec-1", "ES256")})
+    token = mint(key, token_claims(**change), alg=alg, kid=kid)
+    assert not _allowed(world, bearer(token))
+
+
+def test_the_issuers_own_key_with_the_original_claims_still_verifies(world: World) -> None:
+    """The re-signing harness is sound: unchanged claims signed by the issuer key verify."""
+    token = mint(world.keys.rsa, token_claims(), alg="RS256", kid="rsa-1")
+    assert _allowed(world, bearer(token))
+    assert jwt.get_unverified_header(token)["kid"] == "rsa-1"
+
+
+@_FUZZ
+@given(kind=st.sampled_from(["jwt", "api_key"]), cut=st.integers(1, 10_000))
+def test_a_truncated_valid_credential_is_refused(world: World, kind: str, cut: int) -> None:
+    credential = rsa_token(world) if kind == "jwt" else world.api_keys.valid
+    truncated = credential[: cut % len(credential)]
+    assert not _allowed(world, bearer(truncated))
+
+
+@_FUZZ
+@given(
+    kind=st.sampled_from(["jwt", "api_key"]),
+    suffix=st.text(alphabet="ABCabc0189-_.=+/~ ", min_size=1, max_size=8),
+)
+def test_a_valid_credential_with_anything_appended_is_refused(world: World, kind: str, suffix: str) -> None:
+    credential = rsa_token(world) if kind == "jwt" else world.api_keys.valid
+    assert not _allowed(world, bearer(credential + suffix))
+
+
+@_FUZZ
+@given(index=st.integers(0, 10_000), replacement=st.characters(min_codepoint=0x21, max_codepoint=0x7E))
+def test_a_changed_character_in_a_valid_api_key_is_refused(
+    world: World, index: int, replacement: str
+) -> None:
+    """API key secrets are compared by hash of the exact text, so any one-character edit fails."""
+    key = world.api_keys.valid
+    position = index % len(key)
+    mutated = key[:position] + replacement + key[position + 1 :]
+    if mutated == key:
+        return
+    assert not _allowed(world, bearer(mutated))
+
+
+def test_the_base_scope_fixture_is_what_the_authenticator_requires(world: World) -> None:
+    """`{"scope": "tools:read"}` above is a refusal only because this base scope is required."""
+    assert world.authenticator.base_scope == BASE_SCOPE

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,6 +74,7 @@ def test_valid_jwt_gets_a_stage_wide_allow_with_the_principal(issuer: DevIssuer)
         "auth_method": "jwt",
         "scopes": "mcp/access mcp/profile",
         "client_id": "mcp-lambda-dev",
+        "expires_at": str(jwt.decode(token, options={"verify_signature": False})["exp"]),
     }
     assert token not in json.dumps(response)
 

@@ -244,7 +244,9 @@ def test_every_refusal_is_one_denied_event_with_its_reason(
     [
         (mcp_request("no/such/method"), {}, 200, "method_not_found"),
         (mcp_request("tools/call", {"arguments": {}}), {}, 200, "invalid_params"),
-        (mcp_request("resources/read", {"uri": "info://missing"}), {}, 200, "invalid_params"),
+        # An unknown resource URI is refused at the edge now (test_authorization.py); an
+        # unknown prompt is the SDK's -32602.
+        (mcp_request("prompts/get", {"name": "no_such_prompt"}), {}, 200, "invalid_params"),
         (mcp_request("tools/list"), {"Accept": "text/html"}, 406, "http_406"),
     ],
 )

@@ -1,4 +1,11 @@
-"""The MCP Lambda's side of authorization: fail closed, per-item scopes, step-up, metadata."""
+"""The MCP Lambda's side of authorization: fail closed, per-item scopes, step-up, metadata.
+
+Expectations about the example server are derived from its registry (`build_server()`), not
+written out: adding a tool with `scopes=[...]` exactly as the README says must not break a
+test. Scopes on resource templates are checked the way the SDK routes a `resources/read`:
+an exact static resource first, then the templates in registration order; a URI that matches
+neither is refused at the edge (-32602), so no URI can reach a template without its scopes.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +31,14 @@ from app.asgi import create_app
 from app.config import SettingsSource
 from app.handlers.mcp import AuthorizerContext
 from app.permissions import ScopedServer
+from app.server import build_server
+from app.tools import examples
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import LambdaProxyTransport, response_from_lambda
 from devtools.mcp_messages import mcp_request, tool_call_params
-from tests.conftest import TEST_ISSUER, TEST_MCP_URL, TEST_PRM_URL
-from tests.unit.mcp.conftest import ClientFactory
+from tests.conftest import TEST_ISSUER, TEST_MCP_URL, TEST_PRM_URL, LogCapture
+from tests.unit.mcp.conftest import FULL_CONTEXT, ClientFactory
 
 NARROW_CONTEXT = {
     "principalId": "narrow",
@@ -97,7 +106,7 @@ def test_malformed_authorizer_context_is_401(mcp_runtime: LambdaRuntime, context
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_principal_without_base_scope_is_403(mcp_runtime: LambdaRuntime, fmt: EventFormat) -> None:
     context = {
-        "principal": "x",
+        "principal": "apikey:x",
         "auth_method": "api_key",
         "scopes": "mcp/profile",
         "key_id": "0123456789abcdef",
@@ -134,11 +143,20 @@ def anyio_backend() -> str:
 async def test_narrow_token_sees_fewer_tools_and_is_refused_the_rest(
     connect: ClientFactory, mode: str
 ) -> None:
+    registry = build_server()
+    every_tool = {tool.name for tool in await registry.mcp.list_tools()}
+    granted = frozenset(NARROW_CONTEXT["scopes"].split())
+    visible = {name for name in every_tool if registry.requirements.allows("tool", name, granted)}
+    hidden = every_tool - visible
+    assert visible  # the example server has tools on both sides of the line
+    assert hidden
     async with connect(mode=mode, authorizer_context=NARROW_CONTEXT) as client:
         tools = await client.list_tools()
-        assert {tool.name for tool in tools.tools} == {"add", "days_between"}
-        with pytest.raises(MCPError, match="mcp/profile"):
-            await client.call_tool("whoami", {})
+        assert {tool.name for tool in tools.tools} == visible
+        for name in sorted(hidden):
+            needed = registry.requirements.missing("tool", name, granted)
+            with pytest.raises(MCPError, match=sorted(needed)[0]):
+                await client.call_tool(name, {})
         allowed = await client.call_tool("add", {"a": 1, "b": 2})
         assert allowed.structured_content == {"result": 3.0}
 
@@ -170,7 +188,7 @@ def test_protected_resource_metadata_is_public(
     assert body == {
         "resource": TEST_MCP_URL,
         "authorization_servers": [TEST_ISSUER],
-        "scopes_supported": ["mcp/access", "mcp/profile", "mcp/upstream"],
+        "scopes_supported": sorted({"mcp/access", *build_server().requirements.all_scopes()}),
         "bearer_methods_supported": ["header"],
         "resource_name": "serverless-mcp",
     }
@@ -221,6 +239,23 @@ def scoped_items_runtime() -> Iterator[LambdaRuntime]:
     def admin_prompt() -> str:
         return "be an admin"
 
+    # Templates, registered in this order: the SDK tries them in this order too.
+    @server.resource("report://special/summary")
+    def special() -> str:
+        return "static: report://special/summary"
+
+    @server.resource("report://{year}/summary", scopes=["reports/read"])
+    def yearly(year: str) -> str:
+        return f"template: report://{{year}}/summary ({year})"
+
+    @server.resource("report://{year}/{+rest}")
+    def anything_else(year: str, rest: str) -> str:
+        return f"template: report://{{year}}/{{+rest}} ({year}, {rest})"
+
+    @server.resource("public://{name}")
+    def public_template(name: str) -> str:
+        return f"template: public://{{name}} ({name})"
+
     app = AuthorizerContext(create_app(server, SettingsSource(env=dict(os.environ))))
     runtime = LambdaRuntime(Mangum(app, lifespan="off"))
     yield runtime
@@ -230,7 +265,10 @@ def scoped_items_runtime() -> Iterator[LambdaRuntime]:
 def test_resources_and_prompts_follow_the_same_scope_rule(scoped_items_runtime: LambdaRuntime) -> None:
     rt = scoped_items_runtime
     _, _, resources = call(rt, "v1", context=NARROW_CONTEXT, request=mcp_request("resources/list"))
-    assert [r["uri"] for r in resources["result"]["resources"]] == ["info://public"]
+    assert [r["uri"] for r in resources["result"]["resources"]] == [
+        "info://public",
+        "report://special/summary",
+    ]
     _, _, prompts = call(rt, "v1", context=NARROW_CONTEXT, request=mcp_request("prompts/list"))
     assert prompts["result"]["prompts"] == []
 
@@ -253,3 +291,141 @@ def test_resources_and_prompts_follow_the_same_scope_rule(scoped_items_runtime: 
     assert body["result"]["contents"][0]["text"] == "numbers"
     _, _, prompts = call(rt, "v1", context=wide, request=mcp_request("prompts/list"))
     assert [p["name"] for p in prompts["result"]["prompts"]] == ["admin_prompt"]
+
+
+def read(runtime: LambdaRuntime, uri: str, context: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    return call(
+        runtime, "v1", context=context, request=mcp_request("resources/read", {"uri": uri}, request_id=9)
+    )
+
+
+def test_resource_template_scopes_are_enforced(scoped_items_runtime: LambdaRuntime) -> None:
+    """A concrete URI that matches a scoped template needs the template's scopes (finding 2.1)."""
+    status, headers, body = read(scoped_items_runtime, "report://2026/summary", NARROW_CONTEXT)
+    assert status == 403
+    assert headers["www-authenticate"] == (
+        f'Bearer error="insufficient_scope", scope="reports/read", resource_metadata="{TEST_PRM_URL}"'
+    )
+    assert body["id"] == 9
+    wide = {**NARROW_CONTEXT, "scopes": "mcp/access reports/read"}
+    status, _, body = read(scoped_items_runtime, "report://2026/summary", wide)
+    assert status == 200
+    assert body["result"]["contents"][0]["text"] == "template: report://{year}/summary (2026)"
+
+
+# (URI, the text the SDK serves it with, or None when no resource or template matches it)
+ROUTES = [
+    ("report://special/summary", "static: report://special/summary"),  # static before templates
+    ("report://2026/summary", "template: report://{year}/summary (2026)"),
+    ("report://2026/q1/detail", "template: report://{year}/{+rest} (2026, q1/detail)"),
+    ("report://2026/summaryx", "template: report://{year}/{+rest} (2026, summaryx)"),
+    ("public://hello", "template: public://{name} (hello)"),
+    ("report://2026", None),
+    ("public://", "template: public://{name} ()"),  # an empty variable matches
+    ("nothing://at/all", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("uri", "served_by"), ROUTES, ids=[uri or "empty" for uri, _ in ROUTES])
+def test_the_edge_resolves_a_uri_to_the_item_the_sdk_serves(
+    scoped_items_runtime: LambdaRuntime, uri: str, served_by: str | None, logs: LogCapture
+) -> None:
+    """The SDK is the judge: with every scope, what it serves tells which item the URI reached.
+
+    Without `reports/read` the edge must refuse exactly the URIs the SDK serves from the scoped
+    template, and refuse a URI that reaches nothing before the SDK sees it.
+    """
+    wide = {**NARROW_CONTEXT, "scopes": "mcp/access reports/read"}
+    status, _, body = read(scoped_items_runtime, uri, wide)
+    if served_by is None:
+        assert status == 400
+        assert body["id"] == 9
+        assert body["error"]["code"] == -32602
+        assert "no resource or resource template" in body["error"]["message"]
+        assert logs.audits()[-1]["outcome"] == "denied"
+        assert logs.audits()[-1]["reason"] == "unknown_resource"
+        assert logs.audits()[-1]["action"] == "resources/read"
+        return
+    assert status == 200
+    assert body["result"]["contents"][0]["text"] == served_by
+    narrow_status, _, _ = read(scoped_items_runtime, uri, NARROW_CONTEXT)
+    assert narrow_status == (403 if served_by.startswith("template: report://{year}/summary") else 200)
+
+
+def test_template_listing_is_filtered_by_scope(scoped_items_runtime: LambdaRuntime) -> None:
+    rt = scoped_items_runtime
+    request = mcp_request("resources/templates/list")
+    _, _, narrow = call(rt, "v1", context=NARROW_CONTEXT, request=request)
+    assert [t["uriTemplate"] for t in narrow["result"]["resourceTemplates"]] == [
+        "report://{year}/{+rest}",
+        "public://{name}",
+    ]
+    wide = {**NARROW_CONTEXT, "scopes": "mcp/access reports/read"}
+    _, _, everything = call(rt, "v1", context=wide, request=request)
+    assert [t["uriTemplate"] for t in everything["result"]["resourceTemplates"]] == [
+        "report://{year}/summary",
+        "report://{year}/{+rest}",
+        "public://{name}",
+    ]
+
+
+@pytest.mark.parametrize("generation", ["2025-11-25", "2026-07-28"])
+def test_example_template_needs_the_profile_scope(mcp_runtime: LambdaRuntime, generation: Any) -> None:
+    """The example `identity://caller/{field}` template carries `mcp/profile`, like `whoami`."""
+    uri = "identity://caller/principal"
+    request = mcp_request("resources/read", {"uri": uri}, generation=generation)
+    status, headers, _ = call(mcp_runtime, "v1", context=NARROW_CONTEXT, request=request)
+    assert status == 403
+    assert f'scope="{examples.PROFILE_SCOPE}"' in headers["www-authenticate"]
+    status, _, body = call(mcp_runtime, "v1", context=FULL_CONTEXT, request=request)
+    assert status == 200
+    assert body["result"]["contents"][0]["text"] == FULL_CONTEXT["principal"]
+    listing = mcp_request("resources/templates/list", generation=generation)
+    _, _, narrow = call(mcp_runtime, "v1", context=NARROW_CONTEXT, request=listing)
+    assert narrow["result"]["resourceTemplates"] == []
+    _, _, full = call(mcp_runtime, "v1", context=FULL_CONTEXT, request=listing)
+    assert [t["uriTemplate"] for t in full["result"]["resourceTemplates"]] == ["identity://caller/{field}"]
+
+
+def test_example_template_answers_unknown_fields_as_unknown_resources(mcp_runtime: LambdaRuntime) -> None:
+    status, _, body = call(
+        mcp_runtime,
+        "v1",
+        context=FULL_CONTEXT,
+        request=mcp_request("resources/read", {"uri": "identity://caller/password"}),
+    )
+    assert status < 500
+    assert body["error"]["code"] == -32602
+
+
+def test_a_scoped_tool_added_as_the_readme_says_is_advertised_and_enforced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README "Adding your own tools": a new module in `TOOL_MODULES` with `scopes=[...]`."""
+    import app.tools
+
+    def register(server: ScopedServer) -> None:
+        @server.tool(scopes=["reports/write"])
+        def file_report(title: str) -> str:
+            """File a report."""
+            return title
+
+    monkeypatch.setattr(app.tools, "TOOL_MODULES", (*app.tools.TOOL_MODULES, register))
+    server = build_server()
+    assert server.requirements.required("tool", "file_report") == frozenset({"reports/write"})
+    runtime = LambdaRuntime(
+        Mangum(AuthorizerContext(create_app(server, SettingsSource(env=dict(os.environ)))), lifespan="off")
+    )
+    try:
+        path = "/.well-known/oauth-protected-resource/mcp"
+        _, _, metadata = call(runtime, "v1", method="GET", path=path, context=None, request=({}, ""))
+        assert "reports/write" in metadata["scopes_supported"]
+        _, _, tools = call(runtime, "v1", context=NARROW_CONTEXT)
+        assert "file_report" not in {tool["name"] for tool in tools["result"]["tools"]}
+        request = mcp_request("tools/call", tool_call_params("file_report", {"title": "t"}))
+        status, headers, _ = call(runtime, "v1", context=NARROW_CONTEXT, request=request)
+        assert status == 403
+        assert 'scope="reports/write"' in headers["www-authenticate"]
+    finally:
+        runtime.close()

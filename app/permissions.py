@@ -131,11 +131,13 @@ class ScopeRequirements:
 
     def tool_scopes(self) -> ToolScopes:
         """The table in the form the authorizer loads (see `app.auth.tool_scopes`)."""
-        sections = {"tool": "tools", "prompt": "prompts", "resource": "resources"}
-        return tool_scopes_of(
-            ("resource_templates" if kind == "resource" and "{" in name else sections[kind], name, scopes)
-            for (kind, name), scopes in self._table.items()
-        )
+        sections = {
+            "tool": "tools",
+            "prompt": "prompts",
+            "resource": "resources",
+            "resource_template": "resource_templates",
+        }
+        return tool_scopes_of((sections[kind], name, scopes) for (kind, name), scopes in self._table.items())
 
 
 class ScopedServer:

@@ -155,7 +155,13 @@ def test_access_log_authorizer_fields_read_keys_the_authorizer_really_returns() 
 
     returned = set(
         Principal(
-            "alice", "api_key", frozenset({"mcp/access"}), client_id="c", key_id="k", tenant="t"
+            "apikey:alice",
+            "api_key",
+            frozenset({"mcp/access"}),
+            client_id="c",
+            key_id="k",
+            tenant="t",
+            expires_at=1,
         ).to_context()
     )
     referenced = set(re.findall(r"\$context\.authorizer\.(\w+)", access_log_format()))

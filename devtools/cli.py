@@ -94,7 +94,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.function != "authorizer":
         return 0
     status, decision = (
-        (401, "401 Unauthorized: API Gateway answers with its UNAUTHORIZED gateway response")
+        (401, "401 Unauthorized: API Gateway answers with its UNAUTHORIZED response; the audit line says why")
         if refused
         else authorizer_decision(result)
     )

@@ -19,12 +19,15 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from app.auth.algorithms import DEFAULT_BASE_SCOPE
 from app.auth.scopes import is_scope_token
 from app.config import ConfigurationError, check_base_scope, parse_origins, read_float, read_int, read_list
 from devtools.env_file import EnvFileError, load_env_file
+
+if TYPE_CHECKING:  # at run time only `dev` imports it, as each command imports its own modules
+    from devtools.local_stack import LocalStackOptions
 
 HANDLERS = {
     "mcp": "app.handlers.mcp.handler",
@@ -240,7 +243,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
+def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalStackOptions:
     """Every local stack option, from the arguments or else the environment, checked first.
 
     Checked before anything starts: a bad value would otherwise surface as a traceback from the

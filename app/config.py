@@ -27,6 +27,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
+from app.auth.scopes import is_scope_token
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 DEFAULT_ALGORITHMS: Final = ASYMMETRIC_ALGORITHMS
@@ -80,7 +81,8 @@ def read_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
-def _origins(values: tuple[str, ...], setting: str) -> frozenset[str]:
+def parse_origins(values: tuple[str, ...], setting: str) -> frozenset[str]:
+    """Browser origins (`https://host[:port]`); `ConfigurationError` naming `setting` otherwise."""
     for origin in values:
         parts = urlsplit(origin)
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.path or parts.query:
@@ -89,6 +91,20 @@ def _origins(values: tuple[str, ...], setting: str) -> frozenset[str]:
                 "(scheme and host, no path), comma separated"
             )
     return frozenset(values)
+
+
+def check_base_scope(value: str) -> str:
+    """`value` if it is one RFC 6749 scope token; `ConfigurationError` naming the setting otherwise.
+
+    A space, quote or backslash would break the scope string the authorizer context carries and
+    the `scope="…"` of every challenge, so such a value stops the start instead.
+    """
+    if not is_scope_token(value):
+        raise ConfigurationError(
+            "OAUTH_BASE_SCOPE must be one OAuth scope token (printable ASCII without spaces, "
+            "quotes or backslashes), e.g. mcp/access"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -132,8 +148,7 @@ class AuthSettings:
             )
         if parts.query or parts.fragment:
             raise ConfigurationError("MCP_URL must not carry a query string or fragment")
-        if not self.base_scope or " " in self.base_scope:
-            raise ConfigurationError("OAUTH_BASE_SCOPE must be one scope token, e.g. mcp/access")
+        check_base_scope(self.base_scope)
 
     @property
     def accepted_audiences(self) -> tuple[str, ...]:
@@ -189,7 +204,7 @@ class AuthSettings:
             audiences=strings("audiences"),
             allowed_client_ids=strings("allowed_client_ids"),
             base_scope=text("base_scope") or DEFAULT_BASE_SCOPE,
-            allowed_origins=_origins(strings("allowed_origins"), f"{source}: 'allowed_origins'"),
+            allowed_origins=parse_origins(strings("allowed_origins"), f"{source}: 'allowed_origins'"),
             algorithms=strings("algorithms") or DEFAULT_ALGORITHMS,
             leeway_seconds=int(number("leeway_seconds", 30)),
             jwks_refresh_min_interval_seconds=number("jwks_refresh_min_interval_seconds", 60),
@@ -206,7 +221,7 @@ class AuthSettings:
             audiences=read_list(env, "OAUTH_AUDIENCES"),
             allowed_client_ids=read_list(env, "OAUTH_ALLOWED_CLIENT_IDS"),
             base_scope=env.get("OAUTH_BASE_SCOPE", "").strip() or DEFAULT_BASE_SCOPE,
-            allowed_origins=_origins(read_list(env, "ALLOWED_ORIGINS"), "ALLOWED_ORIGINS"),
+            allowed_origins=parse_origins(read_list(env, "ALLOWED_ORIGINS"), "ALLOWED_ORIGINS"),
             algorithms=read_list(env, "OAUTH_ALGORITHMS") or DEFAULT_ALGORITHMS,
             leeway_seconds=read_int(env, "JWT_LEEWAY_SECONDS", 30),
             jwks_refresh_min_interval_seconds=read_float(env, "JWKS_REFRESH_MIN_INTERVAL_SECONDS", 60),

@@ -3,26 +3,46 @@
 mcp-lambda dev                              run the local stack (what `make dev` runs)
 mcp-lambda invoke mcp --event FILE          the Docker-free `sam local invoke`
 mcp-lambda event v1 --method tools/call --tool add --arguments '{"a": 1, "b": 2}'
+
+Every command first reads `.env` from the working directory (variables already in the
+environment win). A mistake a person can fix (an argument, a setting, missing AWS
+configuration, a stopped local stack) ends with one line on stderr saying what to do, and
+exit code 2; a refusal by `invoke authorizer` ends with exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
+
+from app.auth.algorithms import DEFAULT_BASE_SCOPE
+from app.auth.scopes import is_scope_token
+from app.config import ConfigurationError, check_base_scope, parse_origins, read_float, read_int, read_list
+from devtools.env_file import EnvFileError, load_env_file
+
+if TYPE_CHECKING:  # at run time only `dev` imports it, as each command imports its own modules
+    from devtools.local_stack import LocalStackOptions
 
 HANDLERS = {
     "mcp": "app.handlers.mcp.handler",
     "authorizer": "app.handlers.authorizer.handler",
 }
+# The local value `.env.example` documents; `invoke` uses it when no MCP URL is configured.
+LOCAL_MCP_URL: Final = "http://127.0.0.1:8787/mcp"
+# API Gateway's range for a REST authorizer's result cache TTL.
+MAX_AUTHORIZER_TTL_SECONDS: Final = 3600
+# Exit codes: 1 = the authorizer refused (a result, not a mistake), 2 = a mistake to fix.
+REFUSED: Final = 1
 
 
 class UsageError(Exception):
-    """A bad argument; the message says which and what is expected."""
+    """A bad argument or setting; the message says which and what to do."""
 
 
 def _load_json_arg(raw: str, what: str) -> Any:
@@ -30,6 +50,18 @@ def _load_json_arg(raw: str, what: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{what} must be JSON ({exc.msg})") from None
+
+
+def local_defaults(environ: MutableMapping[str, str]) -> list[str]:
+    """Fill in what a fresh clone lacks for an in-process invoke; return the names set.
+
+    Only MCP_URL is required and has no default in the code (deployed, it must be the real
+    URL); locally, the `.env.example` value is as good as any, since `invoke` never serves it.
+    """
+    if environ.get("MCP_URL", "").strip() or environ.get("MCP_URL_PARAMETER", "").strip():
+        return []
+    environ["MCP_URL"] = LOCAL_MCP_URL
+    return ["MCP_URL"]
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -41,13 +73,58 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     event = _load_json_arg(path.read_text(), f"--event {path}")
     if not isinstance(event, dict):
         raise UsageError(f"--event {path}: the event must be a JSON object")
-    runtime = LambdaRuntime(load_handler(HANDLERS[args.function]))
-    try:
-        result = runtime.invoke_sync(event)
-    finally:
-        runtime.close()
+    if local_defaults(os.environ):
+        _note(args, f"MCP_URL is not set; using {LOCAL_MCP_URL} (as in .env.example; set MCP_URL to change)")
+    refused = False
+    # As on Lambda and with `sam local invoke`, what the function prints (audit lines, metrics)
+    # is its log, not its answer: it goes to stderr, and stdout holds only the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        # Importing the handler is its cold start: a bad setting raises ConfigurationError here.
+        runtime = LambdaRuntime(load_handler(HANDLERS[args.function]))
+        try:
+            result = runtime.invoke_sync(event)
+        except Exception as exc:
+            # An authorizer error whose message is exactly "Unauthorized" is API Gateway's 401;
+            # any other exception is a bug and keeps its traceback.
+            if args.function != "authorizer" or str(exc) != "Unauthorized":
+                raise
+            # What Lambda returns for a raised exception, without the stack trace it adds.
+            result = {"errorMessage": "Unauthorized", "errorType": type(exc).__name__}
+            refused = True
+        finally:
+            runtime.close()
     print(json.dumps(result, indent=2, default=str))
-    return 0
+    if args.function != "authorizer":
+        return 0
+    status, decision = (
+        (401, "401 Unauthorized: API Gateway answers with its UNAUTHORIZED response; the audit line says why")
+        if refused
+        else authorizer_decision(result)
+    )
+    _note(args, decision)
+    return 0 if status == 200 else REFUSED
+
+
+def authorizer_decision(result: Any) -> tuple[int, str]:
+    """The status API Gateway answers for an authorizer result, and a sentence saying why."""
+    try:
+        statements = result["policyDocument"]["Statement"]
+        effects = {statement["Effect"] for statement in statements}
+        context = result.get("context") or {}
+    except (KeyError, TypeError, AttributeError):
+        return 500, "500: not a policy; API Gateway answers 500 (AuthorizerConfigurationException)"
+    if "Deny" in effects:
+        reason = context.get("reason", "none given")
+        return 403, f"403 Deny policy (reason: {reason}): API Gateway answers with its ACCESS_DENIED response"
+    if effects == {"Allow"}:
+        principal = result.get("principalId")
+        who = f"{context.get('auth_method', '?')}; scopes: {context.get('scopes') or 'none'}"
+        return 200, f"Allow policy for {principal} ({who}): API Gateway calls the MCP function"
+    return 500, "500: a policy with no Allow or Deny; API Gateway answers 500"
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    print(f"mcp-lambda {args.command}: {text}", file=sys.stderr)
 
 
 def cmd_event(args: argparse.Namespace) -> int:
@@ -69,11 +146,6 @@ def cmd_event(args: argparse.Namespace) -> int:
         elif args.params:
             params = _load_json_arg(args.params, "--params")
         mcp_headers, body = mcp_request(args.method, params, generation=args.generation)
-        authorizer = (
-            _load_json_arg(args.authorizer_context, "--authorizer-context")
-            if args.authorizer_context
-            else None
-        )
         event = proxy_event(
             args.kind,
             "POST",
@@ -81,10 +153,52 @@ def cmd_event(args: argparse.Namespace) -> int:
             headers={**mcp_headers, **headers},
             body=body,
             base64_encode=args.base64,
-            authorizer=authorizer,
+            authorizer=_event_authorizer_context(args),
         )
     print(json.dumps(event, indent=2))
     return 0
+
+
+def _event_authorizer_context(args: argparse.Namespace) -> dict[str, Any] | None:
+    """What the authorizer would have passed on: explicit JSON, none, or a dev JWT caller.
+
+    API Gateway calls the MCP function only after the authorizer allowed the request, so a
+    realistic proxy event carries a principal; without one the function answers 401.
+    """
+    if args.authorizer_context:
+        explicit = _load_json_arg(args.authorizer_context, "--authorizer-context")
+        if not isinstance(explicit, dict):
+            raise UsageError("--authorizer-context must be a JSON object")
+        return explicit
+    if args.no_authorizer_context:
+        return None
+    from app.auth.principal import Principal
+
+    if args.scopes:
+        scopes = frozenset(_scopes(args.scopes))
+        if not scopes or not all(is_scope_token(scope) for scope in scopes):
+            raise UsageError(
+                "--scopes must be OAuth scope tokens (no quotes or backslashes), e.g. mcp/access"
+            )
+    else:
+        scopes = known_scopes(os.environ)[1]
+    principal = Principal(subject="dev-user", auth_method="jwt", scopes=scopes, client_id="mcp-lambda-dev")
+    context: dict[str, Any] = principal.to_context()
+    # REST (v1) events carry the policy's principalId next to the context; HTTP API (v2) do not.
+    return {"principalId": principal.subject, **context} if args.kind == "v1" else context
+
+
+def base_scope(environ: Mapping[str, str]) -> str:
+    """OAUTH_BASE_SCOPE (default mcp/access), checked like the handlers check it."""
+    return check_base_scope(environ.get("OAUTH_BASE_SCOPE", "").strip() or DEFAULT_BASE_SCOPE)
+
+
+def known_scopes(environ: Mapping[str, str]) -> tuple[str, frozenset[str]]:
+    """The base scope, and every scope this server knows: the base scope and its tools' scopes."""
+    from app.server import build_server
+
+    base = base_scope(environ)
+    return base, frozenset({base, *build_server().requirements.all_scopes()})
 
 
 def _state_file(args: argparse.Namespace) -> Path:
@@ -96,7 +210,9 @@ def _local_state(args: argparse.Namespace) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"no local stack state at {path}: start it with `make dev` first")
     state = _load_json_arg(path.read_text(), str(path))
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(
+        isinstance(state.get(key), str) for key in ("aws_endpoint", "api_keys_secret_id", "issuer")
+    ):
         raise UsageError(f"{path} is not a local stack state file; restart `make dev`")
     return state
 
@@ -105,16 +221,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from devtools.local_stack import LocalStack, LocalStackOptions, summary
+    from devtools.local_stack import LocalStack, summary
 
-    port = args.port if args.port is not None else _port_from_env()
-    options = LocalStackOptions(
-        port=port,
-        state_dir=Path(args.state_dir),
-        authorizer_ttl_seconds=args.authorizer_ttl,
-        api_keys_cache_seconds=args.api_keys_cache,
-        allowed_origins=tuple(args.allowed_origin or ()),
-    )
+    options = _dev_options(args, os.environ)
+    port = options.port
     stack = LocalStack(options, progress=lambda text: print(text, flush=True))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -131,6 +241,47 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("stopping the local stack…", flush=True)
         stack.stop()
     return 0
+
+
+def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalStackOptions:
+    """Every local stack option, from the arguments or else the environment, checked first.
+
+    Checked before anything starts: a bad value would otherwise surface as a traceback from the
+    middle of the start (seeding moto, importing a handler).
+    """
+    from devtools.local_stack import LocalStackOptions
+
+    base_scope(environ)
+    if args.allowed_origin:
+        origins = tuple(args.allowed_origin)
+        parse_origins(origins, "--allowed-origin")
+    else:
+        origins = read_list(environ, "ALLOWED_ORIGINS")
+        parse_origins(origins, "ALLOWED_ORIGINS")
+    ttl = (
+        args.authorizer_ttl
+        if args.authorizer_ttl is not None
+        else read_float(environ, "AUTHORIZER_CACHE_TTL_SECONDS", 0)
+    )
+    if not 0 <= ttl <= MAX_AUTHORIZER_TTL_SECONDS:
+        raise UsageError(
+            f"the authorizer TTL must be 0-{MAX_AUTHORIZER_TTL_SECONDS} seconds (API Gateway's range)"
+        )
+    keys_cache = (
+        args.api_keys_cache
+        if args.api_keys_cache is not None
+        else read_int(environ, "API_KEYS_CACHE_SECONDS", 60)
+    )
+    if keys_cache < 0:
+        raise UsageError("--api-keys-cache must be 0 or more seconds")
+    return LocalStackOptions(
+        port=args.port if args.port is not None else _port_from_env(),
+        state_dir=Path(args.state_dir),
+        authorizer_ttl_seconds=ttl,
+        api_keys_cache_seconds=keys_cache,
+        config_cache_seconds=read_int(environ, "CONFIG_CACHE_SECONDS", 300),
+        allowed_origins=origins,
+    )
 
 
 def _port_from_env() -> int:
@@ -172,6 +323,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def _key_store(args: argparse.Namespace) -> Any:
     import boto3
+    from botocore.config import Config
 
     from app.aws.key_store import SecretsManagerKeyStore
 
@@ -183,6 +335,8 @@ def _key_store(args: argparse.Namespace) -> Any:
             region_name="us-east-1",
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
+            # A stopped stack should say so at once, not after botocore's retries.
+            config=Config(connect_timeout=2, read_timeout=30, retries={"total_max_attempts": 1}),
         )
         return SecretsManagerKeyStore(str(state["api_keys_secret_id"]), client)
     if args.secret_id:
@@ -200,50 +354,117 @@ def _key_store(args: argparse.Namespace) -> Any:
     raise UsageError("say which key store: --stack NAME, --secret-id ARN, or --local")
 
 
+@contextlib.contextmanager
+def _aws_errors(args: argparse.Namespace) -> Iterator[None]:
+    """Turn what boto3 raises into one line that says what to do.
+
+    AWS error messages name resources and operations, never a secret value, so the service's
+    own message is kept; SDK exceptions are described, not echoed with their internals.
+    """
+    from botocore import exceptions as aws
+
+    try:
+        yield
+    except aws.NoRegionError:
+        raise UsageError(
+            "no AWS region is configured: set AWS_DEFAULT_REGION (e.g. us-east-1) or a profile's "
+            "region with `aws configure`; for the local stack use --local"
+        ) from None
+    except (aws.NoCredentialsError, aws.PartialCredentialsError):
+        raise UsageError(
+            "no AWS credentials found: run `aws configure` or `aws sso login`, or set AWS_PROFILE; "
+            "for the local stack use --local"
+        ) from None
+    except (aws.ConnectionError, aws.HTTPClientError) as exc:
+        if args.local:
+            endpoint = _local_state(args)["aws_endpoint"]
+            raise UsageError(
+                f"the local stack at {endpoint} does not answer: start it with `make dev` "
+                f"(state read from {_state_file(args)})"
+            ) from None
+        raise UsageError(
+            f"could not reach AWS ({type(exc).__name__}); check the network and the region"
+        ) from None
+    except aws.ClientError as exc:
+        error = exc.response.get("Error", {})
+        message = " ".join(str(error.get("Message", "")).split())
+        raise UsageError(
+            f"AWS refused {exc.operation_name}: {error.get('Code', 'error')}: {message}"
+        ) from None
+    except aws.BotoCoreError as exc:
+        raise UsageError(f"AWS SDK error: {type(exc).__name__}") from None
+
+
+def _checked_scopes(values: Sequence[str]) -> list[str]:
+    """`--scopes`, refused unless every scope is one this server knows (a typo would be a dead key)."""
+    scopes = _scopes(values)
+    if not scopes:
+        raise UsageError(
+            f"keys create needs --scopes (at least the base scope, e.g. {base_scope(os.environ)})"
+        )
+    base, known = known_scopes(os.environ)
+    unknown = sorted(set(scopes) - known)
+    if unknown:
+        raise UsageError(
+            f"unknown scope(s) {' '.join(unknown)}; this server knows: {' '.join(sorted(known))} "
+            f"(the base scope {base} and the scopes its tools declare)"
+        )
+    if base not in scopes:
+        print(
+            f"mcp-lambda keys: warning: without {base} the authorizer denies this key (403) on every request",
+            file=sys.stderr,
+        )
+    return scopes
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
+    from app.aws.key_store import KeyStoreConflictError
+
+    # Arguments first: a mistake in them is reported before any AWS call.
+    scopes: list[str] = []
+    if args.action == "create":
+        if not args.owner:
+            raise UsageError("keys create needs --owner (who or what will use the key)")
+        scopes = _checked_scopes(args.scopes or [])
+    elif args.action in ("rotate", "revoke") and not args.key_id:
+        raise UsageError(f"keys {args.action} needs --key-id")
+    with _aws_errors(args):
+        store = _key_store(args)
+        try:
+            _run_keys_action(args, store, scopes)
+        except KeyError:
+            raise UsageError(f"no key with id {args.key_id}") from None
+        except (ValueError, KeyStoreConflictError) as exc:
+            raise UsageError(str(exc)) from None
+    return 0
+
+
+def _run_keys_action(args: argparse.Namespace, store: Any, scopes: list[str]) -> None:
     from datetime import UTC, datetime
 
-    store = _key_store(args)
-    try:
-        if args.action == "create":
-            if not args.owner:
-                raise UsageError("keys create needs --owner (who or what will use the key)")
-            scopes = _scopes(args.scopes or [])
-            if not scopes:
-                raise UsageError("keys create needs --scopes (at least the base scope, e.g. mcp/access)")
-            key = store.create_key(args.owner, scopes, args.expires_in_days)
-            print(key)
-            print("Store this key now: it is shown once; only its hash is kept.", file=sys.stderr)
-        elif args.action == "list":
-            for record in store.list_keys():
-                expires = (
-                    datetime.fromtimestamp(record.expires_at, UTC).isoformat()
-                    if record.expires_at
-                    else "never"
-                )
-                created = datetime.fromtimestamp(record.created_at, UTC).isoformat()
-                state = "revoked" if record.revoked else "active"
-                granted = " ".join(record.scopes)
-                print(f"{record.key_id}  {state:7}  {record.owner}  {granted}  {created}  {expires}")
-        elif args.action == "rotate":
-            if not args.key_id:
-                raise UsageError("keys rotate needs --key-id")
-            key = store.rotate(args.key_id, args.grace_seconds)
-            print(key)
-            print(
-                f"New key shown once. The old key {args.key_id} keeps working for {args.grace_seconds} s.",
-                file=sys.stderr,
+    if args.action == "create":
+        key = store.create_key(args.owner, scopes, args.expires_in_days)
+        print(key)
+        print("Store this key now: it is shown once; only its hash is kept.", file=sys.stderr)
+    elif args.action == "list":
+        for record in store.list_keys():
+            expires = (
+                datetime.fromtimestamp(record.expires_at, UTC).isoformat() if record.expires_at else "never"
             )
-        else:
-            if not args.key_id:
-                raise UsageError("keys revoke needs --key-id")
-            store.revoke(args.key_id)
-            print(f"revoked {args.key_id}", file=sys.stderr)
-    except KeyError:
-        raise UsageError(f"no key with id {args.key_id}") from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return 0
+            created = datetime.fromtimestamp(record.created_at, UTC).isoformat()
+            state = "revoked" if record.revoked else "active"
+            granted = " ".join(record.scopes)
+            print(f"{record.key_id}  {state:7}  {record.owner}  {granted}  {created}  {expires}")
+    elif args.action == "rotate":
+        key = store.rotate(args.key_id, args.grace_seconds)
+        print(key)
+        print(
+            f"New key shown once. The old key {args.key_id} keeps working for {args.grace_seconds} s.",
+            file=sys.stderr,
+        )
+    else:
+        store.revoke(args.key_id)
+        print(f"revoked {args.key_id}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,11 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--authorizer-ttl",
         type=float,
-        default=0,
-        help="authorizer cache TTL, seconds (0, the default: runs on every request, decides per tool)",
+        default=None,
+        help=(
+            "authorizer cache TTL, seconds (default: $AUTHORIZER_CACHE_TTL_SECONDS or 0: the authorizer "
+            "runs on every request and decides per tool)"
+        ),
     )
-    dev.add_argument("--api-keys-cache", type=int, default=60, help="API key store cache age, seconds")
-    dev.add_argument("--allowed-origin", action="append", help="an Origin allowed to call /mcp (repeatable)")
+    dev.add_argument(
+        "--api-keys-cache",
+        type=int,
+        default=None,
+        help="API key store cache age, seconds (default: $API_KEYS_CACHE_SECONDS or 60)",
+    )
+    dev.add_argument(
+        "--allowed-origin",
+        action="append",
+        help="an Origin allowed to call /mcp (repeatable; default: $ALLOWED_ORIGINS, comma separated)",
+    )
     dev.set_defaults(run=cmd_dev)
 
     token = sub.add_parser("token", help="mint a dev access token from the local issuer")
@@ -293,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = sub.add_parser("invoke", help="invoke a Lambda handler in-process with an event file")
     invoke.add_argument("function", choices=sorted(HANDLERS), help="which Lambda function")
     invoke.add_argument("--event", required=True, help="path to an API Gateway event JSON file")
+    invoke.epilog = (
+        "MCP_URL defaults to the local value of .env.example when neither it nor MCP_URL_PARAMETER "
+        "is set. invoke authorizer exits 1 when the authorizer refuses (401 or 403)."
+    )
     invoke.set_defaults(run=cmd_invoke)
 
     event = sub.add_parser("event", help="print a SAM-style API Gateway event for an MCP request")
@@ -306,8 +543,19 @@ def build_parser() -> argparse.ArgumentParser:
     event.add_argument("--generation", choices=["2025-11-25", "2026-07-28"], default="2025-11-25")
     event.add_argument("--base64", action="store_true", help="base64-encode the body, as SAM does")
     event.add_argument("--authorization", help="Authorization header value")
-    event.add_argument(
+    caller = event.add_mutually_exclusive_group()
+    caller.add_argument(
         "--authorizer-context", help="authorizer context as JSON (what the authorizer returned)"
+    )
+    caller.add_argument(
+        "--scopes",
+        nargs="+",
+        help="scopes of the default dev caller's context (default: every scope this server knows)",
+    )
+    caller.add_argument(
+        "--no-authorizer-context",
+        action="store_true",
+        help="no authorizer context (the MCP function then answers 401: fail closed)",
     )
     event.set_defaults(run=cmd_event)
     return parser
@@ -319,10 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "event" and args.tool and args.method == "tools/list":
         args.method = "tools/call"
     try:
+        load_env_file(Path(".env"))
         code: int = args.run(args)
         return code
-    except UsageError as exc:
-        print(f"mcp-lambda {args.command}: {exc}", file=sys.stderr)
+    except (UsageError, ConfigurationError, EnvFileError) as exc:
+        # One line: messages are written to fit one, but a cause could carry a newline.
+        print(f"mcp-lambda {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

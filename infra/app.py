@@ -1,13 +1,20 @@
-"""CDK entry point: `npx cdk synth` / `npx cdk deploy` run `python -m infra.app` (see cdk.json)."""
+"""CDK entry point: `npx cdk synth` / `npx cdk deploy` run `python -m infra.app` (see cdk.json).
+
+`main()` first reads `.env` from the working directory (the project root, where `npx cdk` runs),
+so the stack sees the same settings as `make dev`. Precedence: `-c NAME=value` context, then
+the environment, then `.env`, then the defaults.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from devtools.env_file import EnvFileError, load_env_file
 from infra.config import StackConfig
 from infra.stack import ServerlessMcpStack
 
@@ -37,6 +44,10 @@ def build_app(
 
 
 def main() -> None:
+    try:
+        load_env_file(Path(".env"))
+    except EnvFileError as exc:
+        raise SystemExit(f"infra.app: {exc}") from None
     app, _stack = build_app()
     app.synth()
 

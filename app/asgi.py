@@ -48,6 +48,17 @@ from app.permissions import ListFilter, ScopedServer, target_of
 # JSON-RPC 2.0 error codes.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+
+# Levels of nesting a request body may have, the body object itself being level 1. A real MCP
+# request is a few levels deep (body, params, arguments, then what a tool's schema nests);
+# without a limit, 100k levels made `json.loads` raise RecursionError (a 500) and a few hundred
+# could still exhaust the stack in pydantic or in the SDK's own parsing.
+MAX_JSON_DEPTH = 64
+
+# Methods whose reply is a stream that stays open: a stateless Lambda behind API Gateway
+# buffers every reply, so the stream would never end (Mangum failed on it with a 500).
+UNSUPPORTED_METHODS = frozenset({"subscriptions/listen"})
 
 
 def jsonrpc_error(
@@ -161,6 +172,42 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+class NestingTooDeep(ValueError):
+    """The body is JSON nested deeper than `MAX_JSON_DEPTH` levels."""
+
+
+def parse_body(body: bytes) -> Any:
+    """The JSON value of a request body that is strict UTF-8 JSON, nested `MAX_JSON_DEPTH` at most.
+
+    Raises `NestingTooDeep`, or `ValueError` for anything that is not UTF-8 JSON text. Decoded
+    here, not by `json.loads(bytes)`, which also accepts UTF-16 and UTF-32, a byte order mark,
+    and UTF-8-encoded surrogates (RFC 8259 §8.1: JSON between systems MUST be UTF-8, no BOM).
+    """
+    text = body.decode("utf-8")  # strict: an invalid byte raises UnicodeDecodeError, a ValueError
+    try:
+        value = json.loads(text)  # a leading BOM (U+FEFF) is a JSONDecodeError
+    except RecursionError:
+        raise NestingTooDeep from None
+    # A body can be no deeper than it has brackets: nearly every body skips the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
+        raise NestingTooDeep
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    # Iterative: recursion is what must not happen on hostile input. Only containers are pushed.
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth == limit and any(isinstance(child, dict | list) for child in children):
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def replay(body: bytes) -> Receive:
     """A `receive` that hands the already-read body to the next app, then reports disconnect."""
     sent = False
@@ -226,7 +273,9 @@ class McpEndpoint:
             response = await single_exchange.serve(self._session_manager, request, message, version)
             await response(scope, request.receive, send)
         else:
-            await self._session_manager.handle_request(scope, replay(admitted.body), send)
+            await self._session_manager.handle_request(
+                scope, replay(admitted.body), single_exchange.bounding_errors(send)
+            )
 
     async def _check(self, scope: Scope, receive: Receive, audit: RequestAudit) -> Response | Admitted:
         request = Request(scope)
@@ -259,10 +308,17 @@ class McpEndpoint:
             audit.refuse("body_too_large")
             return jsonrpc_error(413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes")
         try:
-            message = json.loads(body)
-        except ValueError:
+            message = parse_body(body)
+        except NestingTooDeep:
+            audit.refuse("nesting_too_deep")
+            return jsonrpc_error(
+                400, INVALID_REQUEST, f"Invalid request: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            )
+        except ValueError:  # not UTF-8 (UnicodeDecodeError is one), a BOM, not JSON
             audit.refuse("parse_error")
-            return jsonrpc_error(400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object")
+            return jsonrpc_error(
+                400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object, as UTF-8 JSON"
+            )
         if isinstance(message, list):
             audit.refuse("batch_not_supported")
             return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported")
@@ -283,6 +339,9 @@ class McpEndpoint:
                 audit.refuse("insufficient_scope")
                 needed = self._requirements.required(*target)
                 return insufficient_scope(settings, needed, message.get("id"))
+        if message.get("method") in UNSUPPORTED_METHODS:
+            audit.refuse("method_not_supported")
+            return method_not_supported(message)
         return Admitted(body, message)
 
 
@@ -306,6 +365,18 @@ def insufficient_scope(
         f"Forbidden: this call needs the scope(s) {' '.join(sorted(needed))}",
         request_id=request_id,
         headers={"WWW-Authenticate": challenge},
+    )
+
+
+def method_not_supported(message: dict[str, Any]) -> Response:
+    """-32601 with HTTP 404, the pair the 2026-07-28 transport (and the SDK's table) use."""
+    method = message.get("method")
+    return jsonrpc_error(
+        404,
+        METHOD_NOT_FOUND,
+        f"Method not found: {method} needs a response stream held open, which this stateless "
+        "server cannot do (every reply is one buffered JSON document); list again to see changes",
+        request_id=message.get("id"),
     )
 
 

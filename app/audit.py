@@ -190,7 +190,7 @@ class AuditTrail:
         }
         trace_header = os.environ.get("_X_AMZN_TRACE_ID")
         if trace_header:
-            line["xray_trace_id"] = _cut(trace_header.split(";")[0].replace("Root=", ""))
+            line["xray_trace_id"] = cut(trace_header.split(";")[0].replace("Root=", ""))
         audit_line = writable(_encode(line))
         # Text fields and names alone stay far below the limit; only argument values can pass it.
         values = (event.arguments or {}).get("values")
@@ -336,7 +336,8 @@ def writable(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-def _cut(text: str, limit: int = MAX_TEXT) -> str:
+def cut(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, or its first `limit` characters and `…` if it is longer."""
     return text if len(text) <= limit else text[:limit] + CUT
 
 
@@ -370,7 +371,7 @@ def metrics_document(event: AuditEvent, namespace: str, timestamp_ms: int) -> st
     ):
         failed = event.outcome in ("tool_error", "server_error", "error")
         directives.append(_TOOL_CALLS_AND_ERRORS if failed else _TOOL_CALLS)
-        values.update(tool=_cut(event.target, 64), ToolCalls=[1])
+        values.update(tool=cut(event.target, 64), ToolCalls=[1])
         if failed:
             values["ToolErrors"] = [1]
     if event.latency_ms is not None:

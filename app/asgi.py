@@ -24,8 +24,11 @@ endpoint behind API Gateway needs and the SDK does not do the way we want:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,11 +101,11 @@ class SessionManagerRunner:
         await asyncio.shield(self._ready)
 
     def stop(self) -> None:
-        """End the parked task, from the thread that owns its (idle) loop.
+        """End the parked task (and the SDK session manager), from the thread that owns its idle loop.
 
-        Lambda never needs this: the container is frozen, then discarded. A process that wants
-        to exit (the local stack, tests, benchmarks) does, because the parked task keeps anyio's
-        worker thread alive (see `keep_worker_threads_warm`) and that thread is not a daemon.
+        Lambda never needs this: the container is frozen, then discarded. Nor does a process
+        that merely wants to exit (`release_worker_threads` runs at interpreter exit); the local
+        stack and tests call it to shut the session manager down cleanly.
         """
         task, self._task, self._ready = self._task, None, None
         if task is None or task.done():
@@ -152,6 +155,46 @@ def keep_worker_threads_warm() -> None:
     from anyio._backends._asyncio import _root_task  # no public API for this
 
     _root_task.set(asyncio.current_task())
+    _release_worker_threads_at_exit()
+
+
+def release_worker_threads() -> None:
+    """Let the warm worker threads of parked tasks end, so that the interpreter can exit.
+
+    Runs at interpreter exit, before Python joins the threads that are not daemons (anyio's
+    worker threads are not, and a parked task never ends by itself, so a script that invoked
+    the handler once used to hang at exit). Only the threads are told to stop, as anyio does
+    when a root task ends; the parked task is left to the loop, which is not running here, or
+    cancelled on its own loop if that loop still runs in another thread.
+    """
+    from anyio._backends._asyncio import WorkerThread  # no public API for this
+
+    for runner in list(_RUNNERS):
+        task = runner._task
+        if task is None or task.done():
+            continue
+        loop = task.get_loop()
+        if loop.is_running():  # owned by another thread: let that thread end the task
+            loop.call_soon_threadsafe(task.cancel)
+            continue
+        for thread in threading.enumerate():
+            if isinstance(thread, WorkerThread) and thread.root_task is task:
+                thread.stop()
+
+
+_exit_hook_registered = False
+
+
+def _release_worker_threads_at_exit() -> None:
+    # `threading._register_atexit` (Python 3.9+) runs before the non-daemon threads are joined;
+    # `atexit` would run after that join, which never ends.
+    global _exit_hook_registered
+    register: Callable[[Callable[[], None]], None] | None = getattr(threading, "_register_atexit", None)
+    if _exit_hook_registered or register is None:
+        return
+    with contextlib.suppress(RuntimeError):  # the interpreter is shutting down already
+        register(release_worker_threads)
+        _exit_hook_registered = True
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

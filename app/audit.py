@@ -26,7 +26,7 @@ record at all.
   cuts longer log events, and a cut line no longer parses). A cut string ends in `…` and the
   event lists the cut fields in `truncated` (`arguments` when anything in it was cut, which
   also sets `arguments.truncated`), because a caller's own text may end in `…`.
-- A lone surrogate (JSON may escape one, `"\ud800"`, and `json.loads` keeps it) cannot be
+- A lone surrogate (JSON may escape one, `"\\ud800"`, and `json.loads` keeps it) cannot be
   encoded as UTF-8, so Lambda's stdout would raise on it: it is written as U+FFFD.
 - Should the write itself fail (stdout closed, a broken pipe), the failure is counted
   (`AuditTrail.write_failures`) and reported on stderr, which Lambda also sends to the log
@@ -74,7 +74,7 @@ _SENSITIVE_KEY: Final = re.compile(
 _SENSITIVE_VALUE: Final = re.compile(
     r"\b(?:bearer|basic)\s+\S|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}|mcpk_[0-9a-f]{16}_", re.I
 )
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 # Built once: `json.dumps` with options builds a new encoder on every call.
 _encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 

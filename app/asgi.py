@@ -33,7 +33,9 @@ endpoint behind API Gateway needs and the SDK does not do the way we want:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -61,6 +63,17 @@ from app.permissions import ListFilter, PromptRequestCheck, ScopedServer, routin
 # JSON-RPC 2.0 error codes.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+
+# Levels of nesting a request body may have, the body object itself being level 1. A real MCP
+# request is a few levels deep (body, params, arguments, then what a tool's schema nests);
+# without a limit, 100k levels made `json.loads` raise RecursionError (a 500) and a few hundred
+# could still exhaust the stack in pydantic or in the SDK's own parsing.
+MAX_JSON_DEPTH = 64
+
+# Methods whose reply is a stream that stays open: a stateless Lambda behind API Gateway
+# buffers every reply, so the stream would never end (Mangum failed on it with a 500).
+UNSUPPORTED_METHODS = frozenset({"subscriptions/listen"})
 
 
 def jsonrpc_error(
@@ -100,11 +113,11 @@ class SessionManagerRunner:
         await asyncio.shield(self._ready)
 
     def stop(self) -> None:
-        """End the parked task, from the thread that owns its (idle) loop.
+        """End the parked task (and the SDK session manager), from the thread that owns its idle loop.
 
-        Lambda never needs this: the container is frozen, then discarded. A process that wants
-        to exit (the local stack, tests, benchmarks) does, because the parked task keeps anyio's
-        worker thread alive (see `keep_worker_threads_warm`) and that thread is not a daemon.
+        Lambda never needs this: the container is frozen, then discarded. Nor does a process
+        that merely wants to exit (`release_worker_threads` runs at interpreter exit); the local
+        stack and tests call it to shut the session manager down cleanly.
         """
         task, self._task, self._ready = self._task, None, None
         if task is None or task.done():
@@ -154,6 +167,46 @@ def keep_worker_threads_warm() -> None:
     from anyio._backends._asyncio import _root_task  # no public API for this
 
     _root_task.set(asyncio.current_task())
+    _release_worker_threads_at_exit()
+
+
+def release_worker_threads() -> None:
+    """Let the warm worker threads of parked tasks end, so that the interpreter can exit.
+
+    Runs at interpreter exit, before Python joins the threads that are not daemons (anyio's
+    worker threads are not, and a parked task never ends by itself, so a script that invoked
+    the handler once used to hang at exit). Only the threads are told to stop, as anyio does
+    when a root task ends; the parked task is left to the loop, which is not running here, or
+    cancelled on its own loop if that loop still runs in another thread.
+    """
+    from anyio._backends._asyncio import WorkerThread  # no public API for this
+
+    for runner in list(_RUNNERS):
+        task = runner._task
+        if task is None or task.done():
+            continue
+        loop = task.get_loop()
+        if loop.is_running():  # owned by another thread: let that thread end the task
+            loop.call_soon_threadsafe(task.cancel)
+            continue
+        for thread in threading.enumerate():
+            if isinstance(thread, WorkerThread) and thread.root_task is task:
+                thread.stop()
+
+
+_exit_hook_registered = False
+
+
+def _release_worker_threads_at_exit() -> None:
+    # `threading._register_atexit` (Python 3.9+) runs before the non-daemon threads are joined;
+    # `atexit` would run after that join, which never ends.
+    global _exit_hook_registered
+    register: Callable[[Callable[[], None]], None] | None = getattr(threading, "_register_atexit", None)
+    if _exit_hook_registered or register is None:
+        return
+    with contextlib.suppress(RuntimeError):  # the interpreter is shutting down already
+        register(release_worker_threads)
+        _exit_hook_registered = True
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -172,6 +225,42 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+class NestingTooDeep(ValueError):
+    """The body is JSON nested deeper than `MAX_JSON_DEPTH` levels."""
+
+
+def parse_body(body: bytes) -> Any:
+    """The JSON value of a request body that is strict UTF-8 JSON, nested `MAX_JSON_DEPTH` at most.
+
+    Raises `NestingTooDeep`, or `ValueError` for anything that is not UTF-8 JSON text. Decoded
+    here, not by `json.loads(bytes)`, which also accepts UTF-16 and UTF-32, a byte order mark,
+    and UTF-8-encoded surrogates (RFC 8259 §8.1: JSON between systems MUST be UTF-8, no BOM).
+    """
+    text = body.decode("utf-8")  # strict: an invalid byte raises UnicodeDecodeError, a ValueError
+    try:
+        value = json.loads(text)  # a leading BOM (U+FEFF) is a JSONDecodeError
+    except RecursionError:
+        raise NestingTooDeep from None
+    # A body can be no deeper than it has brackets: nearly every body skips the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
+        raise NestingTooDeep
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    # Iterative: recursion is what must not happen on hostile input. Only containers are pushed.
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth == limit and any(isinstance(child, dict | list) for child in children):
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def replay(body: bytes) -> Receive:
@@ -246,7 +335,9 @@ class McpEndpoint:
             response = await single_exchange.serve(self._session_manager, request, message, version)
             await response(scope, request.receive, send)
         else:
-            await self._session_manager.handle_request(scope, replay(admitted.body), send)
+            await self._session_manager.handle_request(
+                scope, replay(admitted.body), single_exchange.bounding_errors(send)
+            )
 
     async def _check(self, scope: Scope, receive: Receive, audit: RequestAudit) -> Response | Admitted:
         request = Request(scope)
@@ -286,10 +377,17 @@ class McpEndpoint:
             audit.refuse("body_too_large")
             return jsonrpc_error(413, INVALID_REQUEST, f"Request body too large: the limit is {limit} bytes")
         try:
-            message = json.loads(body)
-        except ValueError:
+            message = parse_body(body)
+        except NestingTooDeep:
+            audit.refuse("nesting_too_deep")
+            return jsonrpc_error(
+                400, INVALID_REQUEST, f"Invalid request: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            )
+        except ValueError:  # not UTF-8 (UnicodeDecodeError is one), a BOM, not JSON
             audit.refuse("parse_error")
-            return jsonrpc_error(400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object")
+            return jsonrpc_error(
+                400, PARSE_ERROR, "Parse error: the body must be one JSON-RPC object, as UTF-8 JSON"
+            )
         if isinstance(message, list):
             audit.refuse("batch_not_supported")
             return jsonrpc_error(400, INVALID_REQUEST, "Invalid request: JSON-RPC batches are not supported")
@@ -340,7 +438,12 @@ class McpEndpoint:
             needed = needed or frozenset()
             if not principal.has_scopes(needed):
                 audit.refuse("insufficient_scope")
-                return insufficient_scope(settings, needed, request_id)
+                # Every scope still required, the base scope too: a client that replaces its
+                # scope set with the challenged one must not lose access to everything else.
+                return insufficient_scope(settings, {settings.base_scope, *needed}, request_id)
+        if message.get("method") in UNSUPPORTED_METHODS:
+            audit.refuse("method_not_supported")
+            return method_not_supported(message)
         return Admitted(body, message)
 
 
@@ -389,6 +492,18 @@ def insufficient_scope(
         f"Forbidden: this call needs the scope(s) {' '.join(sorted(needed))}",
         request_id=request_id,
         headers={"WWW-Authenticate": challenge},
+    )
+
+
+def method_not_supported(message: dict[str, Any]) -> Response:
+    """-32601 with HTTP 404, the pair the 2026-07-28 transport (and the SDK's table) use."""
+    method = message.get("method")
+    return jsonrpc_error(
+        404,
+        METHOD_NOT_FOUND,
+        f"Method not found: {method} needs a response stream held open, which this stateless "
+        "server cannot do (every reply is one buffered JSON document); list again to see changes",
+        request_id=message.get("id"),
     )
 
 

@@ -16,10 +16,28 @@ argument value (argument names and sizes only, unless a tool opts in and `AUDIT_
 is true, and then with sensitive-looking keys and credential-shaped values redacted and long
 strings cut).
 
+Writing an event never fails and never raises, whatever a caller sent, because the MCP Lambda
+writes it after the response went out: an exception then would leave the request with no
+record at all.
+
+- Every string is bounded: text fields (and the `message` built from them) at `MAX_TEXT`
+  characters, argument names and values at `MAX_NAME`, at most `MAX_ITEMS` names, and the
+  argument values at `MAX_VALUES` in all; a line stays under `MAX_LINE_BYTES` (CloudWatch Logs
+  cuts longer log events, and a cut line no longer parses). A cut string ends in `…` and the
+  event lists the cut fields in `truncated` (`arguments` when anything in it was cut, which
+  also sets `arguments.truncated`), because a caller's own text may end in `…`.
+- A lone surrogate (JSON may escape one, `"\\ud800"`, and `json.loads` keeps it) cannot be
+  encoded as UTF-8, so Lambda's stdout would raise on it: it is written as U+FFFD.
+- Should the write itself fail (stdout closed, a broken pipe), the failure is counted
+  (`AuditTrail.write_failures`) and reported on stderr, which Lambda also sends to the log
+  group: the audit line that could not be written, an `audit write failed` line, and an
+  `AuditWriteFailures` EMF metric to alarm on.
+
 Metrics go out as one CloudWatch Embedded Metric Format document per event, next to the audit
 line: `Authorizations` (dimensions `decision`, `reason`; one per authorizer decision),
 `ToolCalls` and `ToolErrors` (dimension `tool`; `tools/call` requests that reached the SDK, so a
-call refused for scope is not counted), and `Latency` (dimension `source`).
+call refused for scope is not counted), and `Latency` (dimension `source`); on stderr,
+`AuditWriteFailures` (dimension `source`) for each event that could not be written.
 """
 
 from __future__ import annotations
@@ -33,13 +51,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
 
 SERVICE: Final = "serverless-mcp"
 AUDIT_SCHEMA_VERSION: Final = 1
-MAX_TEXT: Final = 256
+MAX_TEXT: Final = 256  # characters of any text field
+MAX_NAME: Final = 64  # characters of an argument name, or of a string among argument values
+MAX_ITEMS: Final = 50  # argument names; items of one list or object among argument values
+MAX_VALUES: Final = 200  # items among the argument values, at all depths together
+MAX_DEPTH: Final = 4  # nesting of argument values below the arguments object
+MAX_LINE_BYTES: Final = 64 * 1024
+CUT: Final = "…"  # ends a string that was cut
 REDACTED: Final = "[REDACTED]"
 NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
 _SENSITIVE_KEY: Final = re.compile(
@@ -50,6 +74,7 @@ _SENSITIVE_KEY: Final = re.compile(
 _SENSITIVE_VALUE: Final = re.compile(
     r"\b(?:bearer|basic)\s+\S|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}|mcpk_[0-9a-f]{16}_", re.I
 )
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 # Built once: `json.dumps` with options builds a new encoder on every call.
 _encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
@@ -86,12 +111,23 @@ class AuditEvent:
     arguments: dict[str, Any] | None = None
 
     def to_log(self) -> dict[str, Any]:
+        """The event's fields in schema order, text cut to `MAX_TEXT`, and `truncated` if cut."""
         record: dict[str, Any] = {"event_type": "audit", "audit_version": AUDIT_SCHEMA_VERSION}
+        truncated: list[str] = []
         # Not dataclasses.asdict, which deep-copies every value: this runs on every request.
         # The instance dict holds the fields in declaration order, the schema order.
         for name, value in vars(self).items():
-            if value is not None:
-                record[name] = _cut(value) if isinstance(value, str) else value
+            if value is None:
+                continue
+            if isinstance(value, str):
+                if len(value) > MAX_TEXT:
+                    value = value[:MAX_TEXT] + CUT
+                    truncated.append(name)
+            elif name == "arguments" and isinstance(value, dict) and value.get("truncated") is True:
+                truncated.append(name)
+            record[name] = value
+        if truncated:
+            record["truncated"] = truncated
         return record
 
 
@@ -107,6 +143,7 @@ class AuditTrail:
         self.service = service
         self.namespace = namespace
         self.stream: TextIO | None = None  # None: `sys.stdout` as it is at write time
+        self.write_failures = 0  # events whose line could not be written, since the process began
         self._listeners: list[Callable[[str, float], None]] = []
         self._lock = threading.Lock()
 
@@ -116,32 +153,81 @@ class AuditTrail:
         return lambda: self._listeners.remove(listener)
 
     def emit(self, event: AuditEvent) -> None:
+        """Write the event; never raises (a failed write is counted and reported instead)."""
         now = time.time()
+        audit_line: str | None = None
+        written = False
+        try:
+            audit_line, metrics = self._render(event, now)
+            with self._lock:
+                stream, stdout = self.stream or sys.stdout, sys.stdout
+                if metrics is None:
+                    stream.write(audit_line + "\n")
+                    written = True
+                elif stream is stdout:
+                    stream.write(f"{audit_line}\n{metrics}\n")
+                    written = True
+                else:
+                    stream.write(audit_line + "\n")
+                    written = True
+                    stdout.write(metrics + "\n")
+                    stdout.flush()
+                stream.flush()
+            for listener in self._listeners:
+                listener(audit_line, now)
+        except Exception as error:  # the request is answered already: record the failure, go on
+            self._report_failure(event, error, now, None if written else audit_line)
+
+    def _render(self, event: AuditEvent, now: float) -> tuple[str, str | None]:
+        """The audit line and its EMF document, both writable to any UTF-8 stream."""
+        record = event.to_log()
         line: dict[str, Any] = {
             "level": "INFO",
-            "message": f"audit {event.source} {event.action} {event.outcome}",
+            "message": f"audit {record['source']} {record.get('action', '')} {record['outcome']}",
             "timestamp": rfc3339_utc(now),
             "service": self.service,
-            **event.to_log(),
+            **record,
         }
         trace_header = os.environ.get("_X_AMZN_TRACE_ID")
         if trace_header:
-            line["xray_trace_id"] = trace_header.split(";")[0].replace("Root=", "")
-        audit_line = _encode(line)
+            line["xray_trace_id"] = cut(trace_header.split(";")[0].replace("Root=", ""))
+        audit_line = writable(_encode(line))
+        # Text fields and names alone stay far below the limit; only argument values can pass it.
+        values = (event.arguments or {}).get("values")
+        if (
+            isinstance(values, dict | list)
+            and len(audit_line) * 4 > MAX_LINE_BYTES
+            and len(audit_line.encode()) > MAX_LINE_BYTES
+        ):
+            arguments = {**(event.arguments or {}), "values": "[…]", "truncated": True}
+            return self._render(replace(event, arguments=arguments), now)
         metrics = metrics_document(event, self.namespace, int(now * 1000))
+        return audit_line, writable(metrics) if metrics is not None else None
+
+    def _report_failure(self, event: AuditEvent, error: Exception, now: float, line: str | None) -> None:
+        """Count a failed write; put the line, a notice and a metric on stderr if it works."""
         with self._lock:
-            stream, stdout = self.stream or sys.stdout, sys.stdout
-            if metrics is None:
-                stream.write(audit_line + "\n")
-            elif stream is stdout:
-                stream.write(f"{audit_line}\n{metrics}\n")
-            else:
-                stream.write(audit_line + "\n")
-                stdout.write(metrics + "\n")
-                stdout.flush()
-            stream.flush()
-        for listener in self._listeners:
-            listener(audit_line, now)
+            self.write_failures += 1
+            notice = {
+                "level": "ERROR",
+                "message": "audit write failed",
+                "timestamp": rfc3339_utc(now),
+                "service": self.service,
+                "error": type(error).__name__,  # never the message: it may quote the line
+                "audit_write_failures": self.write_failures,
+            }
+            source = event.source if event.source in ("authorizer", "mcp") else "unknown"
+            directives = _directives_json(self.namespace, (_AUDIT_WRITE_FAILURES,))
+            metric = (
+                f'{{"_aws":{{"Timestamp":{int(now * 1000)},"CloudWatchMetrics":{directives}}},'
+                f'"source":"{source}","AuditWriteFailures":[1]}}'
+            )
+            lines = [line, _encode(notice), metric] if line is not None else [_encode(notice), metric]
+            try:
+                sys.stderr.write("\n".join(lines) + "\n")
+                sys.stderr.flush()
+            except Exception:  # noqa: S110  # stderr is gone too: the counter is all that is left
+                pass
 
 
 def rfc3339_utc(epoch_seconds: float) -> str:
@@ -168,35 +254,91 @@ def emit(event: AuditEvent) -> None:
 
 
 def argument_summary(arguments: Any, *, include_values: bool = False) -> dict[str, Any]:
-    """Names and size of tool arguments; values only when `include_values`, and then redacted."""
+    """Names and size of tool arguments; values only when `include_values`, and then redacted.
+
+    Names are cut to `MAX_NAME` characters, at most `MAX_ITEMS` of them (sorted first); values
+    as `redact` bounds them. `truncated: true` says something was cut.
+    """
     if not isinstance(arguments, dict):
         return {"names": [], "size_bytes": 0}
-    size = len(json.dumps(arguments, separators=(",", ":"), default=str).encode())
-    summary: dict[str, Any] = {"names": sorted(str(name) for name in arguments)[:50], "size_bytes": size}
+    names = sorted(str(name) for name in arguments)
+    cut = len(names) > MAX_ITEMS
+    kept = []
+    for name in names[:MAX_ITEMS]:
+        if len(name) > MAX_NAME:
+            name, cut = name[:MAX_NAME] + CUT, True
+        kept.append(name)
+    summary: dict[str, Any] = {"names": kept}
+    try:
+        summary["size_bytes"] = len(json.dumps(arguments, separators=(",", ":"), default=str).encode())
+    except (RecursionError, ValueError):  # nested past the interpreter's limit: unmeasurable
+        cut = True
     if include_values:
-        summary["values"] = redact(arguments)
+        redactor = _Redactor()
+        summary["values"] = redactor.redact(arguments, 0)
+        cut = cut or redactor.cut
+    if cut:
+        summary["truncated"] = True
     return summary
 
 
 def redact(value: Any, depth: int = 0) -> Any:
-    """A copy safe to log: sensitive-looking keys masked, strings cut, nesting bounded."""
-    if depth > 4:
-        return "[…]"
-    if isinstance(value, dict):
-        return {
-            str(k): REDACTED if _SENSITIVE_KEY.search(str(k)) else redact(v, depth + 1)
-            for k, v in list(value.items())[:50]
-        }
-    if isinstance(value, list | tuple):
-        return [redact(item, depth + 1) for item in list(value)[:50]]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    text = value if isinstance(value, str) else str(value)
-    return REDACTED if _SENSITIVE_VALUE.search(text) else _cut(text, 64)
+    """A copy safe to log: sensitive-looking keys masked, strings cut, nesting and size bounded."""
+    return _Redactor().redact(value, depth)
 
 
-def _cut(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
+class _Redactor:
+    """One redaction: counts the items it keeps (at most `MAX_VALUES`) and notes any cut."""
+
+    def __init__(self) -> None:
+        self.budget = MAX_VALUES
+        self.cut = False
+
+    def redact(self, value: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            self.cut = True
+            return "[…]"
+        if isinstance(value, dict):
+            return {
+                self._text(str(k), MAX_NAME): REDACTED
+                if _SENSITIVE_KEY.search(str(k))
+                else self.redact(v, depth + 1)
+                for k, v in self._items(list(value.items()))
+            }
+        if isinstance(value, list | tuple):
+            return [self.redact(item, depth + 1) for item in self._items(list(value))]
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, float):
+            # `json.loads` accepts NaN and Infinity; written as numbers they would break the line.
+            return value if math.isfinite(value) else str(value)
+        text = value if isinstance(value, str) else str(value)
+        return REDACTED if _SENSITIVE_VALUE.search(text) else self._text(text, MAX_NAME)
+
+    def _items(self, items: list[Any]) -> list[Any]:
+        kept = items[: min(MAX_ITEMS, self.budget)]
+        self.budget -= len(kept)
+        if len(kept) < len(items):
+            self.cut = True
+        return kept
+
+    def _text(self, text: str, limit: int) -> str:
+        if len(text) <= limit:
+            return text
+        self.cut = True
+        return text[:limit] + CUT
+
+
+def writable(text: str) -> str:
+    """`text` as any UTF-8 stream can write it: each lone surrogate becomes U+FFFD."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def cut(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, or its first `limit` characters and `…` if it is longer."""
+    return text if len(text) <= limit else text[:limit] + CUT
 
 
 # One EMF directive: its dimension names, and its (metric name, unit) pairs.
@@ -205,6 +347,7 @@ _AUTHORIZATIONS: Final[_Directive] = (("decision", "reason"), (("Authorizations"
 _TOOL_CALLS: Final[_Directive] = (("tool",), (("ToolCalls", "Count"),))
 _TOOL_CALLS_AND_ERRORS: Final[_Directive] = (("tool",), (("ToolCalls", "Count"), ("ToolErrors", "Count")))
 _LATENCY: Final[_Directive] = (("source",), (("Latency", "Milliseconds"),))
+_AUDIT_WRITE_FAILURES: Final[_Directive] = (("source",), (("AuditWriteFailures", "Count"),))
 
 
 def metrics_document(event: AuditEvent, namespace: str, timestamp_ms: int) -> str | None:
@@ -228,7 +371,7 @@ def metrics_document(event: AuditEvent, namespace: str, timestamp_ms: int) -> st
     ):
         failed = event.outcome in ("tool_error", "server_error", "error")
         directives.append(_TOOL_CALLS_AND_ERRORS if failed else _TOOL_CALLS)
-        values.update(tool=_cut(event.target, 64), ToolCalls=[1])
+        values.update(tool=cut(event.target, 64), ToolCalls=[1])
         if failed:
             values["ToolErrors"] = [1]
     if event.latency_ms is not None:

@@ -15,7 +15,16 @@ INSTRUCTIONS = (
 
 
 def build_server() -> ScopedServer:
-    """A fresh server with all tools registered (tests build their own; Lambda builds one)."""
-    server = ScopedServer(MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0"))
+    """A fresh server with all tools registered (tests build their own; Lambda builds one).
+
+    `subscriptions=False`: every reply is one buffered JSON document, so there is no stream to
+    deliver change notifications on. The SDK then serves no `subscriptions/listen` and, at
+    2026-07-28, advertises no `listChanged` or `subscribe` capability it could not honour
+    (`server/discover`); at 2025-11-25 (`initialize`) it advertises none by default. The edge
+    refuses `subscriptions/listen` for any server (`app.asgi.UNSUPPORTED_METHODS`).
+    """
+    server = ScopedServer(
+        MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", subscriptions=False)
+    )
     register_all(server)
     return server

@@ -16,6 +16,11 @@ requests, and only where the result is the same as the SDK transport's:
 The reply is what the SDK's dispatcher writes: the result, or `MCPError` and validation
 failures as their JSON-RPC errors; any other exception becomes a generic internal error
 (the SDK's handshake-era path would put the exception text on the wire).
+
+On both paths the strings of a JSON-RPC error are cut to `MAX_ECHO` characters (`serve` here,
+`bounding_errors` around the SDK transport): SDK errors quote the caller (`Method not found`
+carries the method in `data`, `Unknown resource` the URI in its message), and a 900 KB method
+name came back as a 900 KB error.
 """
 
 from __future__ import annotations
@@ -40,8 +45,13 @@ from mcp_types import DEFAULT_NEGOTIATED_VERSION, INTERNAL_ERROR, ErrorData, Req
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Send
+
+from app.audit import cut
 
 log = logging.getLogger(__name__)
+
+MAX_ECHO: Final = 256  # characters of any string in a JSON-RPC error object
 
 _HANDSHAKE_VERSIONS: Final = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
 
@@ -130,5 +140,63 @@ async def serve(
         if data is None:
             log.exception("MCP handler for %r failed", message["method"])
             data = ErrorData(code=INTERNAL_ERROR, message="Internal error")
-        reply["error"] = data.model_dump(mode="json", by_alias=True, exclude_none=True)
+        reply["error"] = bounded(data.model_dump(mode="json", by_alias=True, exclude_none=True))
     return Response(json.dumps(reply, separators=(",", ":")), media_type="application/json")
+
+
+def bounded(value: Any) -> Any:
+    """`value` (a JSON-RPC error object) with every string in it cut to `MAX_ECHO` characters."""
+    if isinstance(value, str):
+        return cut(value, MAX_ECHO)
+    if isinstance(value, dict):
+        return {key: bounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [bounded(item) for item in value]
+    return value
+
+
+def bounding_errors(send: Send) -> Send:
+    """`send` for the SDK transport's reply, with the strings of a JSON-RPC error cut as `serve` does.
+
+    Holds the response start until the body: a body whose error is cut changes length. Only a
+    complete JSON body longer than `MAX_ECHO` that mentions an error is parsed at all; a stream
+    (an SSE reply, sent in parts) passes through as it is.
+    """
+    held: Message | None = None
+
+    async def bounded_send(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            held = message
+            return
+        start, held = held, None
+        if start is not None and message["type"] == "http.response.body" and not message.get("more_body"):
+            body = _bounded_error_body(message.get("body", b""))
+            if body is not None:
+                headers = [
+                    (name, str(len(body)).encode() if name.lower() == b"content-length" else value)
+                    for name, value in start.get("headers", [])
+                ]
+                start, message = {**start, "headers": headers}, {**message, "body": body}
+        if start is not None:
+            await send(start)
+        await send(message)
+
+    return bounded_send
+
+
+def _bounded_error_body(body: bytes) -> bytes | None:
+    """The body with its JSON-RPC error's strings cut, or None if there is nothing to cut."""
+    if len(body) <= MAX_ECHO or b'"error"' not in body:
+        return None
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return None
+    error = reply.get("error") if isinstance(reply, dict) else None
+    if not isinstance(error, dict):
+        return None
+    cut_error = bounded(error)
+    if cut_error == error:
+        return None
+    return json.dumps({**reply, "error": cut_error}, separators=(",", ":")).encode()

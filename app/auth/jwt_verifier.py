@@ -36,6 +36,8 @@ import binascii
 import functools
 import json
 import math
+import re
+import string
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -91,6 +93,30 @@ _PYJWT_REASONS: Final[tuple[tuple[type[PyJWTError], ReasonCode], ...]] = (
     (InvalidKeyError, ReasonCode.ALGORITHM_NOT_ALLOWED),
     (DecodeError, ReasonCode.MALFORMED_CREDENTIAL),
 )
+
+
+# An empty signature is let through to be refused for its algorithm (`none`), not its shape.
+_COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_B64URL_ALPHABET: Final = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+_B64URL_VALUE: Final = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
+
+
+def is_canonical_compact_jws(token: str) -> bool:
+    """Three base64url segments without padding, each in its one canonical spelling (RFC 7515 §2).
+
+    Base64 decoders ignore `=` padding and the unused low bits of the last character, so one
+    token has many spellings that verify alike; refusing all but the canonical one means a
+    valid token cannot be altered and still be accepted.
+    """
+    if _COMPACT_JWS.fullmatch(token) is None:
+        return False
+    for segment in token.split("."):
+        spare = len(segment) % 4
+        if spare == 1:
+            return False
+        if spare and _B64URL_VALUE[segment[-1]] & (0xF if spare == 2 else 0x3):
+            return False
+    return True
 
 
 def unverified_alg_and_kid(token: str) -> tuple[object, object]:
@@ -174,6 +200,8 @@ class JwtVerifier:
             raise AuthError(ReasonCode.INTERNAL_ERROR, type(exc).__name__) from None
 
     def _verify(self, token: str) -> Principal:
+        if not is_canonical_compact_jws(token):
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "not a canonical compact JWS")
         alg, kid = unverified_alg_and_kid(token)
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED)

@@ -3,21 +3,37 @@ one audit event per decision."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import random
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
-from app.audit import REDACTED, AuditEvent, argument_summary, emit, redact, rfc3339_utc, trail
+from app.audit import (
+    MAX_NAME,
+    MAX_TEXT,
+    MAX_VALUES,
+    REDACTED,
+    AuditEvent,
+    argument_summary,
+    emit,
+    redact,
+    rfc3339_utc,
+    trail,
+)
 from app.auth.api_keys import generate_api_key
 from app.authorization import Gatekeeper
 from app.config import SettingsSource
@@ -79,10 +95,12 @@ def test_to_log_keeps_the_schema_order_drops_unset_fields_and_cuts_long_text() -
         "target",
         "status",
         "latency_ms",
+        "truncated",
     ]
     assert record["event_type"] == "audit"
     assert record["audit_version"] == 1
     assert record["user_agent"] == "x" * 256 + "…"
+    assert record["truncated"] == ["user_agent"]
     assert None not in record.values()
 
 
@@ -376,3 +394,207 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds_as_powertools_writes_them(
     for epoch in edges + [rng.uniform(0, 2e9) for _ in range(2000)]:
         expected = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
         assert rfc3339_utc(epoch) == expected, epoch
+
+
+# --- any input, bounded output, a write that fails ---------------------------------------------
+
+# Every code point, lone surrogates included: a JSON body may carry "\ud800" escaped, and
+# `json.loads` hands it to Python as a lone surrogate, which no UTF-8 stream can encode.
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=700)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | ANY_TEXT
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=60) | st.dictionaries(ANY_TEXT, inner, max_size=60),
+    max_leaves=150,
+)
+TEXT_FIELDS = [
+    f.name
+    for f in fields(AuditEvent)
+    if f.name not in ("source", "outcome", "status", "latency_ms", "arguments")
+]
+# CloudWatch Logs takes log events of at most 256 KB (PutLogEvents: "Each log event can be no
+# larger than 256 KB", https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html;
+# newer accounts 1 MB): a longer line is cut and no longer parses as JSON. Stay well inside.
+LINE_BUDGET = 64 * 1024
+
+
+def strict_utf8_stream() -> io.TextIOWrapper:
+    """A stream that encodes like Lambda's stdout: UTF-8, errors are errors."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", newline="\n", write_through=True)
+
+
+def written_lines(stream: io.TextIOWrapper) -> list[str]:
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    # Split on newlines only: `splitlines` also splits on U+0085 and U+2028, which JSON leaves raw.
+    return buffer.getvalue().decode("utf-8").removesuffix("\n").split("\n")
+
+
+def reject_constant(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON (CloudWatch would not parse the line)")
+
+
+@contextmanager
+def audit_stream(stream: io.TextIOWrapper) -> Iterator[io.TextIOWrapper]:
+    previous, trail.stream = trail.stream, stream
+    try:
+        yield stream
+    finally:
+        trail.stream = previous
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.fixed_dictionaries({name: ANY_TEXT for name in TEXT_FIELDS}),
+    arguments=st.dictionaries(ANY_TEXT, JSON_VALUES, max_size=80),
+    include_values=st.booleans(),
+)
+def test_any_text_in_any_field_still_writes_one_bounded_json_line(
+    texts: dict[str, str], arguments: dict[str, Any], include_values: bool
+) -> None:
+    failures = trail.write_failures
+    summary = argument_summary(arguments, include_values=include_values)
+    event = AuditEvent(source="mcp", outcome="ok", status=200, latency_ms=1.0, arguments=summary, **texts)
+    with audit_stream(strict_utf8_stream()) as stream:
+        emit(event)
+    (line,) = written_lines(stream)
+    assert len(line.encode()) <= LINE_BUDGET
+    record = json.loads(line, parse_constant=reject_constant)
+    assert trail.write_failures == failures
+    cut = {name for name, text in texts.items() if len(text) > MAX_TEXT}
+    assert set(record.get("truncated", [])) - {"arguments"} == cut
+    for name in TEXT_FIELDS:
+        assert len(record[name]) <= MAX_TEXT + 1
+    assert len(record["message"]) <= MAX_TEXT + 40
+    assert all(len(name) <= MAX_NAME + 1 for name in record["arguments"]["names"])
+
+
+@pytest.mark.parametrize("field", ["action", "target", "user_agent", "principal", "reason"])
+def test_a_lone_surrogate_is_written_as_a_replacement_character(field: str) -> None:
+    event = AuditEvent(source="mcp", action="tools/call", outcome="ok")
+    setattr(event, field, "before\ud800after")
+    with audit_stream(strict_utf8_stream()) as stream:
+        emit(event)
+    (line,) = written_lines(stream)
+    assert json.loads(line)[field] == "before\ufffdafter"
+
+
+def test_a_lone_surrogate_in_an_argument_name_or_value_is_written() -> None:
+    summary = argument_summary({"\udc00name": "value\ud83d", "ok": 1}, include_values=True)
+    event = AuditEvent(source="mcp", action="tools/call", outcome="ok", arguments=summary)
+    with audit_stream(strict_utf8_stream()) as stream:
+        emit(event)
+    (line,) = written_lines(stream)
+    arguments = json.loads(line)["arguments"]
+    assert arguments["names"] == ["ok", "\ufffdname"]
+    assert arguments["values"] == {"\ufffdname": "value\ufffd", "ok": 1}
+
+
+def test_a_900_kb_method_name_gives_a_short_line_that_says_it_was_cut() -> None:
+    method = "m" * 900_000
+    with audit_stream(strict_utf8_stream()) as stream:
+        emit(AuditEvent(source="mcp", action=method, outcome="error", reason="method_not_found"))
+    (line,) = written_lines(stream)
+    record = json.loads(line)
+    assert len(line) < 2048
+    assert record["action"] == "m" * MAX_TEXT + "…"
+    assert record["message"] == f"audit mcp {'m' * MAX_TEXT}… error"
+    assert record["truncated"] == ["action"]
+
+
+def test_an_event_that_was_not_cut_has_no_truncated_field(logs: LogCapture) -> None:
+    emit(AuditEvent(source="mcp", action="tools/list", outcome="ok", user_agent="x" * MAX_TEXT))
+    (audit,) = logs.audits()
+    assert "truncated" not in audit
+
+
+def test_argument_names_are_bounded_in_length_and_number_and_say_so() -> None:
+    arguments = {f"{index:03d}" + "n" * 200: index for index in range(80)}
+    summary = argument_summary(arguments)
+    assert len(summary["names"]) == 50
+    assert all(len(name) == MAX_NAME + 1 and name.endswith("…") for name in summary["names"])
+    assert summary["truncated"] is True
+    assert summary["size_bytes"] == len(json.dumps(arguments, separators=(",", ":")))
+    assert "truncated" not in argument_summary({"a": 1, "b": 2})
+
+
+def test_argument_values_are_bounded_in_total_and_say_so() -> None:
+    arguments = {f"k{i}": [{"v": "x" * 64} for _ in range(50)] for i in range(50)}
+    summary = argument_summary(arguments, include_values=True)
+    leaves = json.dumps(summary["values"]).count('"x')
+    assert leaves <= MAX_VALUES
+    assert summary["truncated"] is True
+    with audit_stream(strict_utf8_stream()) as stream:
+        emit(AuditEvent(source="mcp", action="tools/call", outcome="ok", arguments=summary))
+    (line,) = written_lines(stream)
+    assert json.loads(line)["truncated"] == ["arguments"]
+    assert len(line.encode()) <= LINE_BUDGET
+
+
+def test_non_finite_numbers_in_argument_values_stay_valid_json() -> None:
+    summary = argument_summary({"a": float("nan"), "b": [float("inf"), -float("inf")]}, include_values=True)
+    with audit_stream(strict_utf8_stream()) as stream:
+        emit(AuditEvent(source="mcp", action="tools/call", outcome="ok", arguments=summary))
+    (line,) = written_lines(stream)
+    values = json.loads(line, parse_constant=reject_constant)["arguments"]["values"]
+    assert values == {"a": "nan", "b": ["inf", "-inf"]}
+
+
+def closed_stream() -> io.TextIOWrapper:
+    stream = strict_utf8_stream()
+    stream.close()
+    return stream
+
+
+class BrokenPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("broken", [closed_stream, BrokenPipe], ids=["closed", "broken-pipe"])
+def test_a_write_that_fails_is_counted_and_reported_on_stderr_with_a_metric(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], broken: Callable[[], TextIO]
+) -> None:
+    """Lambda sends stdout AND stderr to the function's log group, where EMF documents are
+    extracted from any log event (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html):
+    when stdout fails, the record and the failure go to stderr."""
+    capsys.readouterr()
+    failures = trail.write_failures
+    monkeypatch.setattr(sys, "stdout", broken())
+    monkeypatch.setattr(trail, "stream", None)
+    event = AuditEvent(source="mcp", action="tools/call", outcome="ok", request_id="r-broken", latency_ms=1.0)
+    emit(event)  # never raises
+    emit(replace(event, request_id="r-broken-2"))
+    assert trail.write_failures == failures + 2
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    audits = [line for line in lines if line.get("event_type") == "audit"]
+    assert [audit["request_id"] for audit in audits] == ["r-broken", "r-broken-2"]
+    notices = [line for line in lines if line.get("message") == "audit write failed"]
+    assert [notice["level"] for notice in notices] == ["ERROR", "ERROR"]
+    assert [notice["audit_write_failures"] for notice in notices] == [failures + 1, failures + 2]
+    assert notices[0]["error"] in ("ValueError", "BrokenPipeError")
+    points = metric_points("\n".join(json.dumps(line) for line in lines if "_aws" in line))
+    assert [(name, dims, value) for name, dims, value in points if name == "AuditWriteFailures"] == [
+        ("AuditWriteFailures", {"source": "mcp"}, 1.0)
+    ] * 2
+
+
+def test_a_listener_that_fails_is_counted_and_the_line_is_still_written(
+    logs: LogCapture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    failures = trail.write_failures
+
+    def broken_listener(line: str, created: float) -> None:
+        raise ConnectionError("log shipper is down")
+
+    remove = trail.add_listener(broken_listener)
+    try:
+        emit(AuditEvent(source="authorizer", action="authorize", outcome="allowed"))
+    finally:
+        remove()
+    assert [audit["outcome"] for audit in logs.audits()] == ["allowed"]
+    assert trail.write_failures == failures + 1
+    err = capfd.readouterr().err
+    assert "ConnectionError" in err
+    assert '"event_type":"audit"' not in err  # the line itself was written: no duplicate

@@ -363,3 +363,25 @@ def test_jws_header_extensions_are_refused(
     with pytest.raises(AuthError) as info:
         verifier.verify(_sign_raw(keys.rsa, _claims_json(), headers))
     assert info.value.reason is MALFORMED
+
+
+@pytest.mark.parametrize(
+    ("token", "canonical"),
+    [
+        ("eyJh.eyJz.c2ln", True),
+        ("eyJh.eyJz.c2lnAA", True),  # 2 spare characters, low 4 bits zero
+        ("eyJh.eyJz.c2lnAB", False),  # same bytes as "AA" once decoded: refused
+        ("eyJh.eyJz.c2lnAAF", False),  # 3 spare characters, low 2 bits set
+        ("eyJh.eyJz.c2lnAAA", True),
+        ("eyJh.eyJz.c2ln==", False),  # padding
+        ("eyJh.eyJz.c2lnA", False),  # a length no base64 has
+        ("eyJh.eyJz", False),
+        ("eyJh.eyJz.c2l+", False),  # base64, not base64url
+        ("eyJh..c2ln", False),
+    ],
+)
+def test_only_the_canonical_spelling_of_a_compact_jws_is_accepted(token: str, canonical: bool) -> None:
+    """RFC 7515 §2: base64url without padding; decoders ignore padding and spare bits, we do not."""
+    from app.auth.jwt_verifier import is_canonical_compact_jws
+
+    assert is_canonical_compact_jws(token) is canonical

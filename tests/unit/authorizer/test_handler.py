@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Iterator
@@ -170,10 +169,6 @@ def test_fuzzed_authorization_header_never_allows_and_never_crashes(header: str)
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
 
 
-def _segments(token: str) -> list[bytes]:
-    return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in token.split(".")]
-
-
 _MUTATIONS = st.tuples(
     st.sampled_from(["replace", "insert", "delete", "truncate"]),
     st.integers(min_value=0, max_value=10_000),
@@ -215,8 +210,8 @@ def test_a_mutated_valid_jwt_is_allowed_only_if_it_carries_the_same_signed_bytes
     mutated, allowed = _try_mutated(token, mutation)
     if not allowed:
         return
-    # Allowed: the mutation changed no signed byte (base64 padding bits at most).
-    assert _segments(mutated) == _segments(token)
+    # Allowed only unchanged: every other spelling of the same bytes is refused too.
+    assert mutated == token
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

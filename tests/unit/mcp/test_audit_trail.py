@@ -6,6 +6,7 @@ its own API Gateway request id, so each test finds exactly the events of its own
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import uuid
@@ -20,14 +21,14 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from app.asgi import create_app
-from app.audit import REDACTED, AuditEvent
+from app.audit import REDACTED, AuditEvent, trail
 from app.config import HttpSettings, SettingsSource, read_bool
 from app.handlers.mcp import AuthorizerContext
 from app.permissions import ScopedServer
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import response_from_lambda
-from devtools.mcp_messages import mcp_request, tool_call_params
+from devtools.mcp_messages import Generation, mcp_request, tool_call_params
 from tests.conftest import LogCapture
 from tests.unit.test_audit import metric_points
 
@@ -414,3 +415,105 @@ def test_tool_error_and_server_error_outcomes(runtime_with: RuntimeFactory, logs
     assert (audit["outcome"], audit["reason"]) == ("server_error", "internal_error")
     assert (audit["target_kind"], audit["target"]) == ("resource", "report://broken")
     assert "the report store is down" not in json.dumps(audit)
+
+
+# --- hostile input: every request still leaves one bounded record -----------------------------
+
+
+class StrictLogs:
+    """The audit lines as Lambda's stdout would take them: UTF-8, where errors are errors."""
+
+    def __init__(self) -> None:
+        self.stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="\n", write_through=True)
+
+    def lines(self) -> list[str]:
+        buffer = self.stream.buffer
+        assert isinstance(buffer, io.BytesIO)
+        return [line for line in buffer.getvalue().decode("utf-8").split("\n") if line]
+
+    def audit_of(self, request_id: str) -> dict[str, Any]:
+        (audit,) = [a for a in map(json.loads, self.lines()) if a.get("request_id") == request_id]
+        assert isinstance(audit, dict)
+        return audit
+
+
+@pytest.fixture
+def strict_logs() -> Iterator[StrictLogs]:
+    logs = StrictLogs()
+    previous, trail.stream = trail.stream, logs.stream
+    try:
+        yield logs
+    finally:
+        trail.stream = previous
+
+
+@pytest.mark.parametrize(
+    ("request_", "field", "expected"),
+    [
+        (tool_call("add", {"a": 1, "b": 2, "\ud800": 3}), "arguments", ["a", "b", "\ufffd"]),
+        (tool_call("add\udfff", {}), "target", "add\ufffd"),
+        (mcp_request("tools/\ud800list"), "action", "tools/\ufffdlist"),
+        # An HTTP header cannot carry a surrogate: the Mcp-Method header names another method.
+        (
+            ({**mcp_request("tools/list", generation="2026-07-28")[0]}, mcp_request("tools/\ud800list")[1]),
+            "action",
+            "tools/\ufffdlist",
+        ),
+    ],
+    ids=["argument-name", "tool-name", "method", "method-2026"],
+)
+def test_a_lone_surrogate_in_a_request_still_leaves_its_audit_record(
+    mcp_runtime: LambdaRuntime,
+    strict_logs: StrictLogs,
+    request_: tuple[dict[str, str], str],
+    field: str,
+    expected: Any,
+) -> None:
+    # json.dumps escapes the surrogate ("\ud800"): valid JSON that json.loads turns back into one.
+    assert "\\ud" in request_[1] or "\\ud" in json.dumps(request_[1])
+    failures = trail.write_failures
+    status, request_id = send(mcp_runtime, request_)
+    assert status < 500
+    audit = strict_logs.audit_of(request_id)
+    assert (audit[field]["names"] if field == "arguments" else audit[field]) == expected
+    assert trail.write_failures == failures
+
+
+@pytest.mark.parametrize("generation", ["2025-11-25", "2026-07-28"])
+def test_a_900_kb_method_name_leaves_a_bounded_record_and_a_bounded_error(
+    mcp_runtime: LambdaRuntime, strict_logs: StrictLogs, generation: Generation
+) -> None:
+    method = "x/" + "m" * 900_000
+    headers, body = mcp_request(method, generation=generation)
+    request_id = f"req-{uuid.uuid4()}"
+    event = proxy_event(
+        "v1", "POST", "/mcp", headers=headers, body=body, authorizer=dict(CONTEXT), request_id=request_id
+    )
+    status, _, reply = response_from_lambda(mcp_runtime.invoke_sync(event))
+    assert status in (200, 404)
+    error = json.loads(reply)["error"]
+    assert error["code"] == -32601
+    assert len(reply) < 2048  # the method is echoed in `error.data`, cut
+    (line,) = [line for line in strict_logs.lines() if request_id in line]
+    audit = json.loads(line)
+    assert len(line) < 4096
+    assert audit["action"] == method[:256] + "…"
+    assert audit["truncated"] == ["action"]
+    assert len(audit["message"]) < 300
+
+
+def test_an_audit_write_that_fails_does_not_fail_the_request_and_is_counted(
+    mcp_runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    closed = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    closed.close()
+    monkeypatch.setattr(trail, "stream", closed)
+    failures = trail.write_failures
+    capfd.readouterr()
+    status, request_id = send(mcp_runtime, tool_call("add", {"a": 1, "b": 2}))
+    assert status == 200
+    assert trail.write_failures == failures + 1
+    err = capfd.readouterr().err
+    (audit,) = [json.loads(line) for line in err.splitlines() if request_id in line]
+    assert (audit["action"], audit["outcome"]) == ("tools/call", "ok")
+    assert '"AuditWriteFailures":[1]' in err

@@ -127,7 +127,8 @@ def test_tool_call_without_its_scope_is_403_step_up(
     status, headers, body = call(mcp_runtime, fmt, context=NARROW_CONTEXT, request=request)
     assert status == 403
     assert headers["www-authenticate"] == (
-        f'Bearer error="insufficient_scope", scope="mcp/profile", resource_metadata="{TEST_PRM_URL}"'
+        'Bearer error="insufficient_scope", scope="mcp/access mcp/profile", '
+        f'resource_metadata="{TEST_PRM_URL}"'
     )
     assert body["id"] == 7
     assert body["error"]["code"] == -32600
@@ -276,12 +277,12 @@ def test_resources_and_prompts_follow_the_same_scope_rule(scoped_items_runtime: 
         rt, "v1", context=NARROW_CONTEXT, request=mcp_request("resources/read", {"uri": "report://quarterly"})
     )
     assert status == 403
-    assert 'scope="reports/read"' in headers["www-authenticate"]
+    assert 'scope="mcp/access reports/read"' in headers["www-authenticate"]
     status, headers, _ = call(
         rt, "v1", context=NARROW_CONTEXT, request=mcp_request("prompts/get", {"name": "admin_prompt"})
     )
     assert status == 403
-    assert 'scope="prompts/admin"' in headers["www-authenticate"]
+    assert 'scope="mcp/access prompts/admin"' in headers["www-authenticate"]
 
     wide = {**NARROW_CONTEXT, "scopes": "mcp/access reports/read prompts/admin"}
     status, _, body = call(
@@ -304,7 +305,8 @@ def test_resource_template_scopes_are_enforced(scoped_items_runtime: LambdaRunti
     status, headers, body = read(scoped_items_runtime, "report://2026/summary", NARROW_CONTEXT)
     assert status == 403
     assert headers["www-authenticate"] == (
-        f'Bearer error="insufficient_scope", scope="reports/read", resource_metadata="{TEST_PRM_URL}"'
+        'Bearer error="insufficient_scope", scope="mcp/access reports/read", '
+        f'resource_metadata="{TEST_PRM_URL}"'
     )
     assert body["id"] == 9
     wide = {**NARROW_CONTEXT, "scopes": "mcp/access reports/read"}
@@ -377,7 +379,7 @@ def test_example_template_needs_the_profile_scope(mcp_runtime: LambdaRuntime, ge
     request = mcp_request("resources/read", {"uri": uri}, generation=generation)
     status, headers, _ = call(mcp_runtime, "v1", context=NARROW_CONTEXT, request=request)
     assert status == 403
-    assert f'scope="{examples.PROFILE_SCOPE}"' in headers["www-authenticate"]
+    assert f'scope="mcp/access {examples.PROFILE_SCOPE}"' in headers["www-authenticate"]
     status, _, body = call(mcp_runtime, "v1", context=FULL_CONTEXT, request=request)
     assert status == 200
     assert body["result"]["contents"][0]["text"] == FULL_CONTEXT["principal"]
@@ -426,6 +428,6 @@ def test_a_scoped_tool_added_as_the_readme_says_is_advertised_and_enforced(
         request = mcp_request("tools/call", tool_call_params("file_report", {"title": "t"}))
         status, headers, _ = call(runtime, "v1", context=NARROW_CONTEXT, request=request)
         assert status == 403
-        assert 'scope="reports/write"' in headers["www-authenticate"]
+        assert 'scope="mcp/access reports/write"' in headers["www-authenticate"]
     finally:
         runtime.close()

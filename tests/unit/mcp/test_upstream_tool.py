@@ -412,6 +412,7 @@ def test_the_step_up_challenge_names_the_upstream_scope(mcp_runtime: LambdaRunti
     status, headers, body = call(mcp_runtime, "v1", context=dict(FULL_CONTEXT), request=request)
     assert status == 403
     assert headers["www-authenticate"] == (
-        f'Bearer error="insufficient_scope", scope="mcp/upstream", resource_metadata="{TEST_PRM_URL}"'
+        'Bearer error="insufficient_scope", scope="mcp/access mcp/upstream", '
+        f'resource_metadata="{TEST_PRM_URL}"'
     )
     assert body["id"] == 3

@@ -15,7 +15,7 @@ Its origin is the stack's one allowed Origin, as an operator lists the origins t
 used from: the suite's DNS-rebinding scenario sends the server's own origin and expects it
 accepted, and a foreign one and expects a 4xx.
 
-The suite side (`run_suite`, `read_results`, `Classification`) runs the pinned suite under the
+The suite side (`suite`, `read_results`, `Classification`, `report`) runs the pinned suite under the
 pinned Node 22 from `node_modules` and reads its per-scenario `checks.json` files.
 """
 
@@ -93,6 +93,8 @@ class AuthorizingProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self, upstream_url: str) -> None:
+        if not self.authorization:
+            raise ValueError("the proxy needs the Authorization value to add before it starts")
         parsed = urllib.parse.urlsplit(upstream_url)
         if parsed.scheme != "http" or parsed.hostname != "127.0.0.1" or parsed.port is None:
             raise ValueError("the proxy only fronts the local stack on http://127.0.0.1:<port>")
@@ -102,7 +104,9 @@ class AuthorizingProxy:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve loop, so only if one runs
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
 
     def _forward(self, request: BaseHTTPRequestHandler) -> None:

@@ -5,6 +5,12 @@ MCP handler) over HTTP on 127.0.0.1, with its reference tools registered for thi
 (`tests/e2e/conformance_harness.py` says how). What each scenario must do here is decided in
 `docs/conformance.md`: the scenarios under "Must pass" fail this test when they fail; the others
 are run and printed. The first test keeps that page in step with the suite's own scenario list.
+
+The AWS behaviour behind the "not applicable" verdicts (one buffered JSON body per request, no
+stream): a Lambda proxy integration in the default transfer mode sends the response only once it
+is complete (https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode-lambda.html),
+and Lambda streams responses only from Node.js managed runtimes, a custom runtime or the Lambda
+Web Adapter (https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html).
 """
 
 from __future__ import annotations

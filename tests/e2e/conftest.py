@@ -80,11 +80,3 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         state["state_dir"] = str(state_dir)
         state["log_path"] = str(state_dir / "stack.log")
         yield state
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the conformance suite's per-scenario results (`test_conformance.py`), pass or fail."""
-    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
-        for name, text in getattr(report, "user_properties", ()):
-            if name == "conformance":
-                terminalreporter.write_line(str(text))

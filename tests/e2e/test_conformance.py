@@ -99,7 +99,7 @@ def test_conformance_suite(
     elapsed = time.monotonic() - started
     results = read_results(tmp_path)
     text = f"{report(revision, results, classification)}\n  (suite run: {elapsed:.1f} s)"
-    # Shown in the run's summary even when passing (see tests/e2e/conftest.py).
+    # Shown in the run's summary even when passing (see tests/conftest.py).
     request.node.user_properties.append(("conformance", text))
     assert run.returncode in (0, 1), f"the suite did not run (exit {run.returncode}):\n{run.stderr[-3000:]}"
     must_pass = classification.must_pass(revision)

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= auto
 
-.PHONY: test dev lint typecheck unit bench events clean install
+.PHONY: test dev lint typecheck unit bench events clean install conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,8 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 
 install: $(INSTALLED)
 
-# The CDK CLI is pinned in package.json; installed only when that file exists.
+# Pinned in package.json: the CDK CLI, and the MCP conformance suite with the Node 22 it runs on
+# (the npm package `node`, so Node 20 and npm are enough); installed only when that file exists.
 node_modules/.installed: $(wildcard package.json package-lock.json)
 	@if [ -f package.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 	@mkdir -p node_modules && touch $@
@@ -34,6 +35,10 @@ typecheck: $(INSTALLED)
 
 test: $(INSTALLED) node_modules/.installed lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Only the official MCP conformance suite against the local stack (docs/conformance.md); `make test` runs it too.
+conformance: $(INSTALLED) node_modules/.installed
+	$(BIN)/pytest tests/e2e/test_conformance.py
 
 dev: $(INSTALLED)
 	$(BIN)/mcp-lambda dev

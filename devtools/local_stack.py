@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,11 @@ class LocalStackOptions:
     api_keys_cache_seconds: int = 60
     config_cache_seconds: int = 300
     allowed_origins: tuple[str, ...] = ()
+    # Dotted module names, each with a `register(server)` like `app/tools/examples.py`, added to
+    # `app.tools.TOOL_MODULES` before the handlers are imported: test fixtures (the conformance
+    # suite's reference tools) served by this stack only. An option, not an environment variable,
+    # so that no deployed Lambda can be talked into loading extra code.
+    extra_tool_modules: tuple[str, ...] = ()
 
 
 class CloudWatchShipper:
@@ -138,6 +144,8 @@ class LocalStack:
         self._stoppers.append(issuer_server.stop)
 
         self._point_environment_at(endpoint)
+        # Before `_seed` builds a server (the dev key's scopes) and before the handlers import.
+        self._register_extra_tool_modules()
         api_key, base_scope, all_scopes = self._seed(endpoint, mcp_url, issuer.issuer_url)
         self._configure_per_tool_decisions()
 
@@ -213,6 +221,28 @@ class LocalStack:
         )
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
+
+    def _register_extra_tool_modules(self) -> None:
+        """Append each extra module's `register` to `app.tools.TOOL_MODULES` (this process only)."""
+        if not self.options.extra_tool_modules:
+            return
+        import importlib
+
+        import app.tools
+
+        registers = []
+        for name in self.options.extra_tool_modules:
+            register = getattr(importlib.import_module(name), "register", None)
+            if not callable(register):
+                raise ValueError(
+                    f"extra tool module {name!r} has no register(server) function; "
+                    "give it one like app/tools/examples.py"
+                )
+            registers.append(register)
+        if "app.handlers.mcp" in sys.modules:
+            # Its server is built already: the extra modules would silently be missing.
+            raise RuntimeError("extra tool modules must be registered before app.handlers.mcp is imported")
+        app.tools.TOOL_MODULES = (*app.tools.TOOL_MODULES, *registers)
 
     def _seed(self, endpoint: str, mcp_url: str, issuer_url: str) -> tuple[str, str, frozenset[str]]:
         import boto3

@@ -100,3 +100,11 @@ def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
         yield LogCapture(stream, capfd)
     finally:
         trail.stream = previous
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the MCP conformance results (`tests/e2e/test_conformance.py`), passing or failing."""
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, text in getattr(report, "user_properties", ()):
+            if name == "conformance":
+                terminalreporter.write_line(str(text))

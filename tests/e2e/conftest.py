@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,36 @@ AUTHORIZER_TTL_SECONDS = 0.0
 API_KEYS_CACHE_SECONDS = 1
 ALLOWED_ORIGIN = "https://app.example.com"
 ROOT = Path(__file__).resolve().parents[2]
+STACK_START_SECONDS = 120
+
+
+@contextmanager
+def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Iterator[None]:
+    """Run `command` (a local stack) from the repository root until `state_dir/ready_file` exists.
+
+    The stack writes that file once it serves; its output goes to `state_dir/stack.log`, whose
+    tail is the failure message if it dies or does not get there in time. Its environment is
+    this one without AWS_/MCP_/OAUTH_ settings: the stack points itself at its own moto.
+    """
+    log_path = state_dir / "stack.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + STACK_START_SECONDS
+    while not (state_dir / ready_file).exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.1)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def local_logs_client(stack: dict[str, Any]) -> Any:
@@ -41,8 +72,6 @@ def local_logs_client(stack: dict[str, Any]) -> Any:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state_dir = tmp_path_factory.mktemp("local-stack")
-    log_path = state_dir / "stack.log"
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
     command = [
         sys.executable,
         "-m",
@@ -59,24 +88,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "--allowed-origin",
         ALLOWED_ORIGIN,
     ]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    credentials_file = state_dir / "credentials.json"
-    deadline = time.monotonic() + 120
-    while not credentials_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the local stack did not start:\n{log_path.read_text()}")
-        time.sleep(0.1)
-    state: dict[str, Any] = json.loads(credentials_file.read_text())
-    state["state_dir"] = str(state_dir)
-    state["log_path"] = str(log_path)
-    try:
+    with stack_process(command, state_dir, "credentials.json"):
+        state: dict[str, Any] = json.loads((state_dir / "credentials.json").read_text())
+        state["state_dir"] = str(state_dir)
+        state["log_path"] = str(state_dir / "stack.log")
         yield state
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -24,6 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from mcp.shared.exceptions import MCPError
 
+from app.server import build_server
 from tests.e2e.conftest import (
     ALLOWED_ORIGIN,
     API_KEYS_CACHE_SECONDS,
@@ -34,7 +35,8 @@ from tests.e2e.conftest import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e")]
 
-EVERY_TOOL = {"add", "whoami", "days_between"}
+REGISTRY = build_server().requirements
+EVERY_TOOL = set(REGISTRY.tool_scopes().tools)
 
 
 @pytest.fixture
@@ -114,7 +116,8 @@ async def test_cli_token_works(local_stack: dict[str, Any]) -> None:
 async def test_scope_limited_jwt_sees_fewer_tools_and_gets_step_up(local_stack: dict[str, Any]) -> None:
     token = issuer_token(local_stack, "mcp/access")
     async with mcp_client(local_stack["mcp_url"], token) as client:
-        assert {tool.name for tool in (await client.list_tools()).tools} == {"add", "days_between"}
+        visible = {tool.name for tool in (await client.list_tools()).tools}
+        assert visible == {name for name, scopes in REGISTRY.tool_scopes().tools.items() if not scopes}
         with pytest.raises(MCPError, match="mcp/profile"):
             await client.call_tool("whoami", {})
     async with httpx2.AsyncClient() as http:
@@ -139,7 +142,7 @@ async def test_scope_limited_jwt_sees_fewer_tools_and_gets_step_up(local_stack: 
     # so no client sees it as a challenge. Only a gateway response can send WWW-Authenticate.
     assert "www-authenticate" not in response.headers
     assert response.headers["x-amzn-remapped-www-authenticate"].startswith(
-        'Bearer error="insufficient_scope", scope="mcp/profile"'
+        'Bearer error="insufficient_scope", scope="mcp/access mcp/profile"'
     )
 
 

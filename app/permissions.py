@@ -204,6 +204,14 @@ def target_of(message: dict[str, Any]) -> tuple[Kind, str] | None:
         return "resource", params["uri"]
     if method == "prompts/get" and isinstance(params.get("name"), str):
         return "prompt", params["name"]
+    if method == "completion/complete":
+        # Completions reveal what a prompt or template would accept: they need its scopes too.
+        ref = params.get("ref")
+        if isinstance(ref, dict) and ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+            return "prompt", ref["name"]
+        if isinstance(ref, dict) and ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            uri: str = ref["uri"]
+            return ("resource_template" if "{" in uri else "resource"), uri
     return None
 
 

@@ -55,6 +55,13 @@ def caller_from_event(event: Mapping[str, Any]) -> Caller:
     )
 
 
+def _sent_several_credentials(event: Mapping[str, Any]) -> bool:
+    for name, values in (event.get("multiValueHeaders") or {}).items():
+        if name.lower() == "authorization" and isinstance(values, list) and len(values) > 1:
+            return True
+    return False
+
+
 class AuthorizerContext:
     """ASGI middleware: the API Gateway authorizer's output → `Principal` in the scope."""
 
@@ -66,7 +73,9 @@ class AuthorizerContext:
         if scope["type"] == "http" and isinstance(event, Mapping):
             scope[CALLER_KEY] = caller_from_event(event)
             context = authorizer_context(event)
-            if context is not None:
+            # Two Authorization headers: with an authorizer cache, API Gateway may have decided on
+            # one of them from its cache without the authorizer seeing the other. Refuse (401).
+            if context is not None and not _sent_several_credentials(event):
                 # A malformed context leaves no principal: the app answers 401 (fail closed).
                 with contextlib.suppress(ValueError):
                     scope[PRINCIPAL_KEY] = Principal.from_context(context)

@@ -431,3 +431,22 @@ def test_a_scoped_tool_added_as_the_readme_says_is_advertised_and_enforced(
         assert 'scope="mcp/access reports/write"' in headers["www-authenticate"]
     finally:
         runtime.close()
+
+
+def test_two_authorization_headers_are_refused_even_with_an_authorizer_context(
+    mcp_runtime: LambdaRuntime,
+) -> None:
+    """With an authorizer cache, API Gateway may decide on one of two credentials from its cache.
+
+    REST proxy events carry every value in `multiValueHeaders`
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html);
+    the function refuses a request that sent more than one credential, whatever was decided.
+    """
+    request_headers, body = mcp_request("tools/list")
+    event = proxy_event("v1", "POST", "/mcp", headers=request_headers, body=body, authorizer=FULL_CONTEXT)
+    event["multiValueHeaders"]["Authorization"] = ["Bearer first", "Bearer second"]
+    status, _, _ = response_from_lambda(mcp_runtime.invoke_sync(event))
+    assert status == 401
+    event["multiValueHeaders"]["Authorization"] = ["Bearer only-one"]
+    status, _, _ = response_from_lambda(mcp_runtime.invoke_sync(event))
+    assert status == 200

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from bench.layout import AUTHORIZER_CONTEXT, ENVS_DIR, MCP_URL
 from devtools.events import request_authorizer_event, rest_v1_event
 from devtools.mcp_messages import HANDSHAKE_VERSION, Generation, mcp_request, tool_call_params
 
-KEYS_SECRET = "bench/api-keys"  # noqa: S105 - the name of a moto secret, not a secret
+# The name of a moto secret, not a secret. Suffixed per scenario: moto servers started in one
+# process share their backend, so a second scenario (`make bench` runs two) finds the first's.
+KEYS_SECRET_PREFIX = "bench/api-keys-"  # noqa: S105
 SCRATCH = ENVS_DIR / "scratch"
 
 
@@ -94,7 +97,8 @@ def auth_scenario() -> Iterator[AuthScenario]:
     try:
         endpoint = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
         plaintext, record = generate_api_key("bench-bot", ("mcp/access", "mcp/profile"), None, time.time())
-        _create_secret(endpoint, {"version": 1, "keys": [record.to_json()]})
+        secret_id = KEYS_SECRET_PREFIX + uuid.uuid4().hex[:12]
+        _create_secret(endpoint, secret_id, {"version": 1, "keys": [record.to_json()]})
         rs256, es256 = issuer.mint("RS256", MCP_URL), issuer.mint("ES256", MCP_URL)
         handler_events = write_events(
             "authorizer",
@@ -113,7 +117,7 @@ def auth_scenario() -> Iterator[AuthScenario]:
             floor_events=floor_events,
             handler_env={
                 "OAUTH_ISSUER": issuer.url,
-                "API_KEYS_SECRET_ID": KEYS_SECRET,
+                "API_KEYS_SECRET_ID": secret_id,
                 "AWS_ENDPOINT_URL": endpoint,
             },
             floor_env={
@@ -129,7 +133,7 @@ def auth_scenario() -> Iterator[AuthScenario]:
         issuer.stop()
 
 
-def _create_secret(endpoint: str, document: dict[str, Any]) -> None:
+def _create_secret(endpoint: str, name: str, document: dict[str, Any]) -> None:
     import boto3
 
     client = boto3.client(
@@ -139,4 +143,4 @@ def _create_secret(endpoint: str, document: dict[str, Any]) -> None:
         aws_access_key_id="bench",
         aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
     )
-    client.create_secret(Name=KEYS_SECRET, SecretString=json.dumps(document))
+    client.create_secret(Name=name, SecretString=json.dumps(document))

@@ -305,7 +305,10 @@ def end_to_end_lines(results: DesignResults, plan: DesignPlan) -> list[str]:
         f"handler), the same `tools/call` of `{TOOL}` (it declares `{TOOL_SCOPE}`), sent sequentially over "
         f"one keep-alive connection per stack; the 8 series interleaved in batches of {plan.stack_batch}, "
         f"order rotating each round, {plan.stack_warmup} warm-up requests each. After its warm-up the TTL "
-        "300 stack answers every request from its authorizer cache: the cached design's best case.",
+        "300 stack answers every request from its authorizer cache: the cached design's best case. What "
+        "TTL 0 adds is one authorizer run as the emulator makes it (the REQUEST event built, the handler "
+        "invoked on its own thread like a separate function, the policy read back), a local stand-in for "
+        "the Lambda invoke it costs on AWS.",
         "",
         "| client | credential | TTL 0 median | TTL 0 p99 | TTL 300 median | TTL 300 p99 | n "
         "| TTL 0 / TTL 300 | added by TTL 0 |",
@@ -423,12 +426,12 @@ LIMITS: Final = [
     "authorizer's own `Duration` in its REPORT lines after deploying.",
     "- Lambda's CPU: the authorizer's 512 MB get about 0.29 of a vCPU (1,769 MB = one vCPU, "
     "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), on arm64; durations here are "
-    "this x86 machine's. The billed durations above are a floor for Lambda's, and the ratios are what "
-    "carries over.",
+    "this x86 machine's. The billed durations above are a floor for Lambda's: a longer MCP Lambda makes "
+    "TTL 0's share smaller, and each further billed authorizer millisecond adds what is said above.",
     "- Cold starts: TTL 0 runs the authorizer more often, so more of its containers are needed at a given "
     "request rate, and each one's INIT is billed (ZIP functions on managed runtimes since 1 August 2025, "
     "https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/). Its cold start "
-    "is in `bench/results.md` (Authorizer, cold start).",
+    "is in the Authorizer section of `bench/results.md`.",
 ]
 
 

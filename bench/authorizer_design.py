@@ -1,9 +1,10 @@
 """The authorizer design side by side, in one run: TTL 0 (per-tool decisions) vs TTL 300 (cached).
 
-    python -m bench.authorizer_design           # full run → bench/results-authorizer-design.md
+    python -m bench.authorizer_design           # full run → bench/.envs/authorizer-design.md
     python -m bench.authorizer_design --quick   # smoke run → bench/.envs/authorizer-design-quick.md
 
-Also a section of `make bench` (`bench/results.md`). Why it exists: with the API Gateway
+Also a section of `make bench`, whose `bench/results.md` holds the numbers quoted elsewhere; run
+alone, it writes under the git-ignored `bench/.envs/` (or `--output`). Why it exists: with the API Gateway
 authorizer cache off (`AUTHORIZER_CACHE_TTL_SECONDS=0`, the default) the authorizer runs on every
 request and can refuse a tool the caller lacks the scope for, so API Gateway itself sends the
 step-up challenge; with a TTL (the previous design) it runs once per Authorization header per
@@ -40,7 +41,7 @@ from typing import Final
 from bench import cost_model
 from bench.cost_model import CostModel, Function
 from bench.envs import EnvError, ensure_env, is_current
-from bench.layout import BENCH_DIR, ENVS_DIR, LOGS_DIR, MCP_URL, REPO_ROOT, checkout_code, worker_env
+from bench.layout import ENVS_DIR, LOGS_DIR, MCP_URL, REPO_ROOT, checkout_code, worker_env
 from bench.localstack import Post, StackClient, running_stack
 from bench.machine import machine_line
 from bench.phases import Slot, warm_series
@@ -53,7 +54,7 @@ from devtools.mcp_messages import HANDSHAKE_VERSION, MODERN_VERSION, mcp_request
 
 Progress = Callable[[str], None]
 
-RESULTS: Final = BENCH_DIR / "results-authorizer-design.md"
+RESULTS: Final = ENVS_DIR / "authorizer-design.md"
 QUICK_RESULTS: Final = ENVS_DIR / "authorizer-design-quick.md"
 TOOL: Final = "whoami"  # declares mcp/profile, so a per-tool decision has a scope to check
 TOOL_SCOPE: Final = "mcp/profile"

@@ -1,11 +1,12 @@
-"""Requests per second through the local emulator (`make dev`), with a real HTTP client.
+"""The local stack (what `make dev` runs) in its own process, and timed requests through it.
 
-The stack runs in its own process (`bench.stack_runner`) exactly as `make dev` builds it:
-uvicorn → the API Gateway emulator (`devtools/gateway.py`) → the real authorizer (its policy
-cached for the TTL, as API Gateway does) → the real MCP handler. One httpx2 client with
-keep-alive sends the same tools/call sequentially, alternating an API key and a JWT, so the
-figure is the latency a developer sees per request. When the emulator is not there (it is
-being written separately), the section says so instead of guessing at an interface.
+Each stack runs in its own process (`bench.stack_runner`), exactly as `make dev` builds it:
+uvicorn → the API Gateway emulator (`devtools/gateway.py`) → the real authorizer (on every
+request with TTL 0; its answer cached per Authorization header for the TTL otherwise, as API
+Gateway does) → the real MCP handler. A `StackClient` sends one prepared POST again and again
+over one keep-alive httpx2 connection, sequentially, so a sample is the latency a client sees
+per request. It is a `bench.phases` slot worker, so series against several stacks running at
+once are interleaved batch by batch, and noise from a shared machine hits them alike.
 """
 
 from __future__ import annotations
@@ -15,27 +16,40 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bench.layout import LOGS_DIR, REPO_ROOT, worker_env
-from bench.report import duration
-from bench.summary import Summary
 
-GATEWAY = REPO_ROOT / "devtools" / "gateway.py"
-LOCAL_STACK = REPO_ROOT / "devtools" / "local_stack.py"
-NOT_PRESENT = "local stack: not measured (emulator not present)"
+if TYPE_CHECKING:
+    import httpx2
+
 START_TIMEOUT_S = 120.0
 
 
-def measure_local_stack(requests: int, progress: Callable[[str], None]) -> list[str]:
-    """The report section's lines: a table, or one line saying why nothing was measured."""
-    if not GATEWAY.is_file() or not LOCAL_STACK.is_file():
-        return [NOT_PRESENT]
+class StackError(RuntimeError):
+    """The stack did not start, or answered a timed request with something other than success."""
+
+
+@dataclass(frozen=True)
+class StackCredentials:
+    """What a started stack prints: its URL and two credentials that hold every scope."""
+
+    mcp_url: str
+    api_key: str
+    access_token: str
+
+
+@contextmanager
+def running_stack(authorizer_ttl_seconds: int) -> Iterator[StackCredentials]:
+    """A local stack with this authorizer cache TTL, in its own process, stopped on exit."""
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOGS_DIR / "local-stack.log"
+    log_path = LOGS_DIR / f"local-stack-ttl{authorizer_ttl_seconds}.log"
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.stack_runner"],
+            [sys.executable, "-m", "bench.stack_runner", "--authorizer-ttl", str(authorizer_ttl_seconds)],
             cwd=REPO_ROOT,
             env=worker_env(),
             stdin=subprocess.PIPE,
@@ -44,76 +58,64 @@ def measure_local_stack(requests: int, progress: Callable[[str], None]) -> list[
             text=True,
         )
         try:
-            credentials = _ready(process)
-            if credentials is None:
+            line = _first_line(process)
+            if not line:
+                log.flush()
                 tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-                return [
-                    f"local stack: not measured (the stack did not start: {' | '.join(tail) or 'no output'})"
-                ]
-            progress("  local stack up at " + credentials["mcp_url"])
-            return _measure(credentials, requests)
-        except Exception as exc:  # the emulator is work in progress: report, do not crash the run
-            return [f"local stack: not measured ({type(exc).__name__}: {exc})"]
+                raise StackError(
+                    f"the TTL {authorizer_ttl_seconds} stack did not start: {' | '.join(tail) or 'no output'}"
+                )
+            printed = json.loads(line)
+            yield StackCredentials(printed["mcp_url"], printed["api_key"], printed["access_token"])
         finally:
-            if process.stdin is not None:
-                process.stdin.close()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            _stop(process)
 
 
-def _ready(process: subprocess.Popen[str]) -> dict[str, str] | None:
+def _first_line(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None
     readable, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_S)
-    line = process.stdout.readline() if readable else ""
-    if not line:
-        return None
-    credentials: dict[str, str] = json.loads(line)
-    return credentials
+    return process.stdout.readline() if readable else ""
 
 
-def _measure(credentials: dict[str, str], requests: int) -> list[str]:
-    import httpx2
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Close its stdin (the runner's signal to stop) and wait; kill only if it hangs."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
-    from devtools.mcp_messages import mcp_request, tool_call_params
 
-    headers, body = mcp_request("tools/call", tool_call_params("add", {"a": 2, "b": 3}))
-    series = {"API key": credentials["api_key"], "JWT (RS256)": credentials["access_token"]}
-    samples: dict[str, list[int]] = {name: [] for name in series}
-    batch = 25
-    with httpx2.Client(timeout=30) as client:
+@dataclass(frozen=True)
+class Post:
+    """One prepared request: headers (Authorization included) and body."""
 
-        def post(token: str) -> int:
+    headers: Mapping[str, str]
+    body: str
+
+
+class StackClient:
+    """Timed POSTs of prepared requests to one running stack (a `bench.phases.Slot` worker).
+
+    Every answer is checked, so a series can never time refusals: a 200 whose JSON-RPC result
+    is a successful tool call, or `StackError`.
+    """
+
+    def __init__(self, client: httpx2.Client, url: str, posts: Mapping[str, Post]) -> None:
+        self._client, self._url, self._posts = client, url, posts
+
+    def run(self, event: str, n: int) -> list[int]:
+        post = self._posts[event]
+        durations: list[int] = []
+        for _ in range(n):
             started = time.perf_counter_ns()
-            response = client.post(
-                credentials["mcp_url"], content=body, headers={**headers, "Authorization": f"Bearer {token}"}
-            )
-            elapsed = time.perf_counter_ns() - started
+            response = self._client.post(self._url, content=post.body, headers=dict(post.headers))
+            durations.append(time.perf_counter_ns() - started)
+            # Checked outside the timed region: reading the text is the client's work, not the stack's.
             if response.status_code != 200 or '"isError":false' not in response.text.replace(" ", ""):
-                raise RuntimeError(f"unexpected answer {response.status_code}: {response.text[:200]}")
-            return elapsed
-
-        for token in series.values():
-            for _ in range(20):  # warm-up: authorizer policy cached, connection open
-                post(token)
-        for round_index in range(max(1, requests // batch)):
-            names = list(series) if round_index % 2 == 0 else list(reversed(series))
-            for name in names:
-                samples[name] += [post(series[name]) for _ in range(batch)]
-    lines = [
-        "One httpx2 client (keep-alive), sequential POST tools/call through uvicorn → gateway emulator → "
-        "authorizer (policy cached, TTL 300 s as in `make dev`) → MCP handler:",
-        "",
-        "| credential | median | p99 | n | requests/s (n / total time) |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, values in samples.items():
-        summary = Summary.of(values)
-        rate = len(values) / (sum(values) / 1e9)
-        cells = [name, duration(summary.median_ns), duration(summary.p99_ns), str(summary.n), f"{rate:,.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+                raise StackError(f"{event}: unexpected answer {response.status_code}: {response.text[:200]}")
+        return durations

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from bench.workers import Launch, Startup, Worker, cold_start
+from bench.workers import Launch, Startup, cold_start
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
+
+
+class Timed(Protocol):
+    """What a slot times: a handler worker (`bench.workers.Worker`) or an HTTP client of a stack."""
+
+    def run(self, event: str, n: int) -> list[int]:
+        """N timed invocations of the named event; nanoseconds each."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +32,7 @@ class Slot:
     """One timed series: a worker and the event it answers."""
 
     key: str
-    worker: Worker
+    worker: Timed
     event: str
     cap: int | None = None  # a slow contender: this many single calls, spread over the rounds
 

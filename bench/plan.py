@@ -22,7 +22,6 @@ class Plan:
     cold_runs: int  # fresh processes per contender (after one discarded start)
     profile_calls: int
     profile_warmup: int
-    stack_requests: int  # per credential, through the local emulator
 
     @property
     def warm_calls(self) -> int:
@@ -40,7 +39,6 @@ FULL = Plan(
     cold_runs=15,
     profile_calls=500,
     profile_warmup=100,
-    stack_requests=300,
 )
 QUICK = Plan(
     quick=True,
@@ -53,5 +51,4 @@ QUICK = Plan(
     cold_runs=1,
     profile_calls=20,
     profile_warmup=10,
-    stack_requests=25,
 )

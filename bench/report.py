@@ -63,7 +63,7 @@ class Report:
     auth: list[AuthRow]
     auth_cold: list[tuple[str, Summary | None, Summary | None, BundleSize | None]]
     targets: list[Target]
-    local_stack: str
+    authorizer_design: list[str]  # the section's lines (bench.authorizer_design)
     notes: list[str] = field(default_factory=list)
 
 
@@ -200,9 +200,7 @@ def render(report: Report, baseline: str) -> str:
         "",
         *auth_table(report.auth),
         "",
-        "## Local stack",
-        "",
-        report.local_stack,
+        *report.authorizer_design,
         "",
         "## Notes",
         "",

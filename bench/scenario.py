@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +23,22 @@ from typing import Any
 from bench.issuer import BenchIssuer
 from bench.layout import AUTHORIZER_CONTEXT, ENVS_DIR, MCP_URL
 from devtools.events import request_authorizer_event, rest_v1_event
-from devtools.mcp_messages import mcp_request, tool_call_params
+from devtools.mcp_messages import HANDSHAKE_VERSION, Generation, mcp_request, tool_call_params
 
-KEYS_SECRET = "bench/api-keys"  # noqa: S105 - the name of a moto secret, not a secret
+# The name of a moto secret, not a secret. Suffixed per scenario: moto servers started in one
+# process share their backend, so a second scenario (`make bench` runs two) finds the first's.
+KEYS_SECRET_PREFIX = "bench/api-keys-"  # noqa: S105
 SCRATCH = ENVS_DIR / "scratch"
 
 
-def tools_call_event() -> dict[str, Any]:
-    """The REST v1 tools/call every MCP contender answers."""
-    headers, body = mcp_request("tools/call", tool_call_params("add", {"a": 2, "b": 3}))
+def tools_call_event(
+    tool: str = "add",
+    arguments: Mapping[str, Any] | None = None,
+    generation: Generation = HANDSHAKE_VERSION,
+) -> dict[str, Any]:
+    """The REST v1 tools/call every MCP contender answers (by default `add` of 2 and 3)."""
+    params = tool_call_params(tool, dict(arguments) if arguments is not None else {"a": 2, "b": 3})
+    headers, body = mcp_request("tools/call", params, generation=generation)
     return rest_v1_event(
         "POST",
         "/mcp",
@@ -41,11 +49,12 @@ def tools_call_event() -> dict[str, Any]:
     )
 
 
-def authorizer_event(credential: str) -> dict[str, Any]:
+def authorizer_event(credential: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A REQUEST-authorizer event for POST /mcp with this bearer credential and other `headers`."""
     return request_authorizer_event(
         "POST",
         "/mcp",
-        headers={"Authorization": f"Bearer {credential}", "User-Agent": "bench/1"},
+        headers={**(headers or {}), "Authorization": f"Bearer {credential}", "User-Agent": "bench/1"},
         request_id="00000000-0000-4000-8000-000000000002",
     )
 
@@ -60,12 +69,18 @@ def write_events(name: str, events: dict[str, dict[str, Any]]) -> Path:
 
 @dataclass(frozen=True)
 class AuthScenario:
-    """Everything the authorizer workers need: their events and their environment."""
+    """Everything the authorizer workers need: their events and their environment.
+
+    `issuer` and `api_key` (it holds mcp/access and mcp/profile) are there for benchmarks that
+    build events of their own against the same issuer and key store.
+    """
 
     handler_events: Path
     floor_events: Path
     handler_env: dict[str, str]
     floor_env: dict[str, str]
+    issuer: BenchIssuer
+    api_key: str
 
 
 @contextmanager
@@ -82,7 +97,8 @@ def auth_scenario() -> Iterator[AuthScenario]:
     try:
         endpoint = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
         plaintext, record = generate_api_key("bench-bot", ("mcp/access", "mcp/profile"), None, time.time())
-        _create_secret(endpoint, {"version": 1, "keys": [record.to_json()]})
+        secret_id = KEYS_SECRET_PREFIX + uuid.uuid4().hex[:12]
+        _create_secret(endpoint, secret_id, {"version": 1, "keys": [record.to_json()]})
         rs256, es256 = issuer.mint("RS256", MCP_URL), issuer.mint("ES256", MCP_URL)
         handler_events = write_events(
             "authorizer",
@@ -101,7 +117,7 @@ def auth_scenario() -> Iterator[AuthScenario]:
             floor_events=floor_events,
             handler_env={
                 "OAUTH_ISSUER": issuer.url,
-                "API_KEYS_SECRET_ID": KEYS_SECRET,
+                "API_KEYS_SECRET_ID": secret_id,
                 "AWS_ENDPOINT_URL": endpoint,
             },
             floor_env={
@@ -109,13 +125,15 @@ def auth_scenario() -> Iterator[AuthScenario]:
                 "BENCH_AUDIENCE": MCP_URL,
                 "BENCH_JWKS": json.dumps(issuer.jwks()),
             },
+            issuer=issuer,
+            api_key=plaintext,
         )
     finally:
         moto.stop()
         issuer.stop()
 
 
-def _create_secret(endpoint: str, document: dict[str, Any]) -> None:
+def _create_secret(endpoint: str, name: str, document: dict[str, Any]) -> None:
     import boto3
 
     client = boto3.client(
@@ -125,4 +143,4 @@ def _create_secret(endpoint: str, document: dict[str, Any]) -> None:
         aws_access_key_id="bench",
         aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
     )
-    client.create_secret(Name=KEYS_SECRET, SecretString=json.dumps(document))
+    client.create_secret(Name=name, SecretString=json.dumps(document))

@@ -9,9 +9,10 @@ Outcomes of an MCP request (reason codes in brackets):
 
 - `ok`: answered normally (a JSON-RPC result, or 202 for a notification or response);
 - `denied` (why): refused at the edge before the SDK ran it: `no_authorizer_context`,
-  `missing_scope`, `insufficient_scope`, `method_not_allowed`, `origin_not_allowed`,
-  `body_too_large`, `parse_error` (not JSON, or not strict UTF-8), `nesting_too_deep`,
-  `batch_not_supported`, `invalid_request`, `method_not_supported` (`subscriptions/listen`);
+  `credential_expired`, `missing_scope`, `insufficient_scope`, `method_not_allowed`,
+  `origin_not_allowed`, `body_too_large`, `parse_error` (not JSON, or not strict UTF-8),
+  `nesting_too_deep`, `batch_not_supported`, `invalid_request`, `header_mismatch`,
+  `unknown_resource`, `method_not_supported` (`subscriptions/listen`);
 - `tool_error`: a `tools/call` answered with `isError: true` (a `ToolError`, bad arguments, an
   unknown tool, or a tool that crashed: the SDK turns all of these into tool results);
 - `error` (why): the SDK answered with a protocol error the request caused: a JSON-RPC error

@@ -29,16 +29,19 @@ STACK_START_SECONDS = 120
 
 @contextmanager
 def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Iterator[None]:
-    """Run `command` (a local stack) from the repository root until `state_dir/ready_file` exists.
+    """Run `command` (a local stack) in `state_dir` until `state_dir/ready_file` exists.
 
     The stack writes that file once it serves; its output goes to `state_dir/stack.log`, whose
     tail is the failure message if it dies or does not get there in time. Its environment is
-    this one without AWS_/MCP_/OAUTH_ settings: the stack points itself at its own moto.
+    this one without AWS_/MCP_/OAUTH_ settings: the stack points itself at its own moto. It runs
+    in `state_dir`, not the repository, so a developer's own `.env` (which `mcp-lambda` reads
+    from its working directory) cannot change what the tests run against.
     """
     log_path = state_dir / "stack.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=state_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STACK_START_SECONDS
     while not (state_dir / ready_file).exists():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -323,10 +323,17 @@ class Gateway:
                 query=incoming.query,
             )
             try:
-                policy = Policy.from_response(await self._authorizer.invoke(event))
-            except Exception:
-                # "Unauthorized" (401), or a failing authorizer: the caller is not let in.
-                return self._unauthorized()
+                output = await self._authorizer.invoke(event)
+            except Exception as error:
+                # Only the exact error "Unauthorized" is a 401; any other failure of the
+                # function is API Gateway's AUTHORIZER_CONFIGURATION_ERROR, a 500.
+                if str(error) == UNAUTHORIZED_MESSAGE:
+                    return self._unauthorized()
+                return _authorizer_error()
+            try:
+                policy = Policy.from_response(output)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return _authorizer_error()  # AUTHORIZER_FAILURE: output that is not a policy
             self._cache.put(identity, policy)
         if not policy.allows(self._method_arn(incoming.method, incoming.route.path)):
             return self._access_denied()
@@ -436,6 +443,14 @@ def _client_response(proxy: ProxyResponse) -> Response:
 def _challenge_headers(challenge: str) -> dict[str, str]:
     # As the CDK stack's UNAUTHORIZED and ACCESS_DENIED gateway responses (infra/constructs/api.py).
     return {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
+
+
+def _authorizer_error() -> Response:
+    """AUTHORIZER_CONFIGURATION_ERROR / AUTHORIZER_FAILURE: 500, the default body's message null.
+
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+    """
+    return Response(b'{"message":null}', status_code=500, headers={"Content-Type": "application/json"})
 
 
 def _internal_server_error() -> Response:

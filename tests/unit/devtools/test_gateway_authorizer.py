@@ -134,3 +134,27 @@ def test_access_denied_names_the_configured_scopes_sorted() -> None:
         f'Bearer error="insufficient_scope", scope="mcp/access mcp/profile", resource_metadata="{PRM_URL}"'
     )
     assert response.headers["cache-control"] == "no-store"
+
+
+def _crashing_authorizer(event: dict[str, object]) -> dict[str, object]:
+    raise RuntimeError("the key store is unreachable")
+
+
+def _not_a_policy(event: dict[str, object]) -> dict[str, object]:
+    return {"principalId": "caller"}  # no policyDocument
+
+
+@pytest.mark.parametrize("authorize", [_crashing_authorizer, _not_a_policy], ids=["raises", "not-a-policy"])
+def test_a_failing_authorizer_is_a_500_not_a_401(authorize: object) -> None:
+    """Only the exact error "Unauthorized" is a 401; any other failure is a 500 whose body's
+    message is null (AUTHORIZER_CONFIGURATION_ERROR, AUTHORIZER_FAILURE:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html;
+    https://repost.aws/knowledge-center/api-gateway-401-error-lambda-authorizer). A client can
+    tell a broken authorizer from a bad credential; neither reaches the function.
+    """
+    with running_gateway(authorize=authorize) as gateway:  # type: ignore[arg-type]
+        response = _post(gateway.mcp_url, {"Authorization": VALID})
+    assert response.status_code == 500
+    assert response.json() == {"message": None}
+    assert "www-authenticate" not in response.headers
+    assert gateway.function.events == []

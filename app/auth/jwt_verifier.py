@@ -96,27 +96,26 @@ _PYJWT_REASONS: Final[tuple[tuple[type[PyJWTError], ReasonCode], ...]] = (
 
 
 # An empty signature is let through to be refused for its algorithm (`none`), not its shape.
-_COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_SIGNATURE_SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]*")
 _B64URL_ALPHABET: Final = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 _B64URL_VALUE: Final = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
 
 
-def is_canonical_compact_jws(token: str) -> bool:
-    """Three base64url segments without padding, each in its one canonical spelling (RFC 7515 §2).
+def has_canonical_signature(token: str) -> bool:
+    """The signature segment is base64url without padding in its one canonical spelling.
 
     Base64 decoders ignore `=` padding and the unused low bits of the last character, so one
-    token has many spellings that verify alike; refusing all but the canonical one means a
-    valid token cannot be altered and still be accepted.
+    signature has many spellings that verify alike (RFC 7515 §2 allows only the unpadded one).
+    The header and payload segments need no such check: the signature covers their exact text
+    (the JWS signing input), so any other spelling of them fails verification anyway.
     """
-    if _COMPACT_JWS.fullmatch(token) is None:
+    signature = token[token.rfind(".") + 1 :]
+    if _SIGNATURE_SEGMENT.fullmatch(signature) is None:
         return False
-    for segment in token.split("."):
-        spare = len(segment) % 4
-        if spare == 1:
-            return False
-        if spare and _B64URL_VALUE[segment[-1]] & (0xF if spare == 2 else 0x3):
-            return False
-    return True
+    spare = len(signature) % 4
+    if spare == 1:
+        return False
+    return not (spare and _B64URL_VALUE[signature[-1]] & (0xF if spare == 2 else 0x3))
 
 
 def unverified_alg_and_kid(token: str) -> tuple[object, object]:
@@ -200,8 +199,8 @@ class JwtVerifier:
             raise AuthError(ReasonCode.INTERNAL_ERROR, type(exc).__name__) from None
 
     def _verify(self, token: str) -> Principal:
-        if not is_canonical_compact_jws(token):
-            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "not a canonical compact JWS")
+        if not has_canonical_signature(token):
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "signature not in canonical base64url")
         alg, kid = unverified_alg_and_kid(token)
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED)

@@ -67,7 +67,8 @@ class AuthorizerRequest:
     target: Target | None = None
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> AuthorizerRequest:
+    def from_event(cls, event: Mapping[str, Any], *, per_tool: bool = True) -> AuthorizerRequest:
+        """The request's parts; the routing headers only when decisions are per tool."""
         context = event.get("requestContext") or {}
         identity = context.get("identity") or {}
         return cls(
@@ -76,7 +77,7 @@ class AuthorizerRequest:
             request_id=context.get("requestId"),
             source_ip=identity.get("sourceIp") or None,
             user_agent=identity.get("userAgent") or None,
-            target=routing_target(event),
+            target=routing_target(event) if per_tool else None,
         )
 
 
@@ -101,28 +102,35 @@ def _authorization_header(event: Mapping[str, Any]) -> str | None:
     return ", ".join(values)
 
 
-def _single_header(event: Mapping[str, Any], lowered: str) -> str | None:
-    """The one value of a header (any case), or None if it is absent or sent more than once."""
-    values: list[str] = []
-    multi = event.get("multiValueHeaders") or {}
-    for name, value in multi.items():
-        if isinstance(name, str) and name.lower() == lowered and isinstance(value, list):
-            values.extend(str(v) for v in value)
-    if not multi:
-        for name, value in (event.get("headers") or {}).items():
-            if isinstance(name, str) and name.lower() == lowered and value is not None:
-                values.append(str(value))
-    return values[0] if len(values) == 1 else None
+_ROUTING_HEADERS = {"mcp-method": 0, "mcp-name": 1}
+_ROUTING_NAME_LENGTHS = frozenset(len(name) for name in _ROUTING_HEADERS)
 
 
 def routing_target(event: Mapping[str, Any]) -> Target | None:
-    """The tool, prompt or resource the SEP-2243 routing headers name, if they name one."""
-    method = _single_header(event, "mcp-method")
-    if method is None or method not in NAME_BEARING_METHODS:
+    """The tool, prompt or resource the SEP-2243 routing headers name, if they name one.
+
+    One pass over the headers (`multiValueHeaders` when API Gateway sent them, which hold every
+    value), lower-casing only names of the right length. A header sent more than once names
+    nothing: `Mcp-Method` and `Mcp-Name` are each read only when there is exactly one value.
+    """
+    values: tuple[list[str], list[str]] = ([], [])
+    multi = event.get("multiValueHeaders") or {}
+    for name, value in (multi or event.get("headers") or {}).items():
+        if not isinstance(name, str) or len(name) not in _ROUTING_NAME_LENGTHS:
+            continue
+        slot = _ROUTING_HEADERS.get(name.lower())
+        if slot is None:
+            continue
+        if multi:
+            if isinstance(value, list):
+                values[slot].extend(str(v) for v in value)
+        elif value is not None:
+            values[slot].append(str(value))
+    methods, names = values
+    if len(methods) != 1 or methods[0] not in NAME_BEARING_METHODS or len(names) != 1:
         return None
-    raw_name = _single_header(event, "mcp-name")
-    name = decode_header_value(raw_name) if raw_name is not None else None
-    return Target(method, name) if name is not None else None
+    name = decode_header_value(names[0])
+    return Target(methods[0], name) if name is not None else None
 
 
 def stage_wildcard_arn(method_arn: str) -> str:
@@ -148,7 +156,7 @@ def policy(principal_id: str, effect: str, resource: str, context: Mapping[str, 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        request = AuthorizerRequest.from_event(event)
+        request = AuthorizerRequest.from_event(event, per_tool=gatekeeper.tool_scopes() is not None)
         decision = gatekeeper.decide(request.authorization, request.target)
         try:
             resource = stage_wildcard_arn(request.method_arn)

@@ -15,7 +15,9 @@ from app.handlers.authorizer import AuthorizerRequest, gatekeeper
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    decision = gatekeeper.decide(AuthorizerRequest.from_event(event).authorization)
+    # As the handler reads it: the routing headers only when decisions are per tool.
+    request = AuthorizerRequest.from_event(event, per_tool=gatekeeper.tool_scopes() is not None)
+    decision = gatekeeper.decide(request.authorization, request.target)
     if decision.principal is None:
         raise RuntimeError("Unauthorized")
     return {"sub": "bench-user" if decision.allowed else "", "principal": decision.principal.subject}

@@ -199,6 +199,22 @@ class Monitoring(Construct):
             label="Lambda throttles",
             period=FIVE_MINUTES,
         )
+        # Written by app/audit.py (EMF on stderr) for each audit event it could not write to stdout.
+        audit_write_failures = cloudwatch.MathExpression(
+            expression="authorizer + mcp",
+            using_metrics={
+                source: cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name="AuditWriteFailures",
+                    dimensions_map={"source": source},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                )
+                for source in ("authorizer", "mcp")
+            },
+            label="Audit write failures",
+            period=FIVE_MINUTES,
+        )
         specs: list[tuple[str, str, cloudwatch.IMetric, int]] = [
             (
                 "AuthFailureSpikeAlarm",
@@ -218,6 +234,12 @@ class Monitoring(Construct):
                 "AuthorizerErrorsAlarm",
                 "The authorizer function failed (requests answered 500, fail closed)",
                 authorizer_function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                1,
+            ),
+            (
+                "AuditWriteFailuresAlarm",
+                "An audit event could not be written (the audit trail has a gap; see stderr lines)",
+                audit_write_failures,
                 1,
             ),
         ]

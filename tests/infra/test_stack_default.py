@@ -386,12 +386,25 @@ def test_metric_filters_and_alarms(synth: Synth) -> None:
     names = sorted(re.sub(r"[0-9A-F]{8}$", "", key) for key in alarms)
     assert names == sorted(
         f"Monitoring{n}Alarm"
-        for n in ("AuthFailureSpike", "Mcp5xx", "Throttling", "LambdaThrottles", "AuthorizerErrors")
+        for n in (
+            "AuthFailureSpike",
+            "Mcp5xx",
+            "Throttling",
+            "LambdaThrottles",
+            "AuthorizerErrors",
+            "AuditWriteFailures",
+        )
     )
     topic, _ = synth.one("AWS::SNS::Topic")
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
     synth.template.resource_count_is("AWS::SNS::Subscription", 0)
+    # The metric app/audit.py writes when an audit line cannot be written, from both functions.
+    audit_alarm = next(a for key, a in alarms.items() if "AuditWriteFailures" in key)
+    metrics = [m["MetricStat"]["Metric"] for m in audit_alarm["Properties"]["Metrics"] if "MetricStat" in m]
+    assert {m["MetricName"] for m in metrics} == {"AuditWriteFailures"}
+    assert {d["Value"] for m in metrics for d in m["Dimensions"]} == {"authorizer", "mcp"}
+    assert {m["Namespace"] for m in metrics} == {"ServerlessMcp"}
 
 
 def test_saved_queries_and_dashboard(synth: Synth) -> None:

@@ -450,14 +450,14 @@ def _authorizer_error() -> Response:
 
     https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
     """
-    return Response(b'{"message":null}', status_code=500, headers={"Content-Type": "application/json"})
+    return _gateway_response(500, None)
 
 
 def _internal_server_error() -> Response:
     return _gateway_response(502, "Internal server error")
 
 
-def _gateway_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+def _gateway_response(status: int, message: str | None, headers: Mapping[str, str] | None = None) -> Response:
     """A gateway response: API Gateway's default `{"message": …}` body, never remapped."""
     body = json.dumps({"message": message}).encode()
     return Response(body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})

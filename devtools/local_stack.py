@@ -21,7 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from app.auth.tool_scopes import ToolScopes
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -146,8 +149,14 @@ class LocalStack:
         self._point_environment_at(endpoint)
         # Before `_seed` builds a server (the dev key's scopes) and before the handlers import.
         self._register_extra_tool_modules()
-        api_key, base_scope, all_scopes = self._seed(endpoint, mcp_url, issuer.issuer_url)
-        self._configure_per_tool_decisions()
+        from app.server import build_server
+
+        # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
+        tool_scopes = build_server().requirements.tool_scopes()
+        api_key, base_scope, all_scopes = self._seed(
+            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
+        )
+        self._configure_per_tool_decisions(tool_scopes)
 
         self._progress("importing the Lambda handlers (authorizer, MCP)…")
         from app.handlers import authorizer as authorizer_module
@@ -188,17 +197,15 @@ class LocalStack:
         self._write_credentials(self.credentials)
         return self.credentials
 
-    def _configure_per_tool_decisions(self) -> None:
+    def _configure_per_tool_decisions(self, tool_scopes: ToolScopes) -> None:
         """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
         os.environ["AUTHORIZER_CACHE_TTL_SECONDS"] = f"{self.options.authorizer_ttl_seconds:g}"
         os.environ.pop("TOOL_SCOPES_FILE", None)
         if self.options.authorizer_ttl_seconds != 0:
             return
-        from app.server import build_server
-
         path = self.options.state_dir.resolve() / "tool-scopes.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(build_server().requirements.tool_scopes().to_json()), encoding="utf-8")
+        path.write_text(json.dumps(tool_scopes.to_json()), encoding="utf-8")
         os.environ["TOOL_SCOPES_FILE"] = str(path)
 
     def _point_environment_at(self, endpoint: str) -> None:
@@ -244,15 +251,16 @@ class LocalStack:
             raise RuntimeError("extra tool modules must be registered before app.handlers.mcp is imported")
         app.tools.TOOL_MODULES = (*app.tools.TOOL_MODULES, *registers)
 
-    def _seed(self, endpoint: str, mcp_url: str, issuer_url: str) -> tuple[str, str, frozenset[str]]:
+    def _seed(
+        self, endpoint: str, mcp_url: str, issuer_url: str, declared_scopes: frozenset[str]
+    ) -> tuple[str, str, frozenset[str]]:
         import boto3
 
         from app.auth.algorithms import DEFAULT_BASE_SCOPE
         from app.auth.api_keys import KeyStore, generate_api_key
-        from app.server import build_server
 
         base_scope = os.environ.get("OAUTH_BASE_SCOPE", "").strip() or DEFAULT_BASE_SCOPE
-        all_scopes = frozenset({base_scope, *build_server().requirements.all_scopes()})
+        all_scopes = frozenset({base_scope, *declared_scopes})
         self._progress("seeding SSM, Secrets Manager and CloudWatch Logs…")
         ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
         ssm.put_parameter(Name=MCP_URL_PARAMETER, Value=mcp_url, Type="String", Overwrite=True)

@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any, Final
 
 FORMAT_VERSION: Final = 1
-# JSON-RPC method → the kind of item its `Mcp-Name` header names (SEP-2243 name-bearing methods).
+# JSON-RPC method → the kind of item its `Mcp-Name` header names (SEP-2243 name-bearing methods),
+# as the audit trail's `target_kind` calls it.
 NAME_BEARING_METHODS: Final[Mapping[str, str]] = {
-    "tools/call": "tools",
-    "prompts/get": "prompts",
-    "resources/read": "resources",
+    "tools/call": "tool",
+    "prompts/get": "prompt",
+    "resources/read": "resource",
 }
 _SECTIONS: Final = ("tools", "prompts", "resources", "resource_templates")
 _EXPRESSION: Final = re.compile(r"\{[^{}]*\}")
@@ -94,11 +95,11 @@ class ToolScopes:
         resources and reports unknown tools and prompts as the SDK does).
         """
         kind = NAME_BEARING_METHODS.get(method)
-        if kind == "tools":
+        if kind == "tool":
             return self.tools.get(name)
-        if kind == "prompts":
+        if kind == "prompt":
             return self.prompts.get(name)
-        if kind != "resources":
+        if kind != "resource":
             return None
         exact = self.resources.get(name)
         if exact is not None:

@@ -176,9 +176,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     raise Unauthorized()
 
 
-_TARGET_KINDS = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource"}
-
-
 def _audit(request: AuthorizerRequest, decision: Decision, latency_ms: float) -> None:
     principal = decision.principal
     emit(
@@ -194,7 +191,7 @@ def _audit(request: AuthorizerRequest, decision: Decision, latency_ms: float) ->
             client_id=principal.client_id if principal else None,
             key_id=principal.key_id if principal else None,
             tenant=principal.tenant if principal else None,
-            target_kind=_TARGET_KINDS[request.target.method] if request.target else None,
+            target_kind=NAME_BEARING_METHODS[request.target.method] if request.target else None,
             target=request.target.name if request.target else None,
             reason=str(decision.reason) if decision.reason else None,
             status=decision.status,

@@ -57,7 +57,12 @@ def caller_from_event(event: Mapping[str, Any]) -> Caller:
 
 def _sent_several_credentials(event: Mapping[str, Any]) -> bool:
     for name, values in (event.get("multiValueHeaders") or {}).items():
-        if name.lower() == "authorization" and isinstance(values, list) and len(values) > 1:
+        if (
+            isinstance(name, str)
+            and name.lower() == "authorization"
+            and isinstance(values, list)
+            and len(values) > 1
+        ):
             return True
     return False
 

@@ -176,3 +176,23 @@ def test_resource_templates_need_the_union_of_every_template_that_may_match() ->
     assert scopes.required("resources/read", "other://1") is None
     assert scopes.all_scopes() == {"mcp/notes", "mcp/secrets"}
     assert ToolScopes.from_json(scopes.to_json()) == scopes
+
+
+def test_the_authorizers_header_rules_are_the_sdks() -> None:
+    """The authorizer keeps its own copies (it must not import `mcp`); they must not drift."""
+    from mcp.shared import inbound
+
+    from app.auth.tool_scopes import NAME_BEARING_METHODS
+
+    assert set(NAME_BEARING_METHODS) == set(inbound.NAME_BEARING_METHODS)
+    samples = [
+        "whoami",
+        inbound.encode_header_value("outil-é"),
+        inbound.encode_header_value("工具"),
+        "=?base64?not base64?=",
+        "=?base64?" + base64.b64encode(b"\xff").decode() + "?=",
+        "=?base64?YQ?=",  # unpadded: not canonical
+        "",
+    ]
+    for value in samples:
+        assert decode_header_value(value) == inbound.decode_header_value(value), value

@@ -160,7 +160,7 @@ def measure_end_to_end(plan: DesignPlan, progress: Progress) -> dict[tuple[int, 
 def export_tool_scopes(python: Path) -> Path:
     """The tool registry's scopes document, written as the stack and `make dev` write it."""
     done = subprocess.run(
-        [str(python), "-m", "app.tool_scopes_export"],
+        [str(python), "-m", "app.mcp.tool_scopes_export"],
         cwd=REPO_ROOT,
         env=worker_env(**checkout_code()),
         capture_output=True,
@@ -199,18 +199,18 @@ def measure_decisions(
                 TOOL_SCOPES_FILE=str(scopes_file),
                 AUTHORIZER_CACHE_TTL_SECONDS=str(PER_TOOL_TTL),
             ),
-            module="app.handlers.authorizer",
+            module="app.authorizer.handler",
         )
         cached = Launch(
             "authorizer-cached",
             python,
             events,
             worker_env(**handler_env, AUTHORIZER_CACHE_TTL_SECONDS=str(CACHED_TTL)),
-            module="app.handlers.authorizer",
+            module="app.authorizer.handler",
         )
         mcp_events = write_events("mcp-design", {"tools_call": tools_call_event(TOOL, {}, MODERN_VERSION)})
         mcp = Launch(
-            "mcp-design", python, mcp_events, worker_env(**checkout_code()), module="app.handlers.mcp"
+            "mcp-design", python, mcp_events, worker_env(**checkout_code()), module="app.mcp.handler"
         )
         with Worker(per_tool) as on, Worker(cached) as off, Worker(mcp) as handler:
             check_configurations(on, off, handler)
@@ -334,7 +334,7 @@ def decision_lines(results: DesignResults, plan: DesignPlan) -> list[str]:
     if results.decisions_problem is not None:
         return [f"Not measured: {results.decisions_problem}"]
     lines = [
-        "`app.handlers.authorizer.handler` on a REQUEST-authorizer event of a 2026-07-28 `tools/call` of "
+        "`app.authorizer.handler.handler` on a REQUEST-authorizer event of a 2026-07-28 `tools/call` of "
         f"`{TOOL}` (routing headers present), in a warm worker each: per-tool decisions on "
         f"(`TOOL_SCOPES_FILE`, TTL 0) and off (TTL {CACHED_TTL}); audit line included, JWKS and key store "
         "cached; "
@@ -357,7 +357,7 @@ def decision_lines(results: DesignResults, plan: DesignPlan) -> list[str]:
     mcp = Summary.of(results.mcp)
     lines += [
         "",
-        f"For the cost model, the MCP handler (`app.handlers.mcp`) on the same call, same rounds: median "
+        f"For the cost model, the MCP handler (`app.mcp.handler`) on the same call, same rounds: median "
         f"{duration(mcp.median_ns)}, p99 {duration(mcp.p99_ns)}, n {mcp.n}, "
         f"billed {billed_ms(results.mcp)} ms.",
     ]

@@ -25,7 +25,7 @@ RUN_MCP_VERSION = "0.5.22"
 # Dependencies of the MCP Lambda that the Lambda Python runtime already provides.
 RUNTIME_PROVIDED = ("boto3", "botocore")
 AUTHORIZER_DEPENDENCIES = ("pyjwt", "aws-lambda-powertools")
-# Provided by the Lambda Python runtime and not a project dependency, imported by app/snapstart.py.
+# Provided by the Lambda Python runtime and not a project dependency, imported by app/core/snapstart.py.
 RUNTIME_EXTRAS = ("snapshot-restore-py",)
 
 
@@ -72,8 +72,8 @@ def contenders() -> tuple[Contender, ...]:
                   file=CONTENDERS_DIR / "run_mcp_servers.py", published=True, warm_cap=20,
                   note="starts the stdio MCP server (mcp 1.x) as a child process on every request; about 1 s "
                   "per call, so its warm series is capped at 20 calls spread over the rounds"),
-        Contender(OURS, "ours: app.handlers.mcp (auth context, scopes, audit)", ours_env(),
-                  module="app.handlers.mcp"),
+        Contender(OURS, "ours: app.mcp.handler (auth context, scopes, audit)", ours_env(),
+                  module="app.mcp.handler"),
     )  # fmt: skip
 
 

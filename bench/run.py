@@ -113,7 +113,7 @@ def run(plan: Plan, progress: Progress) -> Outcome:
             auth_python,
             auth.handler_events,
             worker_env(**auth.handler_env, **checkout_code()),
-            module="app.handlers.authorizer",
+            module="app.authorizer.handler",
         )
         decision_launch = Launch(
             "decision",
@@ -156,7 +156,7 @@ def run(plan: Plan, progress: Progress) -> Outcome:
     ours, plain = rows[OURS], rows[BASELINE]
     auth_cold_rows = [
         (
-            "authorizer (app.handlers.authorizer)",
+            "authorizer (app.authorizer.handler)",
             _imports(auth_cold),
             _colds(auth_cold),
             bundles.get("authorizer"),
@@ -357,7 +357,7 @@ def notes_lines(plan: Plan, rows: dict[str, McpRow], pythons: dict[str, Path]) -
         f"Cold: {plan.cold_runs} fresh processes per contender, interleaved, after one discarded start "
         "each (bytecode written, OS file cache warm). 'cold' is import + first invocation timed inside "
         "the process; 'spawn → 1st answer' adds interpreter start-up and the virtualenv's site setup.",
-        "Authorizer cold: import of `app.handlers.authorizer` (reads and validates its settings), then "
+        "Authorizer cold: import of `app.authorizer.handler` (reads and validates its settings), then "
         "one RS256 decision including OIDC discovery and the JWKS fetch from a loopback issuer. Warm "
         "decisions use the real handler and event; the JWKS is cached, the API key store comes from a "
         "moto Secrets Manager server through Powertools (cached 60 s, as deployed).",

@@ -23,15 +23,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 from app.auth.algorithms import DEFAULT_BASE_SCOPE
 from app.auth.scopes import is_scope_token
-from app.config import ConfigurationError, check_base_scope, parse_origins, read_float, read_int, read_list
+from app.core.config import (
+    ConfigurationError,
+    check_base_scope,
+    parse_origins,
+    read_float,
+    read_int,
+    read_list,
+)
 from devtools.env_file import EnvFileError, load_env_file
 
 if TYPE_CHECKING:  # at run time only `dev` imports it, as each command imports its own modules
     from devtools.local_stack import LocalStackOptions
 
 HANDLERS = {
-    "mcp": "app.handlers.mcp.handler",
-    "authorizer": "app.handlers.authorizer.handler",
+    "mcp": "app.mcp.handler.handler",
+    "authorizer": "app.authorizer.handler.handler",
 }
 # The local value `.env.example` documents; `invoke` uses it when no MCP URL is configured.
 LOCAL_MCP_URL: Final = "http://127.0.0.1:8787/mcp"
@@ -195,7 +202,7 @@ def base_scope(environ: Mapping[str, str]) -> str:
 
 def known_scopes(environ: Mapping[str, str]) -> tuple[str, frozenset[str]]:
     """The base scope, and every scope this server knows: the base scope and its tools' scopes."""
-    from app.server import build_server
+    from app.mcp.server import build_server
 
     base = base_scope(environ)
     return base, frozenset({base, *build_server().requirements.all_scopes()})
@@ -325,7 +332,7 @@ def _key_store(args: argparse.Namespace) -> Any:
     import boto3
     from botocore.config import Config
 
-    from app.aws.key_store import SecretsManagerKeyStore
+    from app.core.key_store import SecretsManagerKeyStore
 
     if args.local:
         state = _local_state(args)
@@ -418,7 +425,7 @@ def _checked_scopes(values: Sequence[str]) -> list[str]:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from app.aws.key_store import KeyStoreConflictError
+    from app.core.key_store import KeyStoreConflictError
 
     # Arguments first: a mistake in them is reported before any AWS call.
     scopes: list[str] = []

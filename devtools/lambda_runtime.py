@@ -59,7 +59,7 @@ class LambdaRuntime:
 
     def close(self) -> None:
         """Stop what the handler parked on this runtime's loop, then the thread itself."""
-        from app.asgi import stop_session_managers
+        from app.mcp.asgi import stop_session_managers
 
         self._executor.submit(stop_session_managers).result()
         self._executor.shutdown(wait=True)

@@ -149,7 +149,7 @@ class LocalStack:
         self._point_environment_at(endpoint)
         # Before `_seed` builds a server (the dev key's scopes) and before the handlers import.
         self._register_extra_tool_modules()
-        from app.server import build_server
+        from app.mcp.server import build_server
 
         # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
         tool_scopes = build_server().requirements.tool_scopes()
@@ -159,8 +159,8 @@ class LocalStack:
         self._configure_per_tool_decisions(tool_scopes)
 
         self._progress("importing the Lambda handlers (authorizer, MCP)…")
-        from app.handlers import authorizer as authorizer_module
-        from app.handlers import mcp as mcp_module
+        from app.authorizer import handler as authorizer_module
+        from app.mcp import handler as mcp_module
         from devtools.gateway import Gateway, GatewayConfig
         from devtools.lambda_runtime import LambdaRuntime
 
@@ -246,9 +246,9 @@ class LocalStack:
                     "give it one like app/tools/examples.py"
                 )
             registers.append(register)
-        if "app.handlers.mcp" in sys.modules:
+        if "app.mcp.handler" in sys.modules:
             # Its server is built already: the extra modules would silently be missing.
-            raise RuntimeError("extra tool modules must be registered before app.handlers.mcp is imported")
+            raise RuntimeError("extra tool modules must be registered before app.mcp.handler is imported")
         app.tools.TOOL_MODULES = (*app.tools.TOOL_MODULES, *registers)
 
     def _seed(
@@ -289,7 +289,7 @@ class LocalStack:
     def _ship_audit_events(self, endpoint: str) -> None:
         import boto3
 
-        from app.audit import trail
+        from app.core.audit import trail
 
         shipper = CloudWatchShipper(
             boto3.client("logs", endpoint_url=endpoint, region_name=REGION), AUDIT_LOG_GROUP, "local"

@@ -129,7 +129,7 @@ class StackConfig:
     cognito_callback_urls: tuple[str, ...] = DEFAULT_CALLBACK_URLS
     cognito_mfa: MfaMode = "required"
     # API Gateway.
-    # 0: the authorizer runs on every request and decides per tool (see app/authorization.py).
+    # 0: the authorizer runs on every request and decides per tool (see app/authorizer/gatekeeper.py).
     authorizer_cache_ttl_seconds: int = 0
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100

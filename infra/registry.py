@@ -3,7 +3,7 @@
 The stack needs them three times: the authorizer's asset carries them (per-tool decisions), the
 gateway's 403 challenge names them, and the Cognito resource server must issue each of them (a
 tool whose scope the pool cannot issue could never be called). Infra imports nothing from `app/`,
-so the registry is exported by `python -m app.tool_scopes_export` in a subprocess, once per
+so the registry is exported by `python -m app.mcp.tool_scopes_export` in a subprocess, once per
 process and source folder.
 """
 
@@ -77,7 +77,7 @@ def declared_scopes(app_source_dir: Path) -> DeclaredScopes:
     """Run the registry export against `app_source_dir` (a folder named `app`)."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "app.tool_scopes_export"],
+            [sys.executable, "-m", "app.mcp.tool_scopes_export"],
             cwd=app_source_dir.parent,
             capture_output=True,
             text=True,
@@ -90,12 +90,14 @@ def declared_scopes(app_source_dir: Path) -> DeclaredScopes:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ConfigError(
             f"the tool registry in {app_source_dir} does not load, so the stack cannot know the tools' "
-            f"scopes: {last} (run `python -m app.tool_scopes_export` to see the whole error)"
+            f"scopes: {last} (run `python -m app.mcp.tool_scopes_export` to see the whole error)"
         )
     try:
         document = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise ConfigError("`python -m app.tool_scopes_export` printed something that is not JSON") from None
+        raise ConfigError(
+            "`python -m app.mcp.tool_scopes_export` printed something that is not JSON"
+        ) from None
     if not isinstance(document, dict):
-        raise ConfigError("`python -m app.tool_scopes_export` printed JSON that is not an object")
+        raise ConfigError("`python -m app.mcp.tool_scopes_export` printed JSON that is not an object")
     return DeclaredScopes(document)

@@ -54,12 +54,12 @@ def load_event(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def mcp_handler_runtime() -> Iterator[Any]:
-    """`app.handlers.mcp.handler` in one warm runtime for the whole session.
+    """`app.mcp.handler.handler` in one warm runtime for the whole session.
 
     The handler module is one Lambda container: its session manager may run once per process,
     so every test that uses the module-level handler shares this runtime.
     """
-    from app.handlers.mcp import handler
+    from app.mcp.handler import handler
     from devtools.lambda_runtime import LambdaRuntime
 
     runtime = LambdaRuntime(handler)
@@ -92,7 +92,7 @@ class LogCapture:
 @pytest.fixture
 def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
     """Capture the audit lines (EMF documents stay on stdout, for `capfd`)."""
-    from app.audit import trail
+    from app.core.audit import trail
 
     stream = io.StringIO()
     previous, trail.stream = trail.stream, stream

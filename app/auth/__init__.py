@@ -2,7 +2,7 @@
 
 Everything in this package runs inside the authorizer, whose cold start is paid on the first
 request of every new container. Modules therefore import only the standard library, ``jwt`` and
-``cryptography``; nothing here imports boto3, mcp or starlette (AWS access lives in ``app.aws``).
+``cryptography``; nothing here imports boto3, mcp or starlette (AWS access lives in ``app.core``).
 
 Modules:
 

@@ -1,6 +1,6 @@
 """The JWS algorithms this server can accept, and its default base scope.
 
-Dependency-free on purpose: `app.config` needs these constants at import, and importing them
+Dependency-free on purpose: `app.core.config` needs these constants at import, and importing them
 from `app.auth.jwt_settings` would build its dataclass on every cold start of the MCP function,
 which never verifies a token itself.
 """

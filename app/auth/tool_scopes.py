@@ -1,6 +1,6 @@
 """The scopes each tool, prompt and resource requires, in a form the authorizer can load.
 
-The tool registry (`app.permissions.ScopeRequirements`) lives beside the tools and imports the
+The tool registry (`app.mcp.permissions.ScopeRequirements`) lives beside the tools and imports the
 `mcp` SDK; the authorizer must not (its cold start is paid before every first request). So the
 registry is exported once, as a small JSON document, when the stack is synthesized (bundled into
 the authorizer's asset) or when the local stack starts, and the authorizer reads it here:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from app.tools import examples, upstream
 
 if TYPE_CHECKING:
-    from app.permissions import ScopedServer
+    from app.mcp.permissions import ScopedServer
 
 TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (examples.register, upstream.register)
 

@@ -17,8 +17,8 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 
-from app.identity import principal_summary
-from app.permissions import ScopedServer
+from app.core.identity import principal_summary
+from app.mcp.permissions import ScopedServer
 
 PROFILE_SCOPE = "mcp/profile"
 

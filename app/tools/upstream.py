@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from app.config import ConfigurationError, read_float
-from app.permissions import ScopedServer
+from app.core.config import ConfigurationError, read_float
+from app.mcp.permissions import ScopedServer
 
 UPSTREAM_SCOPE: Final = "mcp/upstream"
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0

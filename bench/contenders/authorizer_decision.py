@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.handlers.authorizer import AuthorizerRequest, gatekeeper
+from app.authorizer.handler import AuthorizerRequest, gatekeeper
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

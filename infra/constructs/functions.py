@@ -27,8 +27,8 @@ from infra.constructs.bundling import (
 )
 from infra.registry import TOOL_SCOPES_FILE_NAME
 
-AUTHORIZER_HANDLER = "app.handlers.authorizer.handler"
-MCP_HANDLER = "app.handlers.mcp.handler"
+AUTHORIZER_HANDLER = "app.authorizer.handler.handler"
+MCP_HANDLER = "app.mcp.handler.handler"
 ALIAS_NAME = "live"
 LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the asset
 
@@ -96,7 +96,7 @@ class McpFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         settings = config.functions
-        # Per-tool decisions need an authorizer that runs on every request (app/authorization.py).
+        # Per-tool decisions need an authorizer that runs on every request (app/authorizer/gatekeeper.py).
         per_tool = config.authorizer_cache_ttl_seconds == 0
         authorizer_env = {"AUTHORIZER_CACHE_TTL_SECONDS": str(config.authorizer_cache_ttl_seconds)}
         if per_tool:

@@ -67,7 +67,7 @@ class SavedQuery:
         return lines
 
 
-# Audit events (app/audit.py): JSON lines with event_type="audit", source (authorizer|mcp),
+# Audit events (app/core/audit.py): JSON lines with event_type="audit", source (authorizer|mcp),
 # action (JSON-RPC method or "authorize"), outcome (allowed|denied|ok|tool_error|error|server_error),
 # principal, auth_method, client_id, key_id, target_kind, target (the tool), reason, status.
 # Powertools adds level, message, service, timestamp; @logStream tells the function apart.
@@ -199,7 +199,7 @@ class Monitoring(Construct):
             label="Lambda throttles",
             period=FIVE_MINUTES,
         )
-        # Written by app/audit.py (EMF on stderr) for each audit event it could not write to stdout.
+        # Written by app/core/audit.py (EMF on stderr) for each audit event it could not write to stdout.
         audit_write_failures = cloudwatch.MathExpression(
             expression="authorizer + mcp",
             using_metrics={

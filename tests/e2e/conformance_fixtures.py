@@ -38,7 +38,7 @@ from mcp_types import (
 )
 from pydantic import Field
 
-from app.permissions import ScopedServer
+from app.mcp.permissions import ScopedServer
 
 COMPLETION_VALUES = ("paris", "park", "party")
 # SEP-2243: a 2026-07-28 client repeats this argument in an `Mcp-Param-Region` header, and the

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from mcp.shared.exceptions import MCPError
 
-from app.server import build_server
+from app.mcp.server import build_server
 from tests.e2e.conftest import (
     ALLOWED_ORIGIN,
     API_KEYS_CACHE_SECONDS,

@@ -44,10 +44,10 @@ def _fake_app(root: Path) -> Path:
     app = root / "app"
     for rel, text in {
         "__init__.py": "",
-        "handlers/__init__.py": "",
-        "handlers/mcp.py": "def handler(event, context):\n    return {}\n",
+        "mcp/__init__.py": "",
+        "mcp/handler.py": "def handler(event, context):\n    return {}\n",
         "tests/test_inside.py": "def test(): pass\n",
-        "handlers/test_handler.py": "def test(): pass\n",
+        "mcp/test_handler.py": "def test(): pass\n",
         "conftest.py": "",
         "__pycache__/x.cpython-311.pyc": "",
         ".env": "SECRET=1\n",
@@ -64,7 +64,7 @@ def test_copy_app_leaves_out_tests_caches_and_dotfiles(tmp_path: Path) -> None:
     copied = sorted(
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()
     )
-    assert copied == ["app/__init__.py", "app/handlers/__init__.py", "app/handlers/mcp.py"]
+    assert copied == ["app/__init__.py", "app/mcp/__init__.py", "app/mcp/handler.py"]
 
 
 def test_dependency_test_suites_are_pruned(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_fingerprint_follows_source_and_ignores_caches(tmp_path: Path) -> None:
     (app / "__pycache__" / "y.pyc").write_text("noise")
     (app / "tests" / "test_more.py").write_text("noise")
     assert spec.fingerprint() == before
-    (app / "handlers" / "mcp.py").write_text("changed = True\n")
+    (app / "mcp" / "handler.py").write_text("changed = True\n")
     assert spec.fingerprint() != before
     assert BundleSpec("t", app, ("pyjwt>=3",)).fingerprint() != spec.fingerprint()
 
@@ -108,8 +108,8 @@ def test_requirements_come_from_pyproject() -> None:
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if not (APP_DIR / "handlers" / "mcp.py").is_file():
-        pytest.skip("app/handlers/mcp.py is missing: the Lambda code is not written yet, nothing to bundle")
+    if not (APP_DIR / "mcp" / "handler.py").is_file():
+        pytest.skip("app/mcp/handler.py is missing: the Lambda code is not written yet, nothing to bundle")
     CACHE_DIR.mkdir(exist_ok=True)
     (CACHE_DIR / ".gitignore").write_text("*\n")
     previous = os.environ.get("PIP_CACHE_DIR")
@@ -123,7 +123,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             os.environ["PIP_CACHE_DIR"] = previous
     found: dict[str, Path] = {}
     for resource in synth.of_type("AWS::Lambda::Function").values():
-        name = resource["Properties"]["Handler"].split(".")[2]
+        name = resource["Properties"]["Handler"].split(".")[1]
         found[name] = synth.outdir / resource["Metadata"]["aws:asset:path"]
     assert set(found) == {"authorizer", "mcp"}
     return found
@@ -160,7 +160,7 @@ def test_report_asset_sizes(assets: dict[str, Path], capsys: pytest.CaptureFixtu
 def test_asset_holds_app_and_bytecode_only_for_313(assets: dict[str, Path], name: str) -> None:
     root = assets[name]
     assert (root / "app" / "__init__.py").is_file()
-    assert (root / "app" / "handlers" / "mcp.py").is_file()
+    assert (root / "app" / "mcp" / "handler.py").is_file()
     assert (root / "app" / "__pycache__" / "__init__.cpython-313.pyc").is_file()
     pycs = list(root.rglob("*.pyc"))
     assert pycs
@@ -205,7 +205,7 @@ def test_authorizer_asset_lacks_the_mcp_stack(assets: dict[str, Path]) -> None:
 def test_authorizer_asset_carries_the_registry_tool_scopes_the_handler_loads(assets: dict[str, Path]) -> None:
     """The file the deployed authorizer reads at TOOL_SCOPES_FILE=/var/task/tool_scopes.json."""
     from app.auth.tool_scopes import ToolScopes
-    from app.server import build_server
+    from app.mcp.server import build_server
 
     scopes = ToolScopes.load(assets["authorizer"] / "tool_scopes.json")
     assert scopes == build_server().requirements.tool_scopes()

@@ -105,7 +105,7 @@ def test_bad_values_name_the_setting(env: dict[str, str], fragment: str) -> None
 
 
 def test_the_declared_scopes_come_from_the_tool_registry() -> None:
-    from app.server import build_server
+    from app.mcp.server import build_server
 
     declared = declared_scopes(REPO_ROOT / "app")
     assert declared.scopes == tuple(sorted(build_server().requirements.all_scopes()))
@@ -123,6 +123,8 @@ def test_a_registry_that_does_not_load_stops_synth_with_its_error(tmp_path: Path
     broken = tmp_path / "app"
     broken.mkdir()
     (broken / "__init__.py").write_text("")
-    (broken / "tool_scopes_export.py").write_text("raise RuntimeError('tools/notes.py: bad scope')\n")
+    (broken / "mcp").mkdir()
+    (broken / "mcp" / "__init__.py").write_text("")
+    (broken / "mcp" / "tool_scopes_export.py").write_text("raise RuntimeError('tools/notes.py: bad scope')\n")
     with pytest.raises(ConfigError, match="bad scope"):
         declared_scopes(broken)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from app.server import build_server
+from app.mcp.server import build_server
 from infra.constructs.api import access_log_format
 from infra.stack import EMPTY_KEY_STORE
 from tests.infra.conftest import Synth, api_routes, as_list, lint, render, statements, synthesize
@@ -74,7 +74,7 @@ def test_authorizer_cache_ttl_identity_source_and_alias(synth: Synth) -> None:
     props = authorizer["Properties"]
     assert props["Type"] == "REQUEST"
     assert props["IdentitySource"] == "method.request.header.Authorization"
-    # 0: the authorizer runs on every request, so it may decide per tool (app/authorization.py).
+    # 0: the authorizer runs on every request, so it may decide per tool (app/authorizer/gatekeeper.py).
     assert props["AuthorizerResultTtlInSeconds"] == 0
     alias = _logical_id(synth, "AWS::Lambda::Alias", "AuthorizerAlias")
     assert "${" + alias + "}" in render(props["AuthorizerUri"])
@@ -179,8 +179,8 @@ def _function(synth: Synth, name: str) -> dict[str, Any]:
 
 def test_functions_runtime_snapstart_and_config(synth: Synth) -> None:
     for name, handler, memory, timeout in (
-        ("AuthorizerFunction", "app.handlers.authorizer.handler", 512, 10),
-        ("McpFunction", "app.handlers.mcp.handler", 1024, 29),
+        ("AuthorizerFunction", "app.authorizer.handler.handler", 512, 10),
+        ("McpFunction", "app.mcp.handler.handler", 1024, 29),
     ):
         props = _function(synth, name)
         assert props["Handler"] == handler
@@ -399,7 +399,7 @@ def test_metric_filters_and_alarms(synth: Synth) -> None:
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
     synth.template.resource_count_is("AWS::SNS::Subscription", 0)
-    # The metric app/audit.py writes when an audit line cannot be written, from both functions.
+    # The metric app/core/audit.py writes when an audit line cannot be written, from both functions.
     audit_alarm = next(a for key, a in alarms.items() if "AuditWriteFailures" in key)
     metrics = [m["MetricStat"]["Metric"] for m in audit_alarm["Properties"]["Metrics"] if "MetricStat" in m]
     assert {m["MetricName"] for m in metrics} == {"AuditWriteFailures"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.server import build_server
+from app.mcp.server import build_server
 from tests.infra.conftest import Synth, api_routes, lint, render, synthesize
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
@@ -71,7 +71,7 @@ def _parameters(synth: Synth) -> dict[str, str]:
 
 def _functions(synth: Synth) -> dict[str, dict[str, Any]]:
     return {
-        p["Properties"]["Handler"].split(".")[2]: p["Properties"]
+        p["Properties"]["Handler"].split(".")[1]: p["Properties"]
         for p in synth.of_type("AWS::Lambda::Function").values()
     }
 

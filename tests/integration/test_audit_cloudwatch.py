@@ -20,10 +20,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app.audit import AuditEvent
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers import authorizer
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.audit import AuditEvent
+from app.core.config import SettingsSource
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event, rest_v1_event
 from devtools.lambda_runtime import LambdaRuntime
@@ -37,7 +37,7 @@ from tests.conftest import TEST_ISSUER, TEST_MCP_URL, LogCapture
 GROUP = "/serverless-mcp/test/audit"
 STREAM = "2026/11/22/[$LATEST]0123456789abcdef"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-ENVELOPE = {"level", "message", "timestamp", "service", "xray_trace_id"}  # app/audit.py writes these
+ENVELOPE = {"level", "message", "timestamp", "service", "xray_trace_id"}  # app/core/audit.py writes these
 SCHEMA = {"event_type", "audit_version", *(f.name for f in fields(AuditEvent))}
 REQUIRED = {
     "timestamp",

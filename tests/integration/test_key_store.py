@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from app.auth.api_keys import API_KEY_PREFIX, ApiKeyVerifier, KeyStore, parse_api_key
 from app.auth.errors import AuthError, ReasonCode
-from app.aws.key_store import KeyStoreConflictError, SecretsManagerKeyStore
+from app.core.key_store import KeyStoreConflictError, SecretsManagerKeyStore
 
 SECRET_NAME = "serverless-mcp/api-keys"
 NOW = 1_800_000_000.0

@@ -26,10 +26,10 @@ from mangum import Mangum
 from moto import mock_aws
 
 from app.auth.api_keys import generate_api_key
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers import authorizer
-from app.handlers.mcp import build_asgi_app
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.config import SettingsSource
+from app.mcp.handler import build_asgi_app
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event, rest_v1_event
 from devtools.lambda_runtime import LambdaRuntime

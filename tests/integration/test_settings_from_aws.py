@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app.config import ConfigurationError, SettingsSource
+from app.core.config import ConfigurationError, SettingsSource
 
 MCP_URL = "https://abc.execute-api.us-east-1.amazonaws.com/prod/mcp"
 AUTH_SETTINGS = {

@@ -22,7 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from app.audit import (
+from app.auth.api_keys import generate_api_key
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.audit import (
     MAX_NAME,
     MAX_TEXT,
     MAX_VALUES,
@@ -34,10 +37,7 @@ from app.audit import (
     rfc3339_utc,
     trail,
 )
-from app.auth.api_keys import generate_api_key
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers import authorizer
+from app.core.config import SettingsSource
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event
 from tests.conftest import TEST_MCP_URL, LogCapture

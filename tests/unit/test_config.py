@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import (
+from app.core.config import (
     DEFAULT_MAX_BODY_BYTES,
     AuthSettings,
     ConfigurationError,

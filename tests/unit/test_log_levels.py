@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.config import ConfigurationError
-from app.log_levels import apply_log_levels
+from app.core.config import ConfigurationError
+from app.core.log_levels import apply_log_levels
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +22,8 @@ def _restore_levels() -> Iterator[None]:
 
 def test_the_app_loggers_follow_the_setting() -> None:
     apply_log_levels({"POWERTOOLS_LOG_LEVEL": "warning"})
-    assert not logging.getLogger("app.authorization").isEnabledFor(logging.INFO)
-    assert logging.getLogger("app.authorization").isEnabledFor(logging.WARNING)
+    assert not logging.getLogger("app.authorizer.gatekeeper").isEnabledFor(logging.INFO)
+    assert logging.getLogger("app.authorizer.gatekeeper").isEnabledFor(logging.WARNING)
     apply_log_levels({})
     assert logging.getLogger("app.tools.upstream").isEnabledFor(logging.INFO)
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import snapshot_restore_py
 
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers import authorizer
-from app.handlers import mcp as mcp_handler
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.config import SettingsSource
+from app.mcp import handler as mcp_handler
 from devtools.dev_issuer import DevIssuer
 from tests.conftest import TEST_ISSUER, TEST_MCP_URL
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from app.auth.api_keys import generate_api_key
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers import authorizer
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.config import SettingsSource
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event
 from tests.conftest import TEST_MCP_URL, LogCapture

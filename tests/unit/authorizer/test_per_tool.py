@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from app.auth.tool_scopes import ToolScopes, decode_header_value
-from app.authorization import Gatekeeper, load_tool_scopes
-from app.config import ConfigurationError, SettingsSource
-from app.handlers import authorizer
-from app.server import build_server
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper, load_tool_scopes
+from app.core.config import ConfigurationError, SettingsSource
+from app.mcp.server import build_server
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event
 from tests.conftest import TEST_MCP_URL

@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 
 from app.auth.api_keys import generate_api_key
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.config import SettingsSource
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event
 from tests.conftest import TEST_ISSUER, TEST_MCP_URL
@@ -89,7 +89,7 @@ def authorizer_gatekeeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Dev
 
     Yields the issuer and an API key that lacks the base scope (the authorizer denies it: 403).
     """
-    from app.handlers import authorizer
+    from app.authorizer import handler as authorizer
 
     issuer = DevIssuer(TEST_ISSUER)
     with mock_aws():
@@ -165,7 +165,7 @@ def test_event_carries_a_dev_authorizer_context_with_every_known_scope(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A proxy event reaches the MCP function only after the authorizer allowed it: say who."""
-    from app.server import build_server
+    from app.mcp.server import build_server
 
     v1 = _event(capsys, "v1", "--tool", "add")
     context = v1["requestContext"]["authorizer"]

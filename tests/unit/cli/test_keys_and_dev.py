@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app.aws.key_store import SecretsManagerKeyStore
-from app.server import build_server
+from app.core.key_store import SecretsManagerKeyStore
+from app.mcp.server import build_server
 from tests.unit.cli.conftest import assert_one_line_error, call, fresh_env, run_cli
 
 SECRET = "serverless-mcp/test/cli-key-store"

@@ -20,9 +20,9 @@ import pytest
 from moto import mock_aws
 
 from app.auth.api_keys import generate_api_key
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers import authorizer
+from app.authorizer import handler as authorizer
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.config import SettingsSource
 from devtools import sample_events
 from devtools.dev_issuer import DevIssuer
 from tests.conftest import TEST_ISSUER, TEST_MCP_URL, load_event

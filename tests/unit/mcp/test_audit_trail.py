@@ -20,11 +20,11 @@ from mangum import Mangum
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from app.asgi import create_app
-from app.audit import REDACTED, AuditEvent, trail
-from app.config import HttpSettings, SettingsSource, read_bool
-from app.handlers.mcp import AuthorizerContext
-from app.permissions import ScopedServer
+from app.core.audit import REDACTED, AuditEvent, trail
+from app.core.config import HttpSettings, SettingsSource, read_bool
+from app.mcp.asgi import create_app
+from app.mcp.handler import AuthorizerContext
+from app.mcp.permissions import ScopedServer
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import response_from_lambda

@@ -27,11 +27,11 @@ from mcp.server import MCPServer
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from mcp.shared.exceptions import MCPError
 
-from app.asgi import create_app
-from app.config import SettingsSource
-from app.handlers.mcp import AuthorizerContext
-from app.permissions import ScopedServer
-from app.server import build_server
+from app.core.config import SettingsSource
+from app.mcp.asgi import create_app
+from app.mcp.handler import AuthorizerContext
+from app.mcp.permissions import ScopedServer
+from app.mcp.server import build_server
 from app.tools import examples
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime

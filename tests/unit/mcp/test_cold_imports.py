@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 PROBE = """
 import json, sys
-import app.handlers.mcp
+import app.mcp.handler
 loaded = {name.split(".")[0] for name in sys.modules}
 import sse_starlette.sse
 hooked = sse_starlette.sse.AppStatus.original_handler is not None
@@ -51,7 +51,7 @@ def test_when_uvicorn_is_loaded_first_nothing_is_changed() -> None:
 
 def test_the_sdk_import_leaves_the_collector_on_with_its_objects_frozen() -> None:
     code = (
-        "import gc, json\nimport app.handlers.mcp\n"
+        "import gc, json\nimport app.mcp.handler\n"
         'print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))'
     )
     answer = _probe(code)
@@ -62,7 +62,7 @@ def test_the_sdk_import_leaves_the_collector_on_with_its_objects_frozen() -> Non
 def test_a_failed_sdk_import_still_restores_the_collector_and_uvicorn() -> None:
     code = (
         "import gc, json, sys\n"
-        "from app.sdk_import import import_sdk_for_lambda\n"
+        "from app.mcp.sdk_import import import_sdk_for_lambda\n"
         "try:\n    import_sdk_for_lambda(('mcp.server.no_such_module',))\nexcept ImportError:\n"
         "    failed = True\n"
         'print(json.dumps({"failed": failed, "gc": gc.isenabled(), "uvicorn": "uvicorn" in sys.modules}))'

@@ -15,10 +15,10 @@ from mangum import Mangum
 from mcp.server import MCPServer
 from mcp_types import Completion
 
-from app.asgi import create_app
-from app.config import SettingsSource
-from app.handlers.mcp import AuthorizerContext
-from app.permissions import ScopedServer
+from app.core.config import SettingsSource
+from app.mcp.asgi import create_app
+from app.mcp.handler import AuthorizerContext
+from app.mcp.permissions import ScopedServer
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.mcp_messages import mcp_request
 from tests.unit.mcp.test_authorization import NARROW_CONTEXT, call

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from mangum import Mangum
 
-from app.config import SettingsSource
-from app.handlers.mcp import build_asgi_app
+from app.core.config import SettingsSource
+from app.mcp.handler import build_asgi_app
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import response_from_lambda

@@ -28,14 +28,14 @@ from typing import Any
 import pytest
 from mangum import Mangum
 
-from app.asgi import create_app
 from app.auth.api_keys import KeyStore, generate_api_key
 from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
-from app.authorization import Gatekeeper
-from app.config import SettingsSource
-from app.handlers.mcp import AuthorizerContext
-from app.server import build_server
+from app.authorizer.gatekeeper import Gatekeeper
+from app.core.config import SettingsSource
+from app.mcp.asgi import create_app
+from app.mcp.handler import AuthorizerContext
+from app.mcp.server import build_server
 from devtools.dev_issuer import DevIssuer
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime

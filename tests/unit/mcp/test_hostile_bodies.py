@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.asgi import MAX_JSON_DEPTH
+from app.mcp.asgi import MAX_JSON_DEPTH
 from devtools.events import EventFormat, proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import response_from_lambda

@@ -2,7 +2,7 @@
 
 Lambda never needs the process to exit (the container is frozen, then discarded), but every
 script, REPL and test runner does. What kept it alive: the parked session-manager task owns
-anyio's warm worker thread (see `app.asgi.keep_worker_threads_warm`), which is not a daemon.
+anyio's warm worker thread (see `app.mcp.asgi.keep_worker_threads_warm`), which is not a daemon.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = """
 import json, sys
-from app.handlers.mcp import handler
+from app.mcp.handler import handler
 for path in sys.argv[1:]:
     with open(path) as file:
         result = handler(json.load(file), None)
@@ -65,7 +65,7 @@ def test_a_process_that_invoked_the_handler_on_its_own_runtime_thread_exits_by_i
     """The local stack's shape: the handler's loop lives on a worker thread, never closed here."""
     script = (
         "import json, sys\n"
-        "from app.handlers.mcp import handler\n"
+        "from app.mcp.handler import handler\n"
         "from devtools.lambda_runtime import LambdaRuntime\n"
         "runtime = LambdaRuntime(handler)\n"
         "with open(sys.argv[1]) as file:\n"

@@ -34,11 +34,11 @@ import pytest
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 from mcp_types.jsonrpc import HEADER_MISMATCH
 
-from app.asgi import create_app
 from app.auth.principal import Principal
-from app.config import SettingsSource
-from app.identity import PRINCIPAL_KEY
-from app.server import build_server
+from app.core.config import SettingsSource
+from app.core.identity import PRINCIPAL_KEY
+from app.mcp.asgi import create_app
+from app.mcp.server import build_server
 from devtools.events import proxy_event
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import response_from_lambda

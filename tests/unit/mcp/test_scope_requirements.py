@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from mcp.server import MCPServer
 
-from app.permissions import Kind, ScopedServer, ScopeRequirements
+from app.mcp.permissions import Kind, ScopedServer, ScopeRequirements
 
 
 def test_a_template_is_declared_as_a_template_and_its_scopes_are_advertised() -> None:

@@ -1,7 +1,7 @@
 """The official MCP SDK client drives the real Lambda entry point through API Gateway events.
 
 Every request the client makes becomes a REST v1 or HTTP API v2 proxy event, is handled by
-`app.handlers.mcp.handler`, and the Lambda response goes back to the client as HTTP. Both
+`app.mcp.handler.handler`, and the Lambda response goes back to the client as HTTP. Both
 protocol generations the SDK speaks are covered: the 2025-11-25 initialize handshake and
 2026-07-28 (no handshake, per-request metadata).
 """
@@ -13,7 +13,7 @@ import json
 import pytest
 from mcp_types import TextContent, TextResourceContents
 
-from app.server import build_server
+from app.mcp.server import build_server
 from tests.unit.mcp.conftest import FULL_CONTEXT, ClientFactory
 
 pytestmark = pytest.mark.anyio

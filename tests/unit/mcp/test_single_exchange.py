@@ -12,11 +12,11 @@ import pytest
 from mangum import Mangum
 from mcp.server import MCPServer
 
-from app import single_exchange
-from app.asgi import create_app
-from app.config import SettingsSource
-from app.handlers.mcp import AuthorizerContext
-from app.permissions import ScopedServer
+from app.core.config import SettingsSource
+from app.mcp import single_exchange
+from app.mcp.asgi import create_app
+from app.mcp.handler import AuthorizerContext
+from app.mcp.permissions import ScopedServer
 from app.tools import register_all
 from devtools.events import proxy_event
 from devtools.lambda_runtime import LambdaRuntime

@@ -29,8 +29,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 from moto import mock_aws
 
-from app.config import SettingsSource
-from app.handlers.mcp import build_asgi_app
+from app.core.config import SettingsSource
+from app.mcp.handler import build_asgi_app
 from app.tools.upstream import NOT_CONFIGURED, UNREADABLE_CREDENTIAL, credential_in, fetch_json
 from devtools.events import EventFormat
 from devtools.lambda_runtime import LambdaRuntime

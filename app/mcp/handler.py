@@ -3,7 +3,7 @@
 Module-level work is what must happen once per container (and what a SnapStart snapshot
 captures): reading and validating the settings, building the server, its tools and the ASGI
 app. Mangum's lifespan is off because it would run on every invocation;
-`app.asgi.SessionManagerRunner` enters the SDK's session manager once instead.
+`app.mcp.asgi.SessionManagerRunner` enters the SDK's session manager once instead.
 
 The only Lambda-specific translation is `AuthorizerContext`: it reads the authorizer's output
 from the API Gateway event (REST v1: `requestContext.authorizer`, flat; HTTP API v2:
@@ -18,19 +18,19 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-# First: the SDK, imported without uvicorn and without the GC running (see app/sdk_import.py).
-import app.sdk_import  # noqa: F401  # isort: skip
+# First: the SDK, imported without uvicorn and without the GC running (see app/mcp/sdk_import.py).
+import app.mcp.sdk_import  # noqa: F401  # isort: skip
 
 from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.asgi import create_app
 from app.auth.principal import Principal
-from app.config import HttpSettings, SettingsSource, read_bool
-from app.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
-from app.log_levels import apply_log_levels
-from app.server import build_server
-from app.snapstart import register_after_restore, reseed_random
+from app.core.config import HttpSettings, SettingsSource, read_bool
+from app.core.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
+from app.core.log_levels import apply_log_levels
+from app.core.snapstart import register_after_restore, reseed_random
+from app.mcp.asgi import create_app
+from app.mcp.server import build_server
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:

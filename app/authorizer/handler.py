@@ -7,7 +7,7 @@ writes one audit event, and answers in the form API Gateway expects:
   caches the policy per Authorization header and reuses it for every route; the context
   carries the principal (never a credential);
 - a valid credential without the base scope, or (per-tool decisions on, see
-  `app.authorization`) without the scopes of the tool, prompt or resource the request's
+  `app.authorizer.gatekeeper`) without the scopes of the tool, prompt or resource the request's
   `Mcp-Method`/`Mcp-Name` headers name: an explicit Deny; API Gateway answers with its 403
   ACCESS_DENIED gateway response, whose `WWW-Authenticate` is the step-up challenge;
 - anything else: the exception "Unauthorized", the only way to get a 401 from API Gateway.
@@ -26,13 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.audit import AuditEvent, emit
 from app.auth.errors import ReasonCode
 from app.auth.tool_scopes import NAME_BEARING_METHODS, decode_header_value
-from app.authorization import Decision, Gatekeeper, Target
-from app.config import SettingsSource
-from app.log_levels import apply_log_levels
-from app.snapstart import register_after_restore, reseed_random
+from app.authorizer.gatekeeper import Decision, Gatekeeper, Target
+from app.core.audit import AuditEvent, emit
+from app.core.config import SettingsSource
+from app.core.log_levels import apply_log_levels
+from app.core.snapstart import register_after_restore, reseed_random
 
 apply_log_levels()
 gatekeeper = Gatekeeper(SettingsSource())

@@ -30,7 +30,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.principal import Principal
 from app.auth.tool_scopes import ToolScopes
-from app.config import AuthSettings, ConfigurationError, SettingsSource
+from app.core.config import AuthSettings, ConfigurationError, SettingsSource
 
 log = logging.getLogger(__name__)
 
@@ -229,5 +229,5 @@ def load_tool_scopes(env: Mapping[str, str]) -> ToolScopes | None:
         return ToolScopes.load(Path(path))
     except ValueError as error:
         raise ConfigurationError(
-            f"TOOL_SCOPES_FILE: {error}; regenerate it with `python -m app.tool_scopes_export`"
+            f"TOOL_SCOPES_FILE: {error}; regenerate it with `python -m app.mcp.tool_scopes_export`"
         ) from None

@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Send
 
-from app.audit import cut
+from app.core.audit import cut
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from mcp.shared.uri_template import UriTemplate
 from mcp_types.jsonrpc import INVALID_PARAMS
 
 from app.auth.tool_scopes import ToolScopes, tool_scopes_of
-from app.config import SettingsSource
+from app.core.config import SettingsSource
 
 Kind = Literal["tool", "resource", "resource_template", "prompt"]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -148,7 +148,7 @@ class ScopedServer:
         self.requirements = requirements or ScopeRequirements()
         # Tools whose argument values may be audited (redacted) when AUDIT_LOG_ARGUMENTS is on.
         self.audited_arguments: set[str] = set()
-        # Where tools read their own settings and credentials; set by `app.asgi.create_app`.
+        # Where tools read their own settings and credentials; set by `app.mcp.asgi.create_app`.
         self.settings: SettingsSource | None = None
 
     def tool(

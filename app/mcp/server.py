@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp.server import MCPServer
 
-from app.permissions import ScopedServer
+from app.mcp.permissions import ScopedServer
 from app.tools import register_all
 
 SERVER_NAME = "serverless-mcp"
@@ -21,7 +21,7 @@ def build_server() -> ScopedServer:
     deliver change notifications on. The SDK then serves no `subscriptions/listen` and, at
     2026-07-28, advertises no `listChanged` or `subscribe` capability it could not honour
     (`server/discover`); at 2025-11-25 (`initialize`) it advertises none by default. The edge
-    refuses `subscriptions/listen` for any server (`app.asgi.UNSUPPORTED_METHODS`).
+    refuses `subscriptions/listen` for any server (`app.mcp.asgi.UNSUPPORTED_METHODS`).
     """
     server = ScopedServer(
         MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", subscriptions=False)

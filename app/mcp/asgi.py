@@ -52,13 +52,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from app import single_exchange
 from app.auth.challenge import ChallengeError, www_authenticate
 from app.auth.principal import Principal
-from app.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
-from app.identity import caller_of, principal_of, scope_of
-from app.mcp_audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
-from app.permissions import ListFilter, PromptRequestCheck, ScopedServer, routing_header_mismatch, target_of
+from app.core.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
+from app.core.identity import caller_of, principal_of, scope_of
+from app.mcp import single_exchange
+from app.mcp.audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
+from app.mcp.permissions import (
+    ListFilter,
+    PromptRequestCheck,
+    ScopedServer,
+    routing_header_mismatch,
+    target_of,
+)
 
 # JSON-RPC 2.0 error codes.
 PARSE_ERROR = -32700

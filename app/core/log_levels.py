@@ -2,7 +2,7 @@
 
 - The functions' own log lines (the `app.*` loggers: configuration errors, refused requests,
   upstream failures) follow `POWERTOOLS_LOG_LEVEL`, default `INFO`. The audit trail is not a
-  log line in this sense: `app.audit` writes it whatever the level.
+  log line in this sense: `app.core.audit` writes it whatever the level.
 - botocore logs whole request and response bodies at DEBUG, so reading a secret (the API key
   store, the upstream credential) would write its value to the log if the root level is DEBUG:
   botocore stays at INFO or quieter whatever the root level.
@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
-from app.config import ConfigurationError
+from app.core.config import ConfigurationError
 
 LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -2,7 +2,7 @@
 
 The whole store is one JSON secret (see :class:`~app.auth.api_keys.KeyStore`); it holds
 hashes only, so reading it does not reveal a usable key. The authorizer only reads it (through
-Powertools Parameters, see ``app.config.SettingsSource.api_key_store``); the ``mcp-lambda`` CLI
+Powertools Parameters, see ``app.core.config.SettingsSource.api_key_store``); the ``mcp-lambda`` CLI
 changes it with
 :meth:`~SecretsManagerKeyStore.create_key`, :meth:`~SecretsManagerKeyStore.revoke` and
 :meth:`~SecretsManagerKeyStore.rotate`.

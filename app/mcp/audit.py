@@ -31,9 +31,9 @@ from typing import Any, Final
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
-from app.audit import AuditEvent, Outcome, argument_summary, emit
 from app.auth.principal import Principal
-from app.identity import Caller
+from app.core.audit import AuditEvent, Outcome, argument_summary, emit
+from app.core.identity import Caller
 
 AUDIT_KEY: Final = "serverless_mcp.audit"
 INTERNAL_ERROR: Final = -32603

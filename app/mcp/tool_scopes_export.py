@@ -1,6 +1,6 @@
 """Print the tool registry's scopes as the authorizer's tool-scopes document (JSON).
 
-    python -m app.tool_scopes_export            # the document on stdout
+    python -m app.mcp.tool_scopes_export            # the document on stdout
 
 The CDK app runs this in a subprocess at synth (infra imports nothing from `app/`) to bundle the
 document into the authorizer's asset, to name the step-up scopes in the gateway's 403 challenge
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from app.server import build_server
+from app.mcp.server import build_server
 
 
 def document() -> dict[str, object]:

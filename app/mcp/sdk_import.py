@@ -1,6 +1,6 @@
 """Import the MCP SDK once, the cheap way: without uvicorn and without the cyclic GC running.
 
-`app.handlers.mcp` imports this module before anything else from the SDK. On a cold start the
+`app.mcp.handler` imports this module before anything else from the SDK. On a cold start the
 SDK import is most of the time (pydantic builds every MCP type), and two things in it are waste
 on Lambda:
 

@@ -1,1 +1,0 @@
-"""Lambda entry points. Each one only translates an event into plain values and back."""

@@ -18,13 +18,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
+    from devtools.dev_issuer import DevIssuer
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -47,6 +48,10 @@ class LocalCredentials:
     aws_endpoint: str
     api_keys_secret_id: str
     audit_log_group: str
+    # The dev machine client (client credentials at the dev issuer, Basic auth), as an agent or
+    # CI job deployed against Cognito would use its app client: `mcp-lambda token` uses it.
+    dev_client_id: str = ""
+    dev_client_secret: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,25 @@ class LocalStackOptions:
     # suite's reference tools) served by this stack only. An option, not an environment variable,
     # so that no deployed Lambda can be talked into loading extra code.
     extra_tool_modules: tuple[str, ...] = ()
+
+
+DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
+
+
+def register_dev_machine_client(issuer: DevIssuer, scopes: Iterable[str]) -> str:
+    """Register the dev machine client (client credentials, every declared scope); its secret.
+
+    The secret is made at each start and lives only in this process and the git-ignored,
+    owner-only credentials file: nothing to commit, nothing that outlives the stack.
+    """
+    secret = secrets.token_urlsafe(32)
+    issuer.register_client(
+        DEV_MACHINE_CLIENT_ID,
+        client_secret=secret,
+        grant_types=("client_credentials",),
+        scopes=sorted(scopes),
+    )
+    return secret
 
 
 class CloudWatchShipper:
@@ -185,6 +209,7 @@ class LocalStack:
         )
         self._serve(gateway, gateway_socket)
 
+        dev_client_secret = register_dev_machine_client(issuer, all_scopes)
         self.credentials = LocalCredentials(
             mcp_url=mcp_url,
             api_key=api_key,
@@ -193,6 +218,8 @@ class LocalStack:
             aws_endpoint=endpoint,
             api_keys_secret_id=API_KEY_STORE_NAME,
             audit_log_group=AUDIT_LOG_GROUP,
+            dev_client_id=DEV_MACHINE_CLIENT_ID,
+            dev_client_secret=dev_client_secret,
         )
         self._write_credentials(self.credentials)
         return self.credentials

@@ -49,7 +49,9 @@ class _Refusal(Exception):
         self.reason = reason or error
 
 
-def _page(action: str, status: int, error: str, description: str, reason: str, client_id: str | None) -> Result:
+def _page(
+    action: str, status: int, error: str, description: str, reason: str, client_id: str | None
+) -> Result:
     return Result(error_page(status, error, description), action, "denied", reason, client_id)
 
 
@@ -110,7 +112,12 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
         login = _validated_request(ctx, request, client)
     except ParameterError as error:
         return _back_to_client(
-            ctx, action, redirect_uri, state, _Refusal("invalid_request", str(error)), client.metadata.client_id
+            ctx,
+            action,
+            redirect_uri,
+            state,
+            _Refusal("invalid_request", str(error)),
+            client.metadata.client_id,
         )
     except _Refusal as refusal:
         return _back_to_client(ctx, action, redirect_uri, state, refusal, client.metadata.client_id)
@@ -137,7 +144,9 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
     )
     cookie = browser_cookie(browser, ctx.settings)
     if consented:
-        location = ctx.upstream.authorization_url(state=upstream_state, code_challenge=s256(verifier), nonce=nonce)
+        location = ctx.upstream.authorization_url(
+            state=upstream_state, code_challenge=s256(verifier), nonce=nonce
+        )
         return Result(redirect(location, (cookie,)), action, "ok", "pre_approved", client.metadata.client_id)
     page = consent_page(
         client_name=client.metadata.display_name,
@@ -153,7 +162,9 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
     return Result(page, action, "ok", "consent_shown", client.metadata.client_id)
 
 
-def _validated_request(ctx: FrontContext, request: FrontRequest, client: KnownClient) -> tuple[str, tuple[str, ...], str]:
+def _validated_request(
+    ctx: FrontContext, request: FrontRequest, client: KnownClient
+) -> tuple[str, tuple[str, ...], str]:
     """(code_challenge, scopes, resource) of a well-formed request, else `_Refusal`."""
     if request.query_param("response_type") != "code":
         raise _Refusal("unsupported_response_type", "response_type must be code")
@@ -162,7 +173,9 @@ def _validated_request(ctx: FrontContext, request: FrontRequest, client: KnownCl
     challenge = request.query_param("code_challenge")
     method = request.query_param("code_challenge_method")
     if challenge is None:
-        raise _Refusal("invalid_request", "PKCE is required: send code_challenge with method S256", "pkce_missing")
+        raise _Refusal(
+            "invalid_request", "PKCE is required: send code_challenge with method S256", "pkce_missing"
+        )
     if method != "S256":
         raise _Refusal("invalid_request", "code_challenge_method must be S256", "pkce_method")
     if not is_s256_challenge(challenge):
@@ -187,7 +200,9 @@ def consent(ctx: FrontContext, request: FrontRequest) -> Result:
         return _page(action, 403, "access_denied", "the form was not sent from this server", "csrf", None)
     login = ctx.store.get_login(upstream_state) if upstream_state else None
     if login is None:
-        return _page(action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None)
+        return _page(
+            action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None
+        )
     cookie = request.cookies.get(BROWSER_COOKIE)
     if (
         not is_browser_value(cookie)
@@ -196,7 +211,12 @@ def consent(ctx: FrontContext, request: FrontRequest) -> Result:
         or not hmac.compare_digest(digest(cookie or ""), login.browser_hash)
     ):
         return _page(
-            action, 403, "access_denied", "this sign-in was started in another browser", "csrf", login.client_id
+            action,
+            403,
+            "access_denied",
+            "this sign-in was started in another browser",
+            "csrf",
+            login.client_id,
         )
     assert upstream_state is not None
     if decision == "deny":
@@ -204,14 +224,23 @@ def consent(ctx: FrontContext, request: FrontRequest) -> Result:
         refusal = _Refusal("access_denied", "the user denied access", "user_denied")
         return _back_to_client(ctx, action, login.redirect_uri, login.client_state, refusal, login.client_id)
     if decision != "approve" or not ctx.store.mark_consented(upstream_state):
-        return _page(action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", login.client_id)
+        return _page(
+            action,
+            400,
+            "invalid_request",
+            "this sign-in has expired or was finished",
+            "state_mismatch",
+            login.client_id,
+        )
     location = ctx.upstream.authorization_url(
         state=upstream_state, code_challenge=s256(login.upstream_verifier), nonce=login.nonce
     )
     return Result(redirect(location), action, "ok", "approved", login.client_id)
 
 
-def granted_scopes(ctx: FrontContext, asked: Sequence[str], upstream_granted: Sequence[str]) -> tuple[str, ...]:
+def granted_scopes(
+    ctx: FrontContext, asked: Sequence[str], upstream_granted: Sequence[str]
+) -> tuple[str, ...]:
     """The asked scopes the upstream did not refuse.
 
     A scope the front also asks the upstream for (e.g. a Cognito resource-server scope in
@@ -234,32 +263,49 @@ def callback(ctx: FrontContext, request: FrontRequest) -> Result:
         return _page(action, 400, "invalid_request", str(error), "invalid_request", None)
     login = ctx.store.take_login(upstream_state) if upstream_state else None
     if login is None:
-        return _page(action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None)
+        return _page(
+            action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None
+        )
     cookie = request.cookies.get(BROWSER_COOKIE)
     if not is_browser_value(cookie) or not hmac.compare_digest(digest(cookie or ""), login.browser_hash):
         return _page(
-            action, 403, "access_denied", "this sign-in was started in another browser", "browser_mismatch", login.client_id
+            action,
+            403,
+            "access_denied",
+            "this sign-in was started in another browser",
+            "browser_mismatch",
+            login.client_id,
         )
     if not login.consented:
-        return _page(action, 400, "access_denied", "this sign-in was not approved", "consent_missing", login.client_id)
+        return _page(
+            action, 400, "access_denied", "this sign-in was not approved", "consent_missing", login.client_id
+        )
 
     def back(refusal: _Refusal) -> Result:
         return _back_to_client(ctx, action, login.redirect_uri, login.client_state, refusal, login.client_id)
 
     if upstream_iss is not None and upstream_iss != ctx.settings.upstream.issuer:
-        return back(_Refusal("server_error", "the identity provider's answer was not from it", "upstream_iss"))
+        return back(
+            _Refusal("server_error", "the identity provider's answer was not from it", "upstream_iss")
+        )
     if upstream_error is not None:
         if upstream_error in ("access_denied", "login_required", "consent_required", "interaction_required"):
-            return back(_Refusal("access_denied", "sign-in at the identity provider was refused", "upstream_denied"))
+            return back(
+                _Refusal("access_denied", "sign-in at the identity provider was refused", "upstream_denied")
+            )
         return back(_Refusal("server_error", "the identity provider reported an error", "upstream_error"))
     if code is None:
         return back(_Refusal("server_error", "the identity provider sent no code", "upstream_error"))
     try:
         grant = ctx.upstream.exchange_code(code, login.upstream_verifier, login.nonce)
     except UpstreamRefused:
-        return back(_Refusal("access_denied", "the identity provider refused the sign-in", "upstream_refused"))
+        return back(
+            _Refusal("access_denied", "the identity provider refused the sign-in", "upstream_refused")
+        )
     except UpstreamError:
-        return back(_Refusal("server_error", "the identity provider could not complete the sign-in", "upstream_error"))
+        return back(
+            _Refusal("server_error", "the identity provider could not complete the sign-in", "upstream_error")
+        )
     scopes = granted_scopes(ctx, login.scopes, grant.scopes)
     if ctx.settings.base_scope not in scopes:
         refusal = _Refusal("access_denied", "the identity provider did not grant access", "scope_not_granted")
@@ -277,7 +323,9 @@ def callback(ctx: FrontContext, request: FrontRequest) -> Result:
         upstream_refresh_token=grant.refresh_token,
         ttl_seconds=ctx.settings.code_ttl_seconds,
     )
-    location = with_query(login.redirect_uri, {"code": our_code, "state": login.client_state, "iss": ctx.settings.issuer})
+    location = with_query(
+        login.redirect_uri, {"code": our_code, "state": login.client_state, "iss": ctx.settings.issuer}
+    )
     return Result(redirect(location), action, "ok", None, login.client_id, grant.subject)
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.oauth.cimd import CimdError, CimdFetcher, is_cimd_client_id
+from app.oauth.client_metadata import ClientMetadata
 from app.oauth.settings import FrontSettings
 from app.oauth.store import FrontStore
-
-from app.oauth.client_metadata import ClientMetadata
 
 MAX_CLIENT_ID_LENGTH = 2000
 

@@ -179,7 +179,9 @@ def _cookies(event: Mapping[str, Any]) -> dict[str, str]:
 def _query(event: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     multi = event.get("multiValueQueryStringParameters")
     if isinstance(multi, Mapping):
-        return {str(k): tuple(str(v) for v in values) for k, values in multi.items() if isinstance(values, list)}
+        return {
+            str(k): tuple(str(v) for v in values) for k, values in multi.items() if isinstance(values, list)
+        }
     single = event.get("queryStringParameters") or {}
     return {str(k): (str(v),) for k, v in single.items() if v is not None}
 
@@ -244,7 +246,9 @@ def handle(event: Mapping[str, Any], front: _Front) -> tuple[Response, AuditEven
         ctx = front.context()
         if path in AUTHORIZATION_SERVER_METADATA_PATHS:
             audit.outcome = "ok"
-            return json_response(200, authorization_server_metadata(ctx.settings), {"Cache-Control": "max-age=300"}), audit
+            return json_response(
+                200, authorization_server_metadata(ctx.settings), {"Cache-Control": "max-age=300"}
+            ), audit
         if path == JWKS_PATH:
             audit.outcome = "ok"
             return json_response(200, ctx.signer.jwks(), {"Cache-Control": "max-age=300"}), audit
@@ -252,7 +256,9 @@ def handle(event: Mapping[str, Any], front: _Front) -> tuple[Response, AuditEven
         body = _body(event)
         if body is None or len(body) > MAX_BODY_BYTES:
             audit.reason = "invalid_request"
-            return oauth_error(400 if body is None else 413, "invalid_request", "the body is malformed or too large"), audit
+            return oauth_error(
+                400 if body is None else 413, "invalid_request", "the body is malformed or too large"
+            ), audit
         headers = _headers(event)
         form: dict[str, tuple[str, ...]] = {}
         if reads_form:

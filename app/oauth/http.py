@@ -77,11 +77,15 @@ class Result:
     principal: str | None = None
 
 
-def json_response(status: int, document: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    status: int, document: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(status, {**JSON_HEADERS, **(headers or {})}, json.dumps(document, separators=(",", ":")))
 
 
-def oauth_error(status: int, error: str, description: str, headers: Mapping[str, str] | None = None) -> Response:
+def oauth_error(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> Response:
     """RFC 6749 §5.2's JSON error; `description` is fixed text of ours, never a request value."""
     return json_response(status, {"error": error, "error_description": description}, headers)
 

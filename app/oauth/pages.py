@@ -62,10 +62,12 @@ def consent_page(
 ) -> Response:
     redirect_host = urlsplit(redirect_uri).hostname or redirect_uri.split(":", 1)[0]
     items = "".join(
-        f"<li><code>{escape(scope)}</code>: {escape(scope_meaning(scope, base_scope))}</li>" for scope in scopes
+        f"<li><code>{escape(scope)}</code>: {escape(scope_meaning(scope, base_scope))}</li>"
+        for scope in scopes
     )
     fields = "".join(
-        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">' for name, value in hidden.items()
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in hidden.items()
     )
     body = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -80,9 +82,7 @@ def consent_page(
         '<button type="submit" name="decision" value="approve">Approve</button>'
         '<button type="submit" name="decision" value="deny">Deny</button></form></body></html>'
     )
-    return Response(
-        200, _headers(f"'self' {upstream_origin}"), body, cookies=(cookie,) if cookie else ()
-    )
+    return Response(200, _headers(f"'self' {upstream_origin}"), body, cookies=(cookie,) if cookie else ())
 
 
 def error_page(status: int, error: str, description: str) -> Response:

@@ -49,7 +49,9 @@ def register(ctx: FrontContext, request: FrontRequest) -> Result:
         )
     except RateLimited as limited:
         response = oauth_error(
-            429, "invalid_request", "too many registrations from this address: try again later",
+            429,
+            "invalid_request",
+            "too many registrations from this address: try again later",
             {"Retry-After": str(limited.retry_after)},
         )
         return Result(response, action, "denied", "rate_limited")
@@ -62,7 +64,8 @@ def register(ctx: FrontContext, request: FrontRequest) -> Result:
     except ClientMetadataError as error:
         response = oauth_error(400, error.error, error.description)
         return Result(response, action, "denied", error.error)
-    secret = new_secret(32) if metadata.token_endpoint_auth_method != "none" else None
+    public = metadata.token_endpoint_auth_method == "none"  # noqa: S105  # a method name
+    secret = None if public else new_secret(32)
     ctx.store.put_client(metadata, digest(secret) if secret is not None else None)
     answer: dict[str, object] = {
         key: list(value) if isinstance(value, tuple) else value

@@ -27,7 +27,7 @@ from app.oauth.client_metadata import ClientMetadata, ClientMetadataError, parse
 from app.oauth.upstream import UpstreamConfig
 
 SETTINGS_PARAMETER: Final = "OAUTH_FRONT_SETTINGS_PARAMETER"
-UPSTREAM_SECRET: Final = "OAUTH_UPSTREAM_SECRET_ID"
+UPSTREAM_SECRET: Final = "OAUTH_UPSTREAM_SECRET_ID"  # noqa: S105  # a setting name
 TABLE_NAME: Final = "OAUTH_TABLE_NAME"
 SIGNING_KEY: Final = "OAUTH_SIGNING_KEY_ID"
 SEALING_KEY: Final = "OAUTH_SEALING_KEY_ID"
@@ -113,7 +113,8 @@ def parse_front_settings(
 
     issuer = text("upstream_issuer", required=True)
     upstream_client_id = text("upstream_client_id", required=True)
-    assert issuer is not None and upstream_client_id is not None  # required above
+    assert issuer is not None  # required above
+    assert upstream_client_id is not None
     base_scope = check_base_scope(text("base_scope") or DEFAULT_BASE_SCOPE)
     scopes = strings("scopes", (base_scope,))
     for scope in scopes:

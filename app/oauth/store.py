@@ -14,6 +14,7 @@ moto never), so every read checks `expires_at` itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -205,9 +206,7 @@ class FrontStore:
         }
         if secret_hash is not None:
             item["secret_hash"] = {"S": secret_hash}
-        self._db.put_item(
-            TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get_client(self, client_id: str) -> StoredClient | None:
         """A registered client, its 30-day lifetime renewed (at most once a day) by use."""
@@ -216,7 +215,8 @@ class FrontStore:
         if item is None:
             return None
         raw = json.loads(item["metadata"]["S"])
-        metadata = ClientMetadata(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        metadata = ClientMetadata(**fields)
         expires_at = int(item["expires_at"]["N"])
         if expires_at - self.now() < CLIENT_TTL_SECONDS - 86400:
             self._db.update_item(
@@ -258,7 +258,9 @@ class FrontStore:
                 "scopes": {"S": " ".join(scopes)},
                 "resource": {"S": resource},
                 "nonce": {"S": nonce},
-                "verifier": {"B": self._sealer.seal(upstream_verifier, item=key, purpose="upstream_verifier")},
+                "verifier": {
+                    "B": self._sealer.seal(upstream_verifier, item=key, purpose="upstream_verifier")
+                },
                 "browser_hash": {"S": browser_hash},
                 "consented": {"BOOL": consented},
                 "expires_at": {"N": str(self.now() + ttl_seconds)},
@@ -451,7 +453,7 @@ class FrontStore:
     def update_family_upstream(self, family_id: str, upstream_refresh_token: str) -> None:
         """Keep the upstream's rotated refresh token (unless the family was revoked meanwhile)."""
         key = f"family#{family_id}"
-        try:
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
@@ -462,8 +464,6 @@ class FrontStore:
                     ":no": {"BOOL": False},
                 },
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            pass
 
     def revoke_family(self, family_id: str) -> None:
         """Revoke every refresh token of the family; a revoked family never comes back.
@@ -529,7 +529,7 @@ class FrontStore:
 
     def release_refresh_token(self, token: str) -> None:
         """Make a token usable again after a refresh that issued nothing (the upstream was down)."""
-        try:
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"refresh#{digest(token)}"}},
@@ -537,8 +537,6 @@ class FrontStore:
                 ConditionExpression="attribute_exists(pk) AND used = :yes",
                 ExpressionAttributeValues={":yes": {"BOOL": True}, ":no": {"BOOL": False}},
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            pass
 
     def family_of_refresh_token(self, token: str) -> str | None:
         item = self._get(f"refresh#{digest(token)}")

@@ -55,7 +55,9 @@ def _authenticate(ctx: FrontContext, request: FrontRequest) -> KnownClient:
     presented = basic_secret if basic_id is not None else form_secret
     if method == "none":
         if presented is not None or basic_id is not None:
-            raise _Denied(401, "invalid_client", "this client is public: send client_id only", "invalid_client")
+            raise _Denied(
+                401, "invalid_client", "this client is public: send client_id only", "invalid_client"
+            )
         return client
     expected_basic = method == "client_secret_basic"
     if presented is None or expected_basic != (basic_id is not None) or client.secret_hash is None:
@@ -90,16 +92,28 @@ def token(ctx: FrontContext, request: FrontRequest) -> Result:
         action = "refresh" if grant_type == REFRESH_GRANT else "token"
         client = _authenticate(ctx, request)
         client_id = client.metadata.client_id
-        if grant_type not in client.metadata.grant_types and grant_type in ("authorization_code", REFRESH_GRANT):
-            raise _Denied(400, "unauthorized_client", "this client may not use this grant", "unauthorized_client")
+        if grant_type not in client.metadata.grant_types and grant_type in (
+            "authorization_code",
+            REFRESH_GRANT,
+        ):
+            raise _Denied(
+                400, "unauthorized_client", "this client may not use this grant", "unauthorized_client"
+            )
         if grant_type == "authorization_code":
             document, principal = _code_grant(ctx, request, client)
         elif grant_type == REFRESH_GRANT:
             document, principal = _refresh_grant(ctx, request, client)
         else:
-            raise _Denied(400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token", "unsupported_grant_type")
+            raise _Denied(
+                400,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+                "unsupported_grant_type",
+            )
     except ParameterError as error:
-        return Result(oauth_error(400, "invalid_request", str(error)), action, "denied", "invalid_request", client_id)
+        return Result(
+            oauth_error(400, "invalid_request", str(error)), action, "denied", "invalid_request", client_id
+        )
     except _Denied as denied:
         return Result(
             oauth_error(denied.status, denied.error, denied.description),
@@ -112,7 +126,9 @@ def token(ctx: FrontContext, request: FrontRequest) -> Result:
     return Result(json_response(200, document), action, "ok", None, client_id, principal)
 
 
-def _code_grant(ctx: FrontContext, request: FrontRequest, client: KnownClient) -> tuple[dict[str, object], str]:
+def _code_grant(
+    ctx: FrontContext, request: FrontRequest, client: KnownClient
+) -> tuple[dict[str, object], str]:
     code = request.form_param("code")
     verifier = request.form_param("code_verifier")
     redirect_uri = request.form_param("redirect_uri")
@@ -125,15 +141,35 @@ def _code_grant(ctx: FrontContext, request: FrontRequest, client: KnownClient) -
     if not isinstance(redeemed, AuthorizationCode):
         raise _Denied(400, "invalid_grant", "the code is unknown or expired", "invalid_grant")
     if redeemed.client_id != client.metadata.client_id:
-        raise _Denied(400, "invalid_grant", "the code was issued to another client", "client_mismatch", redeemed.subject)
+        raise _Denied(
+            400, "invalid_grant", "the code was issued to another client", "client_mismatch", redeemed.subject
+        )
     if redirect_uri is not None and redirect_uri != redeemed.redirect_uri:
-        raise _Denied(400, "invalid_grant", "redirect_uri differs from the authorization request", "redirect_mismatch", redeemed.subject)
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "redirect_uri differs from the authorization request",
+            "redirect_mismatch",
+            redeemed.subject,
+        )
     if verifier is None:
         raise _Denied(400, "invalid_grant", "code_verifier is required", "pkce_missing", redeemed.subject)
     if not pkce_matches(verifier, redeemed.code_challenge):
-        raise _Denied(400, "invalid_grant", "code_verifier does not match the code challenge", "pkce_mismatch", redeemed.subject)
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "code_verifier does not match the code challenge",
+            "pkce_mismatch",
+            redeemed.subject,
+        )
     if resource is not None and resource != redeemed.resource:
-        raise _Denied(400, "invalid_target", "resource differs from the authorization request", "invalid_target", redeemed.subject)
+        raise _Denied(
+            400,
+            "invalid_target",
+            "resource differs from the authorization request",
+            "invalid_target",
+            redeemed.subject,
+        )
     refresh: str | None = None
     # No upstream refresh token: the front could not notice a user disabled upstream, so it
     # issues no refresh token either and the user signs in again when the access token ends.
@@ -149,14 +185,20 @@ def _code_grant(ctx: FrontContext, request: FrontRequest, client: KnownClient) -
                 ttl_seconds=ctx.settings.refresh_token_ttl_seconds,
             )
         except ctx.store.conditional_failure:
-            raise _Denied(400, "invalid_grant", "the code was used already", "code_replay", redeemed.subject) from None
+            raise _Denied(
+                400, "invalid_grant", "the code was used already", "code_replay", redeemed.subject
+            ) from None
         refresh = new_secret(32)
         expires_at = ctx.store.now() + ctx.settings.refresh_token_ttl_seconds
         ctx.store.put_refresh_token(refresh, family_id=redeemed.family, expires_at=expires_at)
-    return _token_response(ctx, redeemed.subject, redeemed.client_id, redeemed.resource, redeemed.scopes, refresh), redeemed.subject
+    return _token_response(
+        ctx, redeemed.subject, redeemed.client_id, redeemed.resource, redeemed.scopes, refresh
+    ), redeemed.subject
 
 
-def _refresh_grant(ctx: FrontContext, request: FrontRequest, client: KnownClient) -> tuple[dict[str, object], str]:
+def _refresh_grant(
+    ctx: FrontContext, request: FrontRequest, client: KnownClient
+) -> tuple[dict[str, object], str]:
     presented = request.form_param("refresh_token")
     scope = request.form_param("scope")
     resource = request.form_param("resource")
@@ -171,27 +213,59 @@ def _refresh_grant(ctx: FrontContext, request: FrontRequest, client: KnownClient
     if used == RefreshRedemption.REUSED:
         raise _Denied(400, "invalid_grant", "the refresh token was used already", "refresh_reuse")
     if not isinstance(used, Family):
-        raise _Denied(400, "invalid_grant", "the refresh token is unknown, expired or revoked", "invalid_grant")
+        raise _Denied(
+            400, "invalid_grant", "the refresh token is unknown, expired or revoked", "invalid_grant"
+        )
     if used.client_id != client.metadata.client_id:
         ctx.store.revoke_family(used.family_id)  # a token in another client's hands is a stolen one
-        raise _Denied(400, "invalid_grant", "the refresh token was issued to another client", "client_mismatch", used.subject)
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "the refresh token was issued to another client",
+            "client_mismatch",
+            used.subject,
+        )
     scopes = _check_narrowing(used, scope, resource)
     if used.upstream_refresh_token is None:
-        raise _Denied(400, "invalid_grant", "the refresh token is unknown, expired or revoked", "invalid_grant", used.subject)
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "the refresh token is unknown, expired or revoked",
+            "invalid_grant",
+            used.subject,
+        )
     try:
         grant = ctx.upstream.refresh(used.upstream_refresh_token, subject=used.subject)
     except UpstreamRefused:
         ctx.store.revoke_family(used.family_id)
-        raise _Denied(400, "invalid_grant", "the identity provider no longer accepts this sign-in", "upstream_refused", used.subject) from None
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "the identity provider no longer accepts this sign-in",
+            "upstream_refused",
+            used.subject,
+        ) from None
     except UpstreamError:
         ctx.store.release_refresh_token(presented)  # nothing was issued: the client may retry
-        raise _Denied(503, "temporarily_unavailable", "the identity provider is unavailable, try again", "upstream_error", used.subject) from None
+        raise _Denied(
+            503,
+            "temporarily_unavailable",
+            "the identity provider is unavailable, try again",
+            "upstream_error",
+            used.subject,
+        ) from None
     if grant.refresh_token is not None and grant.refresh_token != used.upstream_refresh_token:
         ctx.store.update_family_upstream(used.family_id, grant.refresh_token)
     requested_upstream = set(ctx.settings.upstream.scopes)
     scopes = tuple(s for s in scopes if s not in requested_upstream or s in grant.scopes)
     if ctx.settings.base_scope not in scopes:
-        raise _Denied(400, "invalid_grant", "the identity provider no longer grants access", "scope_not_granted", used.subject)
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "the identity provider no longer grants access",
+            "scope_not_granted",
+            used.subject,
+        )
     refresh = new_secret(32)
     ctx.store.put_refresh_token(refresh, family_id=used.family_id, expires_at=used.expires_at)
     return _token_response(ctx, used.subject, used.client_id, used.resource, scopes, refresh), used.subject
@@ -200,17 +274,34 @@ def _refresh_grant(ctx: FrontContext, request: FrontRequest, client: KnownClient
 def _check_narrowing(family: Family, scope: str | None, resource: str | None) -> tuple[str, ...]:
     """The scopes of a refresh: the family's, or fewer when asked (never more: RFC 6749 §6)."""
     if resource is not None and resource != family.resource:
-        raise _Denied(400, "invalid_target", "resource differs from the original grant", "invalid_target", family.subject)
+        raise _Denied(
+            400,
+            "invalid_target",
+            "resource differs from the original grant",
+            "invalid_target",
+            family.subject,
+        )
     if scope is None:
         return family.scopes
     asked = set(scope.split(" "))
     if not asked <= set(family.scopes):
-        raise _Denied(400, "invalid_scope", "a refresh may not widen the granted scopes", "invalid_scope", family.subject)
+        raise _Denied(
+            400,
+            "invalid_scope",
+            "a refresh may not widen the granted scopes",
+            "invalid_scope",
+            family.subject,
+        )
     return tuple(s for s in family.scopes if s in asked)
 
 
 def _token_response(
-    ctx: FrontContext, subject: str, client_id: str, resource: str, scopes: tuple[str, ...], refresh: str | None
+    ctx: FrontContext,
+    subject: str,
+    client_id: str,
+    resource: str,
+    scopes: tuple[str, ...],
+    refresh: str | None,
 ) -> dict[str, object]:
     settings = ctx.settings
     claims = access_token_claims(
@@ -241,11 +332,25 @@ def revoke(ctx: FrontContext, request: FrontRequest) -> Result:
         client_id = client.metadata.client_id
         presented = request.form_param("token")
     except ParameterError as error:
-        return Result(oauth_error(400, "invalid_request", str(error)), "revoke", "denied", "invalid_request", client_id)
+        return Result(
+            oauth_error(400, "invalid_request", str(error)), "revoke", "denied", "invalid_request", client_id
+        )
     except _Denied as denied:
-        return Result(oauth_error(denied.status, denied.error, denied.description), "revoke", "denied", denied.reason, client_id)
+        return Result(
+            oauth_error(denied.status, denied.error, denied.description),
+            "revoke",
+            "denied",
+            denied.reason,
+            client_id,
+        )
     if presented is None:
-        return Result(oauth_error(400, "invalid_request", "token is required"), "revoke", "denied", "invalid_request", client_id)
+        return Result(
+            oauth_error(400, "invalid_request", "token is required"),
+            "revoke",
+            "denied",
+            "invalid_request",
+            client_id,
+        )
     family_id = ctx.store.family_of_refresh_token(presented)
     family = ctx.store.get_family(family_id) if family_id is not None else None
     if family is not None and family.client_id == client_id:

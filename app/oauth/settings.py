@@ -161,6 +161,8 @@ def _preregistered(value: object, source: str) -> dict[str, ClientMetadata]:
         if not isinstance(client_id, str) or not client_id:
             raise ConfigurationError(f"{source}: every 'preregistered_clients' entry needs a 'client_id'")
         document = {k: v for k, v in entry.items() if k != "client_id"}
+        # The deployment's own clients refresh unless their entry says otherwise.
+        document.setdefault("grant_types", ["authorization_code", "refresh_token"])
         try:
             clients[client_id] = parse_client_metadata(document, client_id=client_id, source="registration")
         except ClientMetadataError as error:

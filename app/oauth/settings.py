@@ -126,13 +126,16 @@ def parse_front_settings(
         front = front_issuer(mcp_url)
     except ValueError:
         raise ConfigurationError("MCP_URL must end in /mcp") from None
-    upstream = UpstreamConfig(
-        issuer=issuer,
-        client_id=upstream_client_id,
-        client_secret=client_secret,
-        redirect_uri=front + CALLBACK_PATH.removeprefix(FRONT_PATH),
-        scopes=strings("upstream_scopes", ("openid", "email")),
-    )
+    try:
+        upstream = UpstreamConfig(
+            issuer=issuer,
+            client_id=upstream_client_id,
+            client_secret=client_secret,
+            redirect_uri=front + CALLBACK_PATH.removeprefix(FRONT_PATH),
+            scopes=strings("upstream_scopes", ("openid", "email")),
+        )
+    except ValueError as error:  # its messages name the setting, never a value
+        raise ConfigurationError(f"{source}: {error}") from None
     ttls = {key: integer(key, default, low, high) for key, (default, low, high) in _TTL_BOUNDS.items()}
     return FrontSettings(
         mcp_url=mcp_url,

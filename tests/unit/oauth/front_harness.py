@@ -58,14 +58,14 @@ class FakeUpstream:
         challenge, expected_nonce = self.codes.pop(code, ("", ""))
         digest = base64.urlsafe_b64encode(hashlib.sha256(code_verifier.encode()).digest()).rstrip(b"=")
         if digest.decode() != challenge or nonce != expected_nonce:
-            raise UpstreamRefused("invalid_grant", "bad code")
+            raise UpstreamRefused("bad code")
         return UpstreamGrant(self.subject, self.scopes, "upstream-refresh-1", None, {"sub": self.subject})
 
     def refresh(self, refresh_token: str, *, subject: str) -> UpstreamGrant:
         if self.down:
             raise UpstreamError("temporarily_unavailable", "down")
         if self.refused:
-            raise UpstreamRefused("invalid_grant", "user disabled")
+            raise UpstreamRefused("user disabled")
         self.refreshes += 1
         return UpstreamGrant(subject, self.scopes, f"upstream-refresh-{self.refreshes + 1}", None, {})
 

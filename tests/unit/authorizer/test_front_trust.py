@@ -297,3 +297,39 @@ def test_the_front_issuer_as_upstream_issuer_is_a_configuration_error(world: Wor
     """Naming the front as `issuer` would trust its tokens with the upstream's looser rules."""
     decision = decide(world.keeper(issuer=world.front_issuer), world.front_token())
     assert decision.reason is ReasonCode.INTERNAL_ERROR
+
+
+def test_a_token_the_fronts_own_kms_signer_made_is_allowed() -> None:
+    """The contract between the two functions: the front's signer (moto KMS) → this authorizer."""
+    import boto3
+    from moto import mock_aws
+
+    from app.auth.front import front_jwks_url
+    from app.oauth.signer import KmsSigner, access_token_claims
+
+    mcp_url = "https://abc.execute-api.us-east-1.amazonaws.com/prod/mcp"
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+        signer = KmsSigner(kms, key_id)
+        claims = access_token_claims(
+            issuer=front_issuer(mcp_url),
+            audience=mcp_url,
+            subject="upstream-subject-1",
+            client_id=CIMD_CLIENT,
+            scopes=["mcp/access"],
+            now=int(NOW),
+            ttl_seconds=600,
+        )
+        token = signer.sign(claims)
+        documents = {front_jwks_url(mcp_url): signer.jwks()}
+
+    def fetch(url: str, timeout: float) -> dict[str, Any]:
+        return documents[url]
+
+    env = {"MCP_URL": mcp_url, "OAUTH_FRONT": "true"}
+    keeper = Gatekeeper(SettingsSource(env=env), fetch_json=fetch, clock=lambda: NOW)
+    decision = decide(keeper, token)
+    assert decision.allowed, decision.reason
+    assert decision.principal is not None
+    assert (decision.principal.subject, decision.principal.client_id) == ("upstream-subject-1", CIMD_CLIENT)

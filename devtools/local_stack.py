@@ -133,6 +133,8 @@ class LocalStack:
         self._progress = progress
         self._stoppers: list[Callable[[], None]] = []
         self.credentials: LocalCredentials | None = None
+        # The dev issuer (the front's upstream), for tests that act as its administrator.
+        self.issuer: DevIssuer | None = None
         self._server: Any = None
 
     def start(self) -> LocalCredentials:
@@ -168,7 +170,7 @@ class LocalStack:
         from devtools.dev_issuer import DevIssuerServer
 
         issuer_server = DevIssuerServer(audience=mcp_url, auto_approve=self.options.auto_approve_login)
-        issuer = issuer_server.start()
+        issuer = self.issuer = issuer_server.start()
         self._stoppers.append(issuer_server.stop)
 
         self._point_environment_at(endpoint)

@@ -79,7 +79,7 @@ _SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 _encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
-Source = Literal["authorizer", "mcp"]
+Source = Literal["authorizer", "mcp", "oauth"]
 Outcome = Literal["allowed", "denied", "ok", "tool_error", "error", "server_error"]
 
 
@@ -216,7 +216,7 @@ class AuditTrail:
                 "error": type(error).__name__,  # never the message: it may quote the line
                 "audit_write_failures": self.write_failures,
             }
-            source = event.source if event.source in ("authorizer", "mcp") else "unknown"
+            source = event.source if event.source in ("authorizer", "mcp", "oauth") else "unknown"
             directives = _directives_json(self.namespace, (_AUDIT_WRITE_FAILURES,))
             metric = (
                 f'{{"_aws":{{"Timestamp":{int(now * 1000)},"CloudWatchMetrics":{directives}}},'

@@ -8,6 +8,7 @@ into its temporary folder, and the stack trusts the CA only because the test tel
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import json
@@ -17,8 +18,8 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+from pydantic import AnyUrl
 
 from tests.e2e.conftest import local_logs_client, stack_process
 
@@ -327,3 +338,87 @@ def wait_for_audit(
         if time.monotonic() > deadline:
             raise AssertionError("no matching audit event was shipped")
         time.sleep(0.25)
+
+
+# ---------------------------------------------------------------------------------------------
+# The SDK's own OAuth client, signing in headlessly through `Browser`.
+
+
+class MemoryStorage:
+    """The SDK's `TokenStorage`, in memory, recording every token it was given."""
+
+    def __init__(self) -> None:
+        self.tokens: list[OAuthToken] = []
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens[-1] if self.tokens else None
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens.append(tokens)
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+# A loopback redirect URI (RFC 8252 §7.3): nothing listens there; the browser stops at it.
+REDIRECT_URI = "http://127.0.0.1:33418/callback"
+
+
+@dataclass
+class SignedInClient:
+    client: Client
+    provider: OAuthClientProvider
+    storage: MemoryStorage
+    browser: Browser
+    exchanges: list[tuple[str, str, int]]
+
+
+@asynccontextmanager
+async def signed_in_client(
+    stack: Mapping[str, Any],
+    *,
+    client_metadata_url: str | None = None,
+    mode: str = "2026-07-28",
+    client_name: str = "serverless-mcp e2e",
+) -> AsyncIterator[SignedInClient]:
+    """The SDK client with its `OAuthClientProvider`, the browser approving every consent page."""
+    codes: asyncio.Queue[str] = asyncio.Queue()
+    exchanges: list[tuple[str, str, int]] = []
+
+    async def record(response: httpx2.Response) -> None:
+        exchanges.append((response.request.method, str(response.request.url), response.status_code))
+
+    async with httpx2.AsyncClient(timeout=30) as browser_http:
+        browser = Browser(browser_http)
+
+        async def redirect_handler(url: str) -> None:
+            codes.put_nowait(await browser.sign_in(url, REDIRECT_URI))
+
+        async def callback_handler() -> AuthorizationCodeResult:
+            query = query_of(await codes.get())
+            return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+
+        storage = MemoryStorage()
+        provider = OAuthClientProvider(
+            server_url=stack["mcp_url"],
+            client_metadata=OAuthClientMetadata(
+                client_name=client_name,
+                redirect_uris=[AnyUrl(REDIRECT_URI)],
+                grant_types=["authorization_code", "refresh_token"],
+                response_types=["code"],
+                token_endpoint_auth_method="none",
+            ),
+            storage=storage,
+            redirect_handler=redirect_handler,
+            callback_handler=callback_handler,
+            client_metadata_url=client_metadata_url,
+        )
+        async with (
+            httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]}) as http,
+            Client(streamable_http_client(stack["mcp_url"], http_client=http), mode=mode) as client,
+        ):
+            yield SignedInClient(client, provider, storage, browser, exchanges)

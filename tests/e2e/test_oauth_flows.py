@@ -119,7 +119,8 @@ async def _the_whole_way(stack: dict[str, Any], signed_in: SignedInClient, clien
     assert len(storage.tokens) == 2
     refreshed = storage.tokens[1]
     assert refreshed.access_token != first.access_token
-    assert refreshed.refresh_token and refreshed.refresh_token != first.refresh_token  # rotated
+    assert refreshed.refresh_token
+    assert refreshed.refresh_token != first.refresh_token
     assert _claims(stack, refreshed.access_token)["client_id"] == client_id
     assert any(method == "POST" and url.endswith("/oauth/token") for method, url, _ in signed_in.exchanges)
 
@@ -141,10 +142,12 @@ async def _the_whole_way(stack: dict[str, Any], signed_in: SignedInClient, clien
     for action in ("token", "refresh"):
         record = wait_for_audit(
             stack,
-            lambda r, action=action: r.get("source") == "oauth"
-            and r.get("action") == action
-            and r.get("outcome") == "ok"
-            and r.get("client_id") == client_id,
+            lambda r, action=action: (
+                r.get("source") == "oauth"
+                and r.get("action") == action
+                and r.get("outcome") == "ok"
+                and r.get("client_id") == client_id
+            ),
         )
         assert record["principal"] == "dev-user"
 
@@ -173,7 +176,8 @@ async def test_a_dcr_client_registers_signs_in_refreshes_and_steps_up(stack: dic
         await signed_in.client.list_tools()
         info = signed_in.storage.client_info
         assert info is not None
-        assert info.client_id and not info.client_id.startswith("https://")
+        assert info.client_id
+        assert not info.client_id.startswith("https://")
         assert any(
             method == "POST" and url.endswith("/oauth/register") and status == 201
             for method, url, status in signed_in.exchanges
@@ -181,8 +185,10 @@ async def test_a_dcr_client_registers_signs_in_refreshes_and_steps_up(stack: dic
         await _the_whole_way(stack, signed_in, info.client_id)
     wait_for_audit(
         stack,
-        lambda r: r.get("source") == "oauth"
-        and r.get("action") == "register"
-        and r.get("outcome") == "ok"
-        and r.get("client_id") == info.client_id,
+        lambda r: (
+            r.get("source") == "oauth"
+            and r.get("action") == "register"
+            and r.get("outcome") == "ok"
+            and r.get("client_id") == info.client_id
+        ),
     )

@@ -136,6 +136,8 @@ class Served:
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Send the body one byte per this many seconds (a slow-drip server).
+    drip_seconds: float = 0.0
 
     @classmethod
     def json(cls, document: Mapping[str, Any], **headers: str) -> Served:
@@ -159,7 +161,16 @@ class DocumentServer:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(served.body)))
                 self.end_headers()
-                self.wfile.write(served.body)
+                if not served.drip_seconds:
+                    self.wfile.write(served.body)
+                    return
+                for index in range(len(served.body)):
+                    try:
+                        self.wfile.write(served.body[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up, as it should
+                        return
+                    time.sleep(served.drip_seconds)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -327,13 +338,14 @@ def audit_records(stack: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def wait_for_audit(
-    stack: Mapping[str, Any], match: Callable[[dict[str, Any]], bool], *, seconds: float = 10
+    stack: Mapping[str, Any], match: Callable[[dict[str, Any]], bool], *, after: int = 0, seconds: float = 10
 ) -> dict[str, Any]:
-    """The first shipped audit record `match` accepts (the stack ships every 0.5 s)."""
+    """The newest shipped audit record `match` accepts once more than `after` of them were shipped
+    (the stack ships every 0.5 s)."""
     deadline = time.monotonic() + seconds
     while True:
         found = [record for record in audit_records(stack) if match(record)]
-        if found:
+        if len(found) > after:
             return found[-1]
         if time.monotonic() > deadline:
             raise AssertionError("no matching audit event was shipped")

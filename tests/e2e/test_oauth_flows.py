@@ -20,7 +20,7 @@ scopes, and the provider signs in again for the union of what it had and what wa
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,16 @@ def _claims(stack: dict[str, Any], token: str) -> dict[str, Any]:
     return claims
 
 
+def _issued(action: str, client_id: str) -> Callable[[dict[str, Any]], bool]:
+    """Matches the audit event of a token issued (`token`) or refreshed (`refresh`) for the client."""
+    return lambda record: (
+        record.get("source") == "oauth"
+        and record.get("action") == action
+        and record.get("outcome") == "ok"
+        and record.get("client_id") == client_id
+    )
+
+
 def _scopes(signed_in: SignedInClient) -> set[str]:
     return set((signed_in.storage.tokens[-1].scope or "").split())
 
@@ -140,15 +150,7 @@ async def _the_whole_way(stack: dict[str, Any], signed_in: SignedInClient, clien
 
     # The audit trail has the token issue and the refresh, with the client and the user.
     for action in ("token", "refresh"):
-        record = wait_for_audit(
-            stack,
-            lambda r, action=action: (
-                r.get("source") == "oauth"
-                and r.get("action") == action
-                and r.get("outcome") == "ok"
-                and r.get("client_id") == client_id
-            ),
-        )
+        record = wait_for_audit(stack, _issued(action, client_id))
         assert record["principal"] == "dev-user"
 
 

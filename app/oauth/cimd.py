@@ -270,6 +270,7 @@ class CimdFetcher:
         addresses = self._resolve(host, port)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection = _PinnedHTTPSConnection(host, port, addresses, self._context, deadline)
+        response: http.client.HTTPResponse | None = None
         try:
             connection.request(
                 "GET",
@@ -300,6 +301,8 @@ class CimdFetcher:
         except (OSError, http.client.HTTPException, ValueError):
             raise CimdError("the client metadata document could not be fetched") from None
         finally:
+            if response is not None:
+                response.close()
             connection.close()
         return _parse_json_object(body), cache_control
 
@@ -355,44 +358,60 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 class _DeadlineReader(io.RawIOBase):
     """A socket reader in which every read gets only the time left before the fetch's deadline."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, owner: _DeadlineSocket) -> None:
         super().__init__()
-        self._sock = sock
-        self._deadline = deadline
+        self._owner = owner
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("deadline passed")
-        self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        sock = self._owner.tls
+        sock.settimeout(self._owner.remaining())
+        return sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._owner.release()
 
 
 class _DeadlineSocket:
-    """What ``http.client`` needs of a socket, with the fetch's one deadline on every step."""
+    """What ``http.client`` needs of a socket, with the fetch's one deadline on every step.
 
-    def __init__(self, sock: ssl.SSLSocket, deadline: float) -> None:
-        self._sock = sock
+    Like ``socket.makefile``, an open reader keeps the socket open after the connection object
+    "closes" it (``http.client`` does that as soon as it has a response that ends the connection).
+    """
+
+    def __init__(self, tls: ssl.SSLSocket, deadline: float) -> None:
+        self.tls = tls
         self._deadline = deadline
+        self._readers = 0
+        self._closing = False
 
-    def _remaining(self) -> float:
+    def remaining(self) -> float:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("deadline passed")
         return remaining
 
     def sendall(self, data: bytes) -> None:
-        self._sock.settimeout(self._remaining())
-        self._sock.sendall(data)  # since 3.5 the timeout bounds the whole sendall
+        self.tls.settimeout(self.remaining())
+        self.tls.sendall(data)  # since 3.5 the timeout bounds the whole sendall
 
     def makefile(self, mode: str, *args: object, **kwargs: object) -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def release(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self.tls.close()
 
     def close(self) -> None:
-        self._sock.close()
+        self._closing = True
+        if self._readers <= 0:
+            self.tls.close()
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):

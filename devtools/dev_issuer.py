@@ -84,6 +84,7 @@ class DevIssuer:
         expires_in: int = 3600,
         now: float | None = None,
         extra_claims: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
     ) -> str:
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
@@ -99,7 +100,7 @@ class DevIssuer:
         if audience is not None:
             claims["aud"] = audience
         claims.update(extra_claims or {})
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})})
 
 
 class _Handler(BaseHTTPRequestHandler):

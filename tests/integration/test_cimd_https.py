@@ -5,10 +5,10 @@ only the fetcher under test is told to trust that CA. A fake resolver maps the t
 127.0.0.1 (with ``allow_loopback=True``, the local-stack setting), so the connection, SNI, ``Host``
 header and certificate check are the real ones.
 
-Sources: draft-ietf-oauth-client-id-metadata-document-03 (the authorization server fetches the
-document at the ``client_id`` URL; the document's ``client_id`` must equal that URL; it SHOULD NOT
-follow redirects... the response must be 200 with a JSON document; the server SHOULD limit the
-response size, 5 kilobytes suggested; it SHOULD respect HTTP cache headers); RFC 9111 §5.2.2
+Sources: draft-ietf-oauth-client-id-metadata-document-03, "Client Information Discovery" (the
+authorization server fetches the document at the ``client_id`` URL, does not follow redirects, wants
+a 200 JSON response whose ``client_id`` equals that URL, and caches per HTTP cache headers) and its
+security considerations (SSRF; a maximum response size, 5 kilobytes suggested); RFC 9111 §5.2.2
 (``max-age``, ``no-store``, ``no-cache``); the MCP 2025-11-25 authorization specification's CIMD
 section (SSRF protections when fetching client metadata).
 """

@@ -1,6 +1,6 @@
 """Client ID Metadata Documents: which client IDs are URLs to fetch, and which addresses are never dialled.
 
-Sources: draft-ietf-oauth-client-id-metadata-document-03 §3 (the client identifier URL: https, a
+Sources: draft-ietf-oauth-client-id-metadata-document-03, "Client Identifier URL" (https, a
 path component, no fragment, no userinfo, no single-dot or double-dot path segments) and its
 security considerations on server-side request forgery (the authorization server fetches a URL an
 attacker chose, so internal addresses must be refused after DNS resolution); the MCP 2025-11-25

@@ -1,9 +1,9 @@
 """Client metadata from a CIMD document or a registration request (RFC 7591 §2, §3.2.2).
 
 Sources: RFC 7591 §2 (the fields; unknown ones ignored), §3.2.2 (``invalid_redirect_uri`` and
-``invalid_client_metadata``); draft-ietf-oauth-client-id-metadata-document-03 §4 (the document's
-``client_id`` equals its URL exactly; no ``client_secret``, no shared-secret auth methods for a
-document-identified client).
+``invalid_client_metadata``); draft-ietf-oauth-client-id-metadata-document-03, "Client ID
+Metadata Document" (the document's ``client_id`` equals its URL exactly; no ``client_secret``, no
+shared-secret auth methods for a document-identified client).
 """
 
 from __future__ import annotations

@@ -48,8 +48,7 @@ import re
 import string
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from jwt.api_jws import PyJWS
 from jwt.exceptions import (
@@ -127,19 +126,20 @@ def has_canonical_signature(token: str) -> bool:
     return not (spare and _B64URL_VALUE[signature[-1]] & (0xF if spare == 2 else 0x3))
 
 
-@dataclass(frozen=True, slots=True)
-class UnverifiedToken:
+class UnverifiedToken(NamedTuple):
     """What is read from a token before its signature is checked, to choose how to check it.
 
     ``payload`` is the decoded payload segment and ``claims`` its JSON; both are trusted only
-    after PyJWT verified the signature over exactly ``payload`` (see :meth:`JwtVerifier._check`).
+    after PyJWT verified the signature over exactly ``payload`` (see :meth:`JwtVerifier.check`).
+    A tuple, not a dataclass: it is built on every decision, and a frozen dataclass costs
+    several times more to build.
     """
 
     alg: object
     kid: object
     typ: object
     payload: bytes
-    claims: dict[str, Any]
+    claims: Mapping[str, Any]
 
     @property
     def issuer(self) -> str | None:
@@ -160,15 +160,24 @@ def read_unverified(token: str) -> UnverifiedToken:
     if not dot or not segment or len(segment) > _MAX_HEADER_SEGMENT:
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "not a compact JWS")
     alg, kid, typ = _header_fields_of_segment(segment)
-    payload_segment = rest[: rest.rfind(".")]
+    payload, claims = _payload_of_segment(rest[: rest.rfind(".")])
+    return UnverifiedToken(alg, kid, typ, payload, claims)
+
+
+@functools.lru_cache(maxsize=64)
+def _payload_of_segment(segment: str) -> tuple[bytes, Mapping[str, Any]]:
+    # Cached like the header: a client sends the same token until it expires, so a warm
+    # authorizer decodes its payload once (the signature is still verified on every call).
+    # A payload segment without its signature is no credential, so keeping a few is harmless;
+    # the claims are never mutated (they are read as a Mapping). Failures are not cached.
     try:
-        payload = base64.urlsafe_b64decode(payload_segment + "=" * (-len(payload_segment) % 4))
+        payload = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         claims = json.loads(payload)
     except (ValueError, binascii.Error, RecursionError):
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload is not JSON") from None
     if not isinstance(claims, dict):
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload is not a JSON object")
-    return UnverifiedToken(alg, kid, typ, payload, claims)
+    return payload, claims
 
 
 def unverified_alg_and_kid(token: str) -> tuple[object, object]:

@@ -129,7 +129,7 @@ class AuthSettings:
 
     `oauth_front`: the authorization front (`app/oauth/`, issuer `front_issuer(mcp_url)`) is
     deployed. The authorizer then also trusts the tokens the front signs, and the
-    protected-resource metadata names the front as the only authorization server, so MCP
+    protected-resource metadata names the front first (then `issuer`), so MCP
     clients sign in through it (it speaks CIMD, DCR and loopback redirects; most upstream
     providers don't). `issuer` stays trusted directly, for machine clients that get tokens
     from the upstream with client credentials.
@@ -178,15 +178,18 @@ class AuthSettings:
 
     @property
     def authorization_servers(self) -> tuple[str, ...]:
-        """What the protected-resource metadata names: the front when on, else the issuer.
+        """What the protected-resource metadata names: the front first when on, then the issuer.
 
-        Only one: the SDK client uses `authorization_servers[0]` and requires its metadata's
-        `issuer` to equal it, so listing the upstream too would only invite a client to skip
-        the front (and the upstream may not serve what MCP clients need).
+        Interactive clients (the SDK's `OAuthClientProvider`, Claude Code, the Inspector) take
+        `authorization_servers[0]`, so the front comes first. The upstream issuer stays listed
+        because the authorizer still trusts it for machine clients (client credentials at
+        Cognito or the OIDC provider), and the SDK's client-credentials provider looks for its
+        configured issuer among the advertised ones and refuses a server list without it.
         """
+        upstream = (self.issuer,) if self.issuer else ()
         if self.oauth_front:
-            return (front_issuer(self.mcp_url),)
-        return (self.issuer,) if self.issuer else ()
+            return (front_issuer(self.mcp_url), *upstream)
+        return upstream
 
     @classmethod
     def from_mapping(cls, mcp_url: str, values: Mapping[str, Any], source: str) -> AuthSettings:

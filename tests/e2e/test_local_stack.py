@@ -183,7 +183,11 @@ async def test_no_credential_gets_401_pointing_at_metadata_the_sdk_accepts(
         metadata = await handle_protected_resource_response(await http.get(urls[0]))
     assert metadata is not None
     assert check_resource_allowed(resource_url_from_server_url(url), str(metadata.resource))
-    assert [str(s).rstrip("/") for s in metadata.authorization_servers] == [stack["issuer"]]
+    # The local stack runs the authorization front: the metadata names it first, then the dev issuer.
+    assert [str(s).rstrip("/") for s in metadata.authorization_servers] == [
+        stack["oauth_issuer"],
+        stack["issuer"],
+    ]
 
 
 @pytest.mark.parametrize("credential", ["not-a-real-token", "mcpk_0123456789abcdef_" + "A" * 43])

@@ -134,10 +134,12 @@ def test_the_front_is_off_unless_switched_on() -> None:
 
 
 @pytest.mark.parametrize("issuer", ["https://idp.example.com", None])
-def test_with_the_front_on_the_metadata_names_only_the_front(issuer: str | None) -> None:
-    """The SDK client takes `authorization_servers[0]`: the front must be it, and alone."""
+def test_with_the_front_on_the_metadata_names_the_front_first(issuer: str | None) -> None:
+    """The SDK's interactive client takes `authorization_servers[0]`: the front must be it; the
+    upstream follows for machine clients, whose SDK provider looks for their issuer in the list."""
     settings = AuthSettings.from_mapping(FRONT_MCP_URL, {"issuer": issuer, "oauth_front": True}, "test")
-    assert settings.authorization_servers == ("https://abc.execute-api.us-east-1.amazonaws.com/prod/oauth",)
+    front = "https://abc.execute-api.us-east-1.amazonaws.com/prod/oauth"
+    assert settings.authorization_servers == ((front, issuer) if issuer else (front,))
     assert settings.issuer == issuer  # still trusted directly by the authorizer
 
 

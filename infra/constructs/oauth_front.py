@@ -54,13 +54,14 @@ PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
 # RS256 (RFC 7518 §3.3) is RSASSA-PKCS1-v1_5 with SHA-256: the only algorithm the role may sign with.
 SIGNING_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
+# TransactWriteItems is not an IAM action: each item of a transaction is authorized by its own
+# action (Put/Update/Delete/ConditionCheckItem), so these cover the front's transactions too.
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:ConditionCheckItem",
-    "dynamodb:TransactWriteItems",
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.mcp.server import build_server
-from tests.infra.conftest import Synth, api_routes, lint, render, synthesize
+from tests.infra.conftest import FRONT_ROUTES, Synth, api_routes, lint, render, synthesize
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-options")]
@@ -40,6 +40,10 @@ ALL_ON: dict[str, object] = {
     "ALARM_EMAIL": "ops@example.com",
     "JWT_LEEWAY_SECONDS": "10",
     "MAX_BODY_BYTES": "2048",
+    # The authorization front with an external OIDC issuer: the operator's client and secret.
+    "OAUTH_UPSTREAM_CLIENT_ID": "front-client",
+    "OAUTH_UPSTREAM_CLIENT_SECRET_NAME": "mcp/front-client",
+    "OAUTH_UPSTREAM_SCOPES": "openid,email,offline_access",
 }
 CERTIFICATE_ONLY: dict[str, object] = {
     "STACK_NAME": "McpCert",
@@ -49,6 +53,7 @@ CERTIFICATE_ONLY: dict[str, object] = {
     "COGNITO_MFA": "optional",
     "AUTHORIZER_CACHE_TTL_SECONDS": "0",
     "API_GATEWAY_CLOUDWATCH_ROLE": "false",
+    "OAUTH_FRONT": "false",
 }
 
 
@@ -97,6 +102,7 @@ def test_oidc_mode_creates_no_cognito_and_writes_the_configured_settings(on: Syn
         "allowed_client_ids": ["client-1", "client-2"],
         "base_scope": "mcp/access",
         "allowed_origins": ["https://app.example.com"],
+        "oauth_front": True,
     }
     outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
     assert "UserPoolId" not in outputs
@@ -216,14 +222,19 @@ def test_retention_and_alarm_email(on: Synth) -> None:
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
 
 
-def test_routes_do_not_change_with_options(on: Synth) -> None:
+def test_routes_do_not_change_with_options(on: Synth, cert: Synth) -> None:
     public = {route for route, props in api_routes(on).items() if props["AuthorizationType"] == "NONE"}
-    assert public == {
+    base = {
         ("GET", "/.well-known/oauth-protected-resource"),
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
     }
-    assert len(api_routes(on)) == 6
+    assert public == base | FRONT_ROUTES
+    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES)
+    # OAUTH_FRONT=false: none of the front's routes.
+    assert {
+        route for route, props in api_routes(cert).items() if props["AuthorizationType"] == "NONE"
+    } == base
 
 
 def test_snapstart_off_still_uses_the_alias(cert: Synth) -> None:

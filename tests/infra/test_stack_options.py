@@ -281,3 +281,57 @@ def test_secret_and_parameter_grants_stay_exact_with_options(on: Synth) -> None:
                 assert "*" not in render(resource), (owner, resource)
         if any(action.startswith("xray:") for action in actions):
             assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+# --- the authorization front with an external OIDC issuer, and switched off -------------------------
+
+
+def test_oidc_front_reads_the_operators_secret_by_name(on: Synth) -> None:
+    from tests.infra.conftest import statements_about
+
+    variables = _functions(on)["oauth"]["Environment"]["Variables"]
+    assert variables["OAUTH_UPSTREAM_SECRET_ID"] == "mcp/front-client"
+    assert variables["OAUTH_FRONT_SETTINGS_PARAMETER"] == "/McpOptions/oauth-front-settings"
+    grants = [
+        (actions, [render(r) for r in statement["Resource"]] if isinstance(statement["Resource"], list)
+         else [render(statement["Resource"])])
+        for owner, statement, actions in statements_about(on, "secretsmanager:")
+        if owner.startswith("OAuthFront")
+    ]  # fmt: skip
+    # Secrets Manager appends six random characters to a secret's ARN: exactly those, no `*`.
+    assert grants == [
+        (
+            ["secretsmanager:GetSecretValue"],
+            [
+                "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:mcp/front-client-??????"
+            ],
+        )
+    ]
+
+
+def test_oidc_front_settings_name_the_external_issuer_and_client(on: Synth) -> None:
+    settings = json.loads(_parameters(on)["/McpOptions/oauth-front-settings"])
+    assert settings["upstream_issuer"] == "https://example.eu.auth0.com/"
+    assert settings["upstream_client_id"] == "front-client"
+    assert settings["upstream_scopes"] == ["openid", "email", "offline_access"]
+    assert settings["scopes"] == ["mcp/access", *sorted(DECLARED.all_scopes())]
+
+
+def test_front_on_a_custom_domain(on: Synth) -> None:
+    outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
+    # The redirect URI to register at the external issuer, and the issuer the PRM names.
+    assert outputs["OAuthFrontCallbackUrl"] == "https://mcp.example.com/oauth/callback"
+    assert outputs["OAuthFrontIssuer"] == "https://mcp.example.com/oauth"
+    # Mapped at the root: https://mcp.example.com/.well-known/oauth-authorization-server/oauth is routed.
+    assert set(api_routes(on)) >= FRONT_ROUTES
+
+
+def test_front_off_creates_none_of_it(cert: Synth) -> None:
+    for kind in ("AWS::DynamoDB::Table", "AWS::KMS::Key"):
+        cert.template.resource_count_is(kind, 0)
+    assert "/McpCert/oauth-front-settings" not in _parameters(cert)
+    assert json.loads(_parameters(cert)["/McpCert/auth-settings"])["oauth_front"] is False
+    assert "oauth" not in _functions(cert)
+    clients = [c["Properties"]["ClientName"] for c in cert.of_type("AWS::Cognito::UserPoolClient").values()]
+    assert sorted(clients) == ["mcp-interactive", "mcp-machine"]
+    assert not [key for key in cert.outputs if key.startswith(("OAuthFront", "OAuthTable", "OAuthSigning"))]

@@ -43,7 +43,7 @@ from app.oauth.metadata import authorization_server_metadata
 from app.oauth.settings import FrontSettings, FrontSettingsSource
 from app.oauth.signer import KmsSigner
 from app.oauth.store import FrontStore, Sealer
-from app.oauth.upstream import UpstreamClient
+from app.oauth.upstream import UpstreamClient, UpstreamConfig
 
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_FORM_FIELDS: Final = 32
@@ -68,7 +68,7 @@ _METHODS: Final = {
 }
 
 
-class _Front:
+class Front:
     """The container's state: settings source, AWS clients, signer, upstream client, CIMD fetcher."""
 
     def __init__(self) -> None:
@@ -80,6 +80,11 @@ class _Front:
         self._fetcher: CimdFetcher | None = None
         self.cimd_ssl_context: ssl.SSLContext | None = None
         self.cimd_allow_loopback = False
+        # Seams for tests: how the upstream client and the CIMD fetcher are made.
+        self.upstream_factory: Callable[[UpstreamConfig], UpstreamClient] = UpstreamClient
+        self.fetcher_factory: Callable[[], CimdFetcher] = lambda: CimdFetcher(
+            ssl_context=self.cimd_ssl_context, allow_loopback=self.cimd_allow_loopback
+        )
 
     def context(self) -> FrontContext:
         settings = self.settings_source.settings()
@@ -94,14 +99,12 @@ class _Front:
             if self._signer is None or self._signer[0] != settings.signing_key_id:
                 self._signer = (settings.signing_key_id, KmsSigner(kms, settings.signing_key_id))
             if self._fetcher is None:
-                self._fetcher = CimdFetcher(
-                    ssl_context=self.cimd_ssl_context, allow_loopback=self.cimd_allow_loopback
-                )
+                self._fetcher = self.fetcher_factory()
             context = FrontContext(
                 settings=settings,
                 store=FrontStore(dynamodb, settings.table_name, Sealer(kms, settings.sealing_key_id)),
                 signer=self._signer[1],
-                upstream=UpstreamClient(settings.upstream),
+                upstream=self.upstream_factory(settings.upstream),
                 fetcher=self._fetcher,
             )
             self._context = (settings, context)
@@ -116,7 +119,7 @@ class _Front:
         self.settings_source.clear()
 
 
-_front = _Front()
+_front = Front()
 
 
 def configure_development(*, cimd_ssl_context: ssl.SSLContext | None, cimd_allow_loopback: bool) -> None:
@@ -221,7 +224,7 @@ def _to_proxy(response: Response) -> dict[str, Any]:
     return answer
 
 
-def handle(event: Mapping[str, Any], front: _Front) -> tuple[Response, AuditEvent]:
+def handle(event: Mapping[str, Any], front: Front) -> tuple[Response, AuditEvent]:
     """Answer one request; returns the response and the audit event to write (logic is in the flows)."""
     context = event.get("requestContext") or {}
     identity = context.get("identity") or {}

@@ -126,13 +126,16 @@ def parse_front_settings(
         front = front_issuer(mcp_url)
     except ValueError:
         raise ConfigurationError("MCP_URL must end in /mcp") from None
-    upstream = UpstreamConfig(
-        issuer=issuer,
-        client_id=upstream_client_id,
-        client_secret=client_secret,
-        redirect_uri=front + CALLBACK_PATH.removeprefix(FRONT_PATH),
-        scopes=strings("upstream_scopes", ("openid", "email")),
-    )
+    try:
+        upstream = UpstreamConfig(
+            issuer=issuer,
+            client_id=upstream_client_id,
+            client_secret=client_secret,
+            redirect_uri=front + CALLBACK_PATH.removeprefix(FRONT_PATH),
+            scopes=strings("upstream_scopes", ("openid", "email")),
+        )
+    except ValueError as error:  # its messages name the setting, never a value
+        raise ConfigurationError(f"{source}: {error}") from None
     ttls = {key: integer(key, default, low, high) for key, (default, low, high) in _TTL_BOUNDS.items()}
     return FrontSettings(
         mcp_url=mcp_url,
@@ -161,6 +164,8 @@ def _preregistered(value: object, source: str) -> dict[str, ClientMetadata]:
         if not isinstance(client_id, str) or not client_id:
             raise ConfigurationError(f"{source}: every 'preregistered_clients' entry needs a 'client_id'")
         document = {k: v for k, v in entry.items() if k != "client_id"}
+        # The deployment's own clients refresh unless their entry says otherwise.
+        document.setdefault("grant_types", ["authorization_code", "refresh_token"])
         try:
             clients[client_id] = parse_client_metadata(document, client_id=client_id, source="registration")
         except ClientMetadataError as error:

@@ -187,9 +187,9 @@ class LocalStack:
         self._configure_per_tool_decisions(tool_scopes)
 
         self._progress("importing the Lambda handlers (authorizer, MCP, authorization front)…")
+        import app.oauth.handler as front_module
         from app.authorizer import handler as authorizer_module
         from app.mcp import handler as mcp_module
-        from app.oauth import handler as front_module
         from devtools.gateway import Gateway, GatewayConfig
         from devtools.lambda_runtime import LambdaRuntime
 

@@ -1,4 +1,4 @@
-"""CORS preflights through the gateway emulator: answered by the gateway (a MOCK integration), as the stack declares.
+"""CORS preflights through the gateway emulator: the gateway answers them (MOCK), as the stack declares.
 
 A browser client (the MCP Inspector on http://localhost:6274) sends OPTIONS before a metadata
 fetch with `MCP-Protocol-Version`, a JSON POST to /register, or a token request with

@@ -22,7 +22,7 @@ from typing import Any, Final
 from app.auth.algorithms import DEFAULT_BASE_SCOPE
 from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 from app.auth.scopes import is_scope_token
-from app.core.config import ConfigurationError, SettingsSource, _guarded, check_base_scope
+from app.core.config import ConfigurationError, SettingsSource, check_base_scope, fetch_setting
 from app.oauth.client_metadata import ClientMetadata, ClientMetadataError, parse_client_metadata
 from app.oauth.upstream import UpstreamConfig
 
@@ -197,10 +197,10 @@ class FrontSettingsSource:
         parameter = env[SETTINGS_PARAMETER].strip()
         secret_id = env[UPSTREAM_SECRET].strip()
         reader = self.source.reader
-        raw = _guarded(
+        raw = fetch_setting(
             lambda: reader.parameter(parameter, max_age), SETTINGS_PARAMETER, f"SSM parameter {parameter}"
         )
-        raw_secret = _guarded(
+        raw_secret = fetch_setting(
             lambda: reader.secret(secret_id, max_age), UPSTREAM_SECRET, f"secret {secret_id}"
         )
         key = (mcp_url, raw, raw_secret, *names.values())

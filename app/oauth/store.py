@@ -116,6 +116,15 @@ class RefreshRedemption:
     REVOKED: Final = "revoked"
 
 
+class SealBroken(Exception):
+    """A sealed value did not open: KMS refused its ciphertext or encryption context.
+
+    Either the table was tampered with (a value copied onto another item or field) or the
+    sealing key changed. Never a reason to go on: the flow fails closed (a 500 whose audit
+    event names this class), and the message holds no ciphertext.
+    """
+
+
 class Sealer:
     """KMS Encrypt/Decrypt with an encryption context naming the item and the field."""
 
@@ -133,11 +142,14 @@ class Sealer:
         return blob
 
     def open(self, blob: bytes, *, item: str, purpose: str) -> str:
-        answer = self._kms.decrypt(
-            KeyId=self._key_id,
-            CiphertextBlob=blob,
-            EncryptionContext={"item": item, "purpose": purpose},
-        )
+        try:
+            answer = self._kms.decrypt(
+                KeyId=self._key_id,
+                CiphertextBlob=blob,
+                EncryptionContext={"item": item, "purpose": purpose},
+            )
+        except (self._kms.exceptions.InvalidCiphertextException, self._kms.exceptions.IncorrectKeyException):
+            raise SealBroken(f"the sealed {purpose} of a {item.split('#', 1)[0]} item did not open") from None
         plaintext: bytes = answer["Plaintext"]
         return plaintext.decode()
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from app.auth.front import CONSENT_PATH
 from app.auth.scopes import is_scope_token
-from app.oauth.client_lookup import KnownClient, UnknownClient, find_client
+from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
 from app.oauth.context import (
     BROWSER_COOKIE,
     FrontContext,
@@ -86,7 +86,12 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
     except ParameterError as error:
         return _page(action, 400, "invalid_request", str(error), "invalid_request", None)
     try:
-        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher)
+        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher, source_ip=request.source_ip)
+    except LookupLimited as limited:
+        page = error_page(
+            429, "temporarily_unavailable", limited.description, {"Retry-After": str(limited.retry_after)}
+        )
+        return Result(page, action, "denied", limited.reason, None)
     except UnknownClient as error:
         return _page(action, 400, "invalid_client", error.description, error.reason, client_id)
     try:

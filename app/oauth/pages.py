@@ -85,7 +85,9 @@ def consent_page(
     return Response(200, _headers(f"'self' {upstream_origin}"), body, cookies=(cookie,) if cookie else ())
 
 
-def error_page(status: int, error: str, description: str) -> Response:
+def error_page(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> Response:
     """An error the user sees because sending them back to the client could be an open redirect."""
     body = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -94,4 +96,4 @@ def error_page(status: int, error: str, description: str) -> Response:
         f"<p>Error: <code>{escape(error)}</code></p>"
         "<p>Go back to the application and start the sign-in again.</p></body></html>"
     )
-    return Response(status, _headers("'none'"), body)
+    return Response(status, {**_headers("'none'"), **(headers or {})}, body)

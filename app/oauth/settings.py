@@ -50,6 +50,7 @@ KNOWN_KEYS: Final = frozenset(
         "registration_enabled",
         "registration_max_clients",
         "registration_per_ip_per_hour",
+        "cimd_fetches_per_ip_per_hour",
     }
 )
 
@@ -82,6 +83,7 @@ class FrontSettings:
     registration_enabled: bool = True
     registration_max_clients: int = 1000
     registration_per_ip_per_hour: int = 10
+    cimd_fetches_per_ip_per_hour: int = 60
 
     @property
     def issuer(self) -> str:
@@ -192,6 +194,7 @@ def parse_front_settings(
         registration_enabled=flag("registration_enabled", True),
         registration_max_clients=integer("registration_max_clients", 1000, 0, 1_000_000),
         registration_per_ip_per_hour=integer("registration_per_ip_per_hour", 10, 0, 10_000),
+        cimd_fetches_per_ip_per_hour=integer("cimd_fetches_per_ip_per_hour", 60, 1, 100_000),
         **ttls,
     )
 

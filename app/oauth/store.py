@@ -40,7 +40,7 @@ def new_secret(nbytes: int = 32) -> str:
 
 
 class RateLimited(Exception):
-    """Too many registrations from one address in this hour."""
+    """Too many registrations (or client metadata downloads) from one address in this hour."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("rate limited")
@@ -183,13 +183,32 @@ class FrontStore:
         lifetime window (30 days, the registered clients' TTL): live clients never exceed twice
         the cap, and a flood ends at the cap however many addresses it comes from.
         """
+        self._count_hourly("ip", source_ip, per_ip_per_hour)
         now = self.now()
-        hour = now // _HOUR
-        if not self._bump(f"ratelimit#ip#{digest(source_ip)}#{hour}", per_ip_per_hour, (hour + 1) * _HOUR):
-            raise RateLimited(retry_after=max(1, (hour + 1) * _HOUR - now))
         window = now // CLIENT_TTL_SECONDS
         if not self._bump(f"ratelimit#clients#{window}", max_clients, (window + 2) * CLIENT_TTL_SECONDS):
             raise RegistrationClosed
+
+    def check_cimd_fetch_allowed(self, source_ip: str, *, per_ip_per_hour: int) -> None:
+        """Count one client metadata document download against the caller's hourly budget.
+
+        Called only when a fetch is about to happen (nothing cached): each new URL an address
+        names makes the front open a connection to a host of the caller's choosing, so the
+        number of those is bounded per address like registrations are.
+        """
+        self._count_hourly("cimd", source_ip, per_ip_per_hour)
+
+    def _count_hourly(self, kind: str, source_ip: str, limit: int) -> None:
+        """One more `kind` event from `source_ip` this hour, or `RateLimited` when over `limit`.
+
+        The address is stored only as its digest (the audit trail has it; the table need not).
+        """
+        now = self.now()
+        hour = now // _HOUR
+        # Registrations keep their original key ("ip"): counters live across a deployment.
+        prefix = "ratelimit#ip" if kind == "ip" else f"ratelimit#{kind}"
+        if not self._bump(f"{prefix}#{digest(source_ip)}#{hour}", limit, (hour + 1) * _HOUR):
+            raise RateLimited(retry_after=max(1, (hour + 1) * _HOUR - now))
 
     def _bump(self, key: str, limit: int, expires_at: int) -> bool:
         try:

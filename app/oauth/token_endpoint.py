@@ -18,7 +18,7 @@ import hmac
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from app.oauth.client_lookup import KnownClient, UnknownClient, find_client
+from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
 from app.oauth.context import FrontContext, pkce_matches
 from app.oauth.http import FrontRequest, ParameterError, Result, json_response, oauth_error
 from app.oauth.signer import access_token_claims
@@ -35,6 +35,7 @@ class _Denied(Exception):  # not frozen: raising sets attributes on an exception
     description: str
     reason: str
     principal: str | None = None
+    headers: dict[str, str] | None = None
 
 
 def _authenticate(ctx: FrontContext, request: FrontRequest) -> KnownClient:
@@ -48,7 +49,15 @@ def _authenticate(ctx: FrontContext, request: FrontRequest) -> KnownClient:
         raise _Denied(401, "invalid_client", "client authentication failed", "client_mismatch")
     client_id = basic_id if basic_id is not None else form_id
     try:
-        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher)
+        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher, source_ip=request.source_ip)
+    except LookupLimited as limited:
+        raise _Denied(
+            429,
+            "temporarily_unavailable",
+            limited.description,
+            limited.reason,
+            headers={"Retry-After": str(limited.retry_after)},
+        ) from None
     except UnknownClient as error:
         raise _Denied(401, "invalid_client", "client authentication failed", error.reason) from None
     method = client.metadata.token_endpoint_auth_method
@@ -116,7 +125,7 @@ def token(ctx: FrontContext, request: FrontRequest) -> Result:
         )
     except _Denied as denied:
         return Result(
-            oauth_error(denied.status, denied.error, denied.description),
+            oauth_error(denied.status, denied.error, denied.description, denied.headers),
             action,
             "denied",
             denied.reason,
@@ -337,7 +346,7 @@ def revoke(ctx: FrontContext, request: FrontRequest) -> Result:
         )
     except _Denied as denied:
         return Result(
-            oauth_error(denied.status, denied.error, denied.description),
+            oauth_error(denied.status, denied.error, denied.description, denied.headers),
             "revoke",
             "denied",
             denied.reason,

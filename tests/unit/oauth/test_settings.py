@@ -98,6 +98,7 @@ def test_the_two_upstream_keys_are_required(key: str, value: str | None) -> None
         ("login_ttl_seconds", 600, 60, 3600),
         ("registration_max_clients", 1000, 0, 1_000_000),
         ("registration_per_ip_per_hour", 10, 0, 10_000),
+        ("cimd_fetches_per_ip_per_hour", 60, 1, 100_000),
     ],
 )
 def test_every_number_has_bounds_and_its_error_names_it(key: str, default: int, low: int, high: int) -> None:

@@ -23,9 +23,9 @@ from app.auth.front import CONSENT_PATH
 from app.auth.scopes import is_scope_token
 from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
 from app.oauth.context import (
-    BROWSER_COOKIE,
     FrontContext,
     browser_cookie,
+    browser_cookie_name,
     is_browser_value,
     is_s256_challenge,
     s256,
@@ -128,7 +128,7 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
         return _back_to_client(ctx, action, redirect_uri, state, refusal, client.metadata.client_id)
     code_challenge, scopes, resource = login
     consented = client.metadata.client_id in ctx.settings.pre_approved_clients
-    browser = request.cookies.get(BROWSER_COOKIE)
+    browser = request.cookies.get(browser_cookie_name(ctx.settings))
     if not is_browser_value(browser):
         browser = new_secret(32)
     assert browser is not None
@@ -208,7 +208,7 @@ def consent(ctx: FrontContext, request: FrontRequest) -> Result:
         return _page(
             action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None
         )
-    cookie = request.cookies.get(BROWSER_COOKIE)
+    cookie = request.cookies.get(browser_cookie_name(ctx.settings))
     if (
         not is_browser_value(cookie)
         or csrf is None
@@ -271,7 +271,7 @@ def callback(ctx: FrontContext, request: FrontRequest) -> Result:
         return _page(
             action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None
         )
-    cookie = request.cookies.get(BROWSER_COOKIE)
+    cookie = request.cookies.get(browser_cookie_name(ctx.settings))
     if not is_browser_value(cookie) or not hmac.compare_digest(digest(cookie or ""), login.browser_hash):
         return _page(
             action,

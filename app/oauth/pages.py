@@ -29,12 +29,12 @@ _STYLE: Final = (
 )
 
 
-def _headers(form_action: str) -> dict[str, str]:
+def _headers(form_action: str, referrer_policy: str = "no-referrer") -> dict[str, str]:
     csp = (
         f"default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
-    return {**_PAGE_HEADERS, "Content-Security-Policy": csp}
+    return {**_PAGE_HEADERS, "Content-Security-Policy": csp, "Referrer-Policy": referrer_policy}
 
 
 def origin_of(url: str) -> str:
@@ -82,7 +82,11 @@ def consent_page(
         '<button type="submit" name="decision" value="approve">Approve</button>'
         '<button type="submit" name="decision" value="deny">Deny</button></form></body></html>'
     )
-    return Response(200, _headers(f"'self' {upstream_origin}"), body, cookies=(cookie,) if cookie else ())
+    # `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with the
+    # form's POST (Fetch standard, "append a request `Origin` header"), which the consent check
+    # must refuse. `same-origin` still sends nothing to another origin (the upstream included).
+    headers = _headers(f"'self' {upstream_origin}", referrer_policy="same-origin")
+    return Response(200, headers, body, cookies=(cookie,) if cookie else ())
 
 
 def error_page(

@@ -16,13 +16,16 @@ import pytest
 
 from app.oauth.cimd import CimdFetcher
 from tests.unit.oauth.front_harness import (
+    REDIRECT,
     Browser,
     Env,
     authorize_query,
     body,
     event,
     front_env,
+    hidden_fields,
     pkce_pair,
+    query_of,
     settings_document,
 )
 
@@ -111,3 +114,124 @@ def test_the_token_endpoint_counts_cimd_downloads_too(env: Env, resolver: Counti
     assert statuses == [(401, "invalid_client"), (401, "invalid_client"), (429, "temporarily_unavailable")]
     assert len(resolver.hosts) == 2
     assert env.audit.last()["reason"] == "rate_limited"
+
+
+# --- the consent page in a real browser's terms ------------------------------------------------
+
+
+def consent_page_for(env: Env, browser: Browser) -> Any:
+    _, challenge = pkce_pair()
+    page = browser.send(event("GET", "/oauth/authorize", query=authorize_query(challenge)))
+    assert page.status == 200
+    return page
+
+
+def test_the_consent_form_post_carries_this_origin_in_a_browser(env: Env) -> None:
+    """Fetch standard, "append a request `Origin` header": for a POST whose referrer policy is
+    `no-referrer` the browser sends `Origin: null`. The consent check refuses any other origin
+    than the front's, so the page must not use `no-referrer` (it uses `same-origin`, which also
+    sends nothing to other origins), or no real browser could ever approve.
+    """
+    browser = Browser(env.front)
+    page = consent_page_for(env, browser)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    fields = {**hidden_fields(page.body), "decision": "approve"}
+    null_origin = browser.send(event("POST", "/oauth/consent", form=fields, headers={"Origin": "null"}))
+    assert null_origin.status == 403
+    approved = browser.send(
+        event("POST", "/oauth/consent", form=fields, headers={"Origin": "https://api.example.test"})
+    )
+    assert approved.status == 302
+    assert approved.headers["Location"].startswith("https://idp.example.test/authorize?")
+
+
+def test_the_browser_cookie_is_host_prefixed_secure_and_http_only_on_https(env: Env) -> None:
+    page = consent_page_for(env, Browser(env.front))
+    (cookie,) = page.cookies
+    name, _, rest = cookie.partition("=")
+    attributes = [part.strip() for part in rest.split(";")[1:]]
+    assert name == "__Host-mcp_oauth_browser"
+    assert sorted(attributes) == ["HttpOnly", "Path=/", "SameSite=Lax", "Secure"]  # no Domain
+
+
+def test_a_cookie_planted_without_the_host_prefix_is_not_adopted(env: Env) -> None:
+    """Cookie tossing: a sibling host can set `mcp_oauth_browser` for this host, never the
+    `__Host-` one (RFC 6265bis §4.1.3.2). A planted value must not become the browser binding,
+    or the attacker would know the binding of a login the victim finishes.
+    """
+    planted = "A" * 43
+    browser = Browser(env.front, cookies={"mcp_oauth_browser": planted})
+    page = consent_page_for(env, browser)
+    assert planted not in page.cookies[0]
+    assert hidden_fields(page.body)["csrf"] != planted
+
+
+def test_on_http_the_cookie_keeps_the_bare_name_and_the_fronts_path() -> None:
+    """The local stack runs on http://127.0.0.1, where a browser refuses `__Host-`/Secure cookies."""
+    from app.oauth.context import browser_cookie, browser_cookie_name
+    from app.oauth.settings import parse_front_settings
+
+    settings = parse_front_settings(
+        {"upstream_issuer": "http://127.0.0.1:9000", "upstream_client_id": "front"},
+        mcp_url="http://127.0.0.1:8787/mcp",
+        client_secret="s",
+        table_name="t",
+        signing_key_id="k",
+        sealing_key_id="k",
+    )
+    assert browser_cookie_name(settings) == "mcp_oauth_browser"
+    assert browser_cookie("v", settings) == "mcp_oauth_browser=v; Path=/oauth; HttpOnly; SameSite=Lax"
+
+
+def test_every_answer_of_a_sign_in_is_no_store(env: Env) -> None:
+    """RFC 6749 §5.1 (tokens) and every page or redirect carrying a code, a state or a cookie."""
+    seen = []
+    browser = Browser(env.front)
+    original = browser.send
+
+    def recording(raw_event: dict[str, Any]) -> Any:
+        response = original(raw_event)
+        seen.append((raw_event["pathParameters"]["proxy"], response))
+        return response
+
+    browser.send = recording  # type: ignore[method-assign]
+    verifier, challenge = pkce_pair()
+    page = browser.send(event("GET", "/oauth/authorize", query=authorize_query(challenge)))
+    approved = browser.send(
+        event("POST", "/oauth/consent", form={**hidden_fields(page.body), "decision": "approve"})
+    )
+    upstream = query_of(approved.headers["Location"])
+    callback = browser.send(
+        event("GET", "/oauth/callback", query={"state": upstream["state"], "code": upstream["test_code"]})
+    )
+    code = query_of(callback.headers["Location"])["code"]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "client_id": "inspector",
+        "redirect_uri": REDIRECT,
+    }
+    tokens = browser.send(event("POST", "/oauth/token", form=form))
+    assert tokens.status == 200
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": body(tokens)["refresh_token"],
+        "client_id": "inspector",
+    }
+    browser.send(event("POST", "/oauth/token", form=refresh))
+    browser.send(event("POST", "/oauth/register", json_body={"redirect_uris": [REDIRECT]}))
+    browser.send(event("POST", "/oauth/revoke", form={"token": "x", "client_id": "inspector"}))
+    browser.send(event("GET", "/oauth/callback", query={"state": "unknown"}))
+    assert [path for path, _ in seen] == [
+        "authorize",
+        "consent",
+        "callback",
+        "token",
+        "token",
+        "register",
+        "revoke",
+        "callback",
+    ]
+    for path, response in seen:
+        assert response.headers["Cache-Control"] == "no-store", path

@@ -217,7 +217,7 @@ def _refresh_grant(
     family_id = ctx.store.family_of_refresh_token(presented)
     peek = ctx.store.get_family(family_id) if family_id is not None else None
     if peek is not None and not peek.revoked and peek.client_id == client.metadata.client_id:
-        _check_narrowing(peek, scope, resource)
+        _check_narrowing(peek, scope, resource, ctx.settings.base_scope)
     used = ctx.store.use_refresh_token(presented)
     if used == RefreshRedemption.REUSED:
         raise _Denied(400, "invalid_grant", "the refresh token was used already", "refresh_reuse")
@@ -234,7 +234,7 @@ def _refresh_grant(
             "client_mismatch",
             used.subject,
         )
-    scopes = _check_narrowing(used, scope, resource)
+    scopes = _check_narrowing(used, scope, resource, ctx.settings.base_scope)
     if used.upstream_refresh_token is None:
         raise _Denied(
             400,
@@ -280,8 +280,14 @@ def _refresh_grant(
     return _token_response(ctx, used.subject, used.client_id, used.resource, scopes, refresh), used.subject
 
 
-def _check_narrowing(family: Family, scope: str | None, resource: str | None) -> tuple[str, ...]:
-    """The scopes of a refresh: the family's, or fewer when asked (never more: RFC 6749 §6)."""
+def _check_narrowing(
+    family: Family, scope: str | None, resource: str | None, base_scope: str
+) -> tuple[str, ...]:
+    """The scopes of a refresh: the family's, or fewer when asked (never more: RFC 6749 §6).
+
+    Checked before the token is used up: a request that can only fail must leave it valid. A
+    narrowing that drops the base scope is one (no token without it reaches the MCP server).
+    """
     if resource is not None and resource != family.resource:
         raise _Denied(
             400,
@@ -298,6 +304,14 @@ def _check_narrowing(family: Family, scope: str | None, resource: str | None) ->
             400,
             "invalid_scope",
             "a refresh may not widen the granted scopes",
+            "invalid_scope",
+            family.subject,
+        )
+    if base_scope not in asked:
+        raise _Denied(
+            400,
+            "invalid_scope",
+            f"a refresh must keep the {base_scope} scope",
             "invalid_scope",
             family.subject,
         )

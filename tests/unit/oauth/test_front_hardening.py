@@ -26,7 +26,9 @@ from tests.unit.oauth.front_harness import (
     hidden_fields,
     pkce_pair,
     query_of,
+    redeem,
     settings_document,
+    sign_in,
 )
 
 
@@ -235,3 +237,29 @@ def test_every_answer_of_a_sign_in_is_no_store(env: Env) -> None:
     ]
     for path, response in seen:
         assert response.headers["Cache-Control"] == "no-store", path
+
+
+def test_a_refresh_that_drops_the_base_scope_is_refused_and_keeps_the_token(env: Env) -> None:
+    """It could only end without a token; before the fix it also used the refresh token up."""
+    verifier, challenge = pkce_pair()
+    callback = sign_in(env, Browser(env.front), challenge, scope="mcp/access mcp/admin")
+    granted = redeem(env, query_of(callback.headers["Location"])["code"], verifier)
+    assert body(granted)["scope"] == "mcp/access mcp/admin"
+    refresh_token = body(granted)["refresh_token"]
+
+    def refresh(**extra: str) -> Any:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "inspector",
+            **extra,
+        }
+        return Browser(env.front).send(event("POST", "/oauth/token", form=form))
+
+    dropped = refresh(scope="mcp/admin")
+    assert dropped.status == 400
+    assert body(dropped)["error"] == "invalid_scope"
+    assert env.audit.last()["reason"] == "invalid_scope"
+    kept = refresh()
+    assert kept.status == 200
+    assert body(kept)["scope"] == "mcp/access mcp/admin"

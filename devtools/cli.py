@@ -304,28 +304,63 @@ def _scopes(values: Sequence[str]) -> list[str]:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """A token from the local issuer the way a machine client gets one: client credentials.
+
+    The stack registers the dev machine client at start and writes its id and secret to the
+    state file; they go to `/token` as HTTP Basic credentials (RFC 6749 §2.3.1), never on the
+    command line, so they stay out of shell history and process listings.
+    """
+    import base64
     import urllib.error
     import urllib.parse
     import urllib.request
 
     if args.expires <= 0:
         raise UsageError("--expires must be a positive number of seconds")
-    issuer = str(_local_state(args)["issuer"])
+    state = _local_state(args)
+    issuer = str(state["issuer"])
     if not issuer.startswith("http://127.0.0.1:"):
         raise UsageError(f"the local issuer must be on 127.0.0.1; restart `make dev` (state says {issuer})")
+    client_id, secret = state.get("dev_client_id"), state.get("dev_client_secret")
+    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
+        raise UsageError("the local stack state has no dev client; restart `make dev`")
     form = urllib.parse.urlencode(
-        {"scope": " ".join(_scopes(args.scopes)), "expires_in": args.expires, "sub": args.sub}
+        {
+            "grant_type": "client_credentials",
+            "scope": " ".join(_scopes(args.scopes)),
+            "expires_in": args.expires,
+        }
     )
-    request = urllib.request.Request(f"{issuer}/token", data=form.encode(), method="POST")  # noqa: S310
+    basic = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    request = urllib.request.Request(  # noqa: S310 - the loopback issuer checked above
+        f"{issuer}/token",
+        data=form.encode(),
+        method="POST",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(basic.encode()).decode("ascii"),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback issuer
             token = json.load(response)["access_token"]
+    except urllib.error.HTTPError as exc:
+        raise UsageError(f"the local issuer refused the token request: {_oauth_error(exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise UsageError(
             f"the local issuer at {issuer} did not answer ({exc}); is `make dev` running?"
         ) from None
     print(token)
     return 0
+
+
+def _oauth_error(error: Any) -> str:
+    """`error: description` from an RFC 6749 §5.2 answer (fixed text the issuer chose)."""
+    try:
+        document = json.load(error)
+        return f"{document['error']}: {document.get('error_description', '')}".strip()
+    except (ValueError, KeyError, TypeError, OSError):
+        return f"HTTP {error.code}"
 
 
 def _key_store(args: argparse.Namespace) -> Any:
@@ -507,10 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(run=cmd_dev)
 
-    token = sub.add_parser("token", help="mint a dev access token from the local issuer")
+    token = sub.add_parser(
+        "token", help="get an access token from the local issuer (client credentials of the dev client)"
+    )
     token.add_argument("--scopes", nargs="+", default=["mcp/access"], help="scopes (default mcp/access)")
-    token.add_argument("--expires", type=int, default=3600, help="lifetime in seconds (default 3600)")
-    token.add_argument("--sub", default="dev-user", help="subject (default dev-user)")
+    token.add_argument(
+        "--expires", type=int, default=3600, help="lifetime in seconds (default and most: 3600)"
+    )
     token.add_argument("--state-dir", default=".local", help="the local stack's state directory")
     token.set_defaults(run=cmd_token)
 

@@ -6,8 +6,14 @@ deployed API answers. For each request it does what API Gateway does, in the sam
 1. read the body: over 10 MB is 413 "HTTP content length exceeded 10485760 bytes." before
    anything else runs (API Gateway quotas: https://docs.aws.amazon.com/apigateway/latest/
    developerguide/limits.html; the response as observed in koki-develop/lgtm-generator#10);
-2. route: `/mcp` (POST, GET, DELETE) behind the authorizer; the protected-resource metadata
-   and `/health` (GET) without it; anything else is 403 "Missing Authentication Token";
+2. route, as the stack declares its resources and methods: `/mcp` (POST, GET, DELETE) behind
+   the authorizer; the protected-resource metadata and `/health` (GET) without it; and, when the
+   authorization front is wired in, its public routes: GET on the two host-root metadata
+   resources (`/.well-known/oauth-authorization-server/oauth`, `/.well-known/openid-configuration/
+   oauth`) and GET and POST on the greedy `/oauth/{proxy+}`, whose event carries that `resource`
+   and `pathParameters.proxy`. A resource that does not exist, or a method not defined on it, is
+   403 "Missing Authentication Token" (https://repost.aws/knowledge-center/
+   api-gateway-authentication-token-errors: "a method or resource that does not exist");
 3. build the request as the integration sees it: repeated headers and query parameters in
    `multiValueHeaders` / `multiValueQueryStringParameters` in order, their last value in
    `headers` / `queryStringParameters` (Lambda proxy input format: https://docs.aws.amazon.com/
@@ -26,11 +32,12 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    by the identity sources' values; with caching off the authorizer runs on every request.
    "Unauthorized" → 401 UNAUTHORIZED, a Deny or a policy that does not cover the method ARN →
    403 ACCESS_DENIED, both with the CDK stack's gateway responses (`infra/constructs/api.py`);
-5. invoke the MCP function: an event over Lambda's 6 MB request quota is 413 "Request Too
-   Long"; no answer within the integration timeout (29 s) is 504 INTEGRATION_TIMEOUT
-   "Endpoint request timed out"; a function error, a response over Lambda's 6 MB response
-   quota (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html) or an output
-   that is not a proxy response is 502 "Internal server error";
+5. invoke the route's function (the MCP function, or the front): an event over Lambda's 6 MB
+   request quota is 413 "Request Too Long"; no answer within the integration timeout (29 s)
+   is 504 INTEGRATION_TIMEOUT "Endpoint request timed out"; a function error, a response over
+   Lambda's 6 MB response quota (https://docs.aws.amazon.com/lambda/latest/dg/
+   gettingstarted-limits.html) or an output that is not a proxy response is 502 "Internal
+   server error";
 6. answer with the function's response as API Gateway passes it on: `headers` and
    `multiValueHeaders` merged, the integration response headers on AWS's list remapped to
    `x-amzn-Remapped-<name>` or dropped (the "important notes" table, Lambda column), a
@@ -49,13 +56,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.auth.challenge import www_authenticate
+from app.auth.front import AUTHORIZATION_SERVER_METADATA_PATHS, FRONT_PATH
 from devtools.events import (
     DEFAULT_ACCOUNT,
     DEFAULT_API_ID,
@@ -116,11 +124,33 @@ DROPPED_RESPONSE_HEADERS: Final = frozenset(
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 
 
+Integration = Literal["mcp", "front"]
+GREEDY_SUFFIX: Final = "/{proxy+}"
+
+
 @dataclass(frozen=True)
 class Route:
+    """A resource of the REST API, the methods defined on it, and the function they integrate.
+
+    `path` is the resource path as API Gateway names it (the event's `resource`); one ending in
+    `/{proxy+}` is a greedy proxy resource: it matches one or more path segments below its parent
+    and hands them to the function as `pathParameters.proxy`
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-set-up-simple-proxy.html).
+    """
+
     path: str
     methods: frozenset[str]
     authorized: bool
+    integration: Integration = "mcp"
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path parameters when `path` is this resource ({} for a plain one), else None."""
+        if not self.path.endswith(GREEDY_SUFFIX):
+            return {} if path == self.path else None
+        prefix = self.path.removesuffix(GREEDY_SUFFIX) + "/"
+        rest = path.removeprefix(prefix)
+        # A greedy variable needs at least one character: the parent itself is not this resource.
+        return {"proxy": rest} if path.startswith(prefix) and rest else None
 
 
 ROUTES: Final = (
@@ -128,6 +158,17 @@ ROUTES: Final = (
     Route("/.well-known/oauth-protected-resource", frozenset({"GET"}), authorized=False),
     Route("/.well-known/oauth-protected-resource/mcp", frozenset({"GET"}), authorized=False),
     Route("/health", frozenset({"GET"}), authorized=False),
+)
+# The authorization front's public routes (infra/constructs/api.py declares the same): the
+# RFC 8414 and OpenID discovery documents at the host root, and everything below /oauth. The
+# other two metadata paths (/oauth/.well-known/...) are reached through the proxy resource.
+FRONT_ROUTES: Final = (
+    *(
+        Route(path, frozenset({"GET"}), authorized=False, integration="front")
+        for path in AUTHORIZATION_SERVER_METADATA_PATHS
+        if not path.startswith(FRONT_PATH + "/")
+    ),
+    Route(FRONT_PATH + GREEDY_SUFFIX, frozenset({"GET", "POST"}), authorized=False, integration="front"),
 )
 
 
@@ -253,11 +294,25 @@ class IncomingRequest:
 
 
 class Gateway:
-    """ASGI app: the emulated REST API in front of the authorizer and MCP handlers."""
+    """ASGI app: the emulated REST API in front of the authorizer, MCP and front handlers.
 
-    def __init__(self, authorizer: LambdaRuntime, mcp: LambdaRuntime, config: GatewayConfig) -> None:
+    Without a `front` the API has no front routes (as a stack with the front switched off):
+    they answer 403 "Missing Authentication Token" like any other undeclared resource.
+    """
+
+    def __init__(
+        self,
+        authorizer: LambdaRuntime,
+        mcp: LambdaRuntime,
+        config: GatewayConfig,
+        front: LambdaRuntime | None = None,
+    ) -> None:
         self._authorizer = authorizer
-        self._mcp = mcp
+        self._functions: dict[Integration, LambdaRuntime] = {"mcp": mcp}
+        self._routes: tuple[Route, ...] = ROUTES
+        if front is not None:
+            self._functions["front"] = front
+            self._routes = (*ROUTES, *FRONT_ROUTES)
         self._config = config
         self._cache = AuthorizerCache(config.authorizer_ttl_seconds)
 
@@ -279,10 +334,17 @@ class Gateway:
             response.headers["x-amzn-RequestId"] = request_id
         await response(scope, receive, send)
 
+    def _route(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The resource `path` names, and its path parameters; a plain resource wins over a greedy one."""
+        matches = [(route, params) for route in self._routes if (params := route.match(path)) is not None]
+        matches.sort(key=lambda match: match[0].path.endswith(GREEDY_SUFFIX))
+        return matches[0] if matches else None
+
     async def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
-        route = next((r for r in ROUTES if r.path == request.url.path), None)
-        if route is None or request.method not in route.methods:
+        found = self._route(request.url.path)
+        if found is None or request.method not in found[0].methods:
             return _gateway_response(403, "Missing Authentication Token")
+        route, path_parameters = found
         incoming = IncomingRequest.build(request, route, body)
         authorizer_context: dict[str, Any] | None = None
         if route.authorized:
@@ -292,7 +354,7 @@ class Gateway:
             authorizer_context = outcome
         event = rest_v1_event(
             incoming.method,
-            route.path,
+            request.url.path,
             headers=incoming.headers,
             body=incoming.body,
             authorizer=authorizer_context,
@@ -302,7 +364,9 @@ class Gateway:
             request_id=request_id,
             query=incoming.query,
         )
-        return await self._integrate(event)
+        # Lambda proxy input format: `pathParameters` is null for a resource without variables.
+        event["pathParameters"] = path_parameters or None
+        return await self._integrate(self._functions[route.integration], event)
 
     async def _authorize(self, incoming: IncomingRequest, request_id: str) -> Response | dict[str, Any]:
         """The authorizer context to pass on, or the gateway response that ends the request."""
@@ -340,13 +404,13 @@ class Gateway:
         latency = int((time.perf_counter() - started) * 1000)
         return {**policy.context, "principalId": policy.principal_id, "integrationLatency": latency}
 
-    async def _integrate(self, event: dict[str, Any]) -> Response:
-        """Invoke the MCP function within Lambda's quotas and the integration timeout."""
+    async def _integrate(self, function: LambdaRuntime, event: dict[str, Any]) -> Response:
+        """Invoke `function` within Lambda's quotas and the integration timeout."""
         if len(json.dumps(event).encode()) > LAMBDA_REQUEST_LIMIT_BYTES:
             return _gateway_response(413, "Request Too Long")
         try:
             result = await asyncio.wait_for(
-                self._mcp.invoke(event), timeout=self._config.integration_timeout_seconds
+                function.invoke(event), timeout=self._config.integration_timeout_seconds
             )
         except TimeoutError:
             # The function keeps running (as on Lambda); only the client stops waiting.

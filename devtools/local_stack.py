@@ -1,11 +1,18 @@
-"""The Docker-free local stack behind `make dev`: moto, a dev OIDC issuer, the gateway, both handlers.
+"""The Docker-free local stack behind `make dev`: moto, a dev OIDC issuer, the gateway, three handlers.
 
 Start order matters, because the handlers read their settings at import like a Lambda cold
-start: the moto server comes up and is seeded first (SSM: the MCP URL and auth settings;
-Secrets Manager: the API key store with one dev key and an upstream credential; CloudWatch
-Logs: the audit log group), then the process environment is pointed at it (names only, as on
-Lambda), and only then are the handlers imported. The stack owns its process: run one per
-process (the CLI and the end-to-end tests start it in a subprocess).
+start: the moto server comes up and is seeded first (SSM: the MCP URL, the auth settings and
+the authorization front's settings; Secrets Manager: the API key store with one dev key, an
+upstream credential and the front's upstream client secret; CloudWatch Logs: the audit log
+group; DynamoDB: the front's table; KMS: the front's signing and sealing keys), then the process
+environment is pointed at it (names only, as on Lambda), and only then are the handlers
+imported. The stack owns its process: run one per process (the CLI and the end-to-end tests
+start it in a subprocess).
+
+The authorization front (`app.oauth.handler`) runs as deployed, with the dev issuer as its
+upstream identity provider: the front is a confidential client there (`FRONT_UPSTREAM_CLIENT_ID`,
+its secret made at start and kept in a moto secret), and the authorizer trusts the front's
+tokens (`"oauth_front": true`), so an MCP client signs in with no client ID configured anywhere.
 """
 
 from __future__ import annotations
@@ -18,19 +25,28 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
+
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
+    from devtools.dev_issuer import DevIssuer
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
 AUTH_SETTINGS_PARAMETER: Final = "/serverless-mcp/local/auth-settings"
 API_KEY_STORE_NAME: Final = "serverless-mcp/local/api-keys"
 UPSTREAM_CREDENTIAL_NAME: Final = "serverless-mcp/local/upstream-credential"
+OAUTH_FRONT_SETTINGS_PARAMETER: Final = "/serverless-mcp/local/oauth-front-settings"
+OAUTH_UPSTREAM_SECRET_NAME: Final = "serverless-mcp/local/oauth-upstream-client"  # noqa: S105 - a name
+OAUTH_TABLE_NAME: Final = "serverless-mcp-local-oauth"
+# The front's own client at the upstream provider (the dev issuer here, Cognito deployed).
+FRONT_UPSTREAM_CLIENT_ID: Final = "serverless-mcp-front"
+FRONT_UPSTREAM_SCOPES: Final = ("openid", "email")
 REGION: Final = "us-east-1"
 
 Progress = Callable[[str], None]
@@ -47,6 +63,12 @@ class LocalCredentials:
     aws_endpoint: str
     api_keys_secret_id: str
     audit_log_group: str
+    # The dev machine client (client credentials at the dev issuer, Basic auth), as an agent or
+    # CI job deployed against Cognito would use its app client: `mcp-lambda token` uses it.
+    dev_client_id: str = ""
+    dev_client_secret: str = ""
+    # The authorization front's issuer: what the protected-resource metadata names.
+    oauth_issuer: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,32 @@ class LocalStackOptions:
     # suite's reference tools) served by this stack only. An option, not an environment variable,
     # so that no deployed Lambda can be talked into loading extra code.
     extra_tool_modules: tuple[str, ...] = ()
+    # Tests only, and options for the same reason: a CA certificate (PEM) the front trusts when it
+    # fetches a client ID metadata document, which may then be served from a loopback address
+    # (`app.oauth.handler.configure_development`). Never an environment variable: no deployed
+    # front can be told to trust another CA or fetch from loopback.
+    cimd_trusted_ca: Path | None = None
+    # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
+    auto_approve_login: bool = False
+
+
+DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
+
+
+def register_dev_machine_client(issuer: DevIssuer, scopes: Iterable[str]) -> str:
+    """Register the dev machine client (client credentials, every declared scope); its secret.
+
+    The secret is made at each start and lives only in this process and the git-ignored,
+    owner-only credentials file: nothing to commit, nothing that outlives the stack.
+    """
+    secret = secrets.token_urlsafe(32)
+    issuer.register_client(
+        DEV_MACHINE_CLIENT_ID,
+        client_secret=secret,
+        grant_types=("client_credentials",),
+        scopes=sorted(scopes),
+    )
+    return secret
 
 
 class CloudWatchShipper:
@@ -108,6 +156,8 @@ class LocalStack:
         self._progress = progress
         self._stoppers: list[Callable[[], None]] = []
         self.credentials: LocalCredentials | None = None
+        # The dev issuer (the front's upstream), for tests that act as its administrator.
+        self.issuer: DevIssuer | None = None
         self._server: Any = None
 
     def start(self) -> LocalCredentials:
@@ -124,7 +174,7 @@ class LocalStack:
         for noisy in ("werkzeug", "botocore", "boto3", "moto"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
-        self._progress("starting the local AWS (moto: SSM, Secrets Manager, CloudWatch Logs)…")
+        self._progress("starting the local AWS (moto: SSM, Secrets Manager, CloudWatch Logs, DynamoDB, KMS)…")
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self._stoppers.append(moto.stop)
@@ -142,8 +192,8 @@ class LocalStack:
 
         from devtools.dev_issuer import DevIssuerServer
 
-        issuer_server = DevIssuerServer(audience=mcp_url)
-        issuer = issuer_server.start()
+        issuer_server = DevIssuerServer(audience=mcp_url, auto_approve=self.options.auto_approve_login)
+        issuer = self.issuer = issuer_server.start()
         self._stoppers.append(issuer_server.stop)
 
         self._point_environment_at(endpoint)
@@ -156,18 +206,22 @@ class LocalStack:
         api_key, base_scope, all_scopes = self._seed(
             endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
         )
+        self._seed_front(endpoint, mcp_url, issuer, base_scope, all_scopes)
         self._configure_per_tool_decisions(tool_scopes)
 
-        self._progress("importing the Lambda handlers (authorizer, MCP)…")
+        self._progress("importing the Lambda handlers (authorizer, MCP, authorization front)…")
+        import app.oauth.handler as front_module
         from app.authorizer import handler as authorizer_module
         from app.mcp import handler as mcp_module
         from devtools.gateway import Gateway, GatewayConfig
         from devtools.lambda_runtime import LambdaRuntime
 
+        self._trust_test_ca(front_module)
         self._ship_audit_events(endpoint)
         authorizer = LambdaRuntime(authorizer_module.handler, "serverless-mcp-authorizer")
         mcp = LambdaRuntime(mcp_module.handler, "serverless-mcp-server")
-        self._stoppers.extend([authorizer.close, mcp.close])
+        front = LambdaRuntime(front_module.handler, "serverless-mcp-oauth")
+        self._stoppers.extend([authorizer.close, mcp.close, front.close])
         settings = mcp_module.settings_source.auth()
         gateway = Gateway(
             authorizer,
@@ -182,9 +236,11 @@ class LocalStack:
                 if self.options.authorizer_ttl_seconds == 0
                 else (base_scope,),
             ),
+            front,
         )
         self._serve(gateway, gateway_socket)
 
+        dev_client_secret = register_dev_machine_client(issuer, all_scopes)
         self.credentials = LocalCredentials(
             mcp_url=mcp_url,
             api_key=api_key,
@@ -193,6 +249,9 @@ class LocalStack:
             aws_endpoint=endpoint,
             api_keys_secret_id=API_KEY_STORE_NAME,
             audit_log_group=AUDIT_LOG_GROUP,
+            dev_client_id=DEV_MACHINE_CLIENT_ID,
+            dev_client_secret=dev_client_secret,
+            oauth_issuer=front_issuer(mcp_url),
         )
         self._write_credentials(self.credentials)
         return self.credentials
@@ -270,6 +329,8 @@ class LocalStack:
             "allowed_client_ids": [],
             "base_scope": base_scope,
             "allowed_origins": list(self.options.allowed_origins),
+            # The authorizer also trusts the front's tokens; the PRM names the front.
+            "oauth_front": True,
         }
         ssm.put_parameter(
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
@@ -285,6 +346,77 @@ class LocalStack:
         logs.create_log_group(logGroupName=AUDIT_LOG_GROUP)
         logs.create_log_stream(logGroupName=AUDIT_LOG_GROUP, logStreamName="local")
         return api_key, base_scope, all_scopes
+
+    def _seed_front(
+        self, endpoint: str, mcp_url: str, issuer: DevIssuer, base_scope: str, all_scopes: frozenset[str]
+    ) -> None:
+        """The front's AWS resources and settings, as the stack creates them, and its upstream client.
+
+        DynamoDB: one on-demand table, partition key `pk`, TTL on `expires_at` (moto stores the
+        TTL but never expires items; the front checks `expires_at` itself). KMS: an RSA_2048
+        SIGN_VERIFY key (tokens are RS256) and a symmetric key (sealing). The front's client
+        secret at the dev issuer is made here and lives only in the moto secret.
+        """
+        import boto3
+
+        self._progress("creating the authorization front's table, keys and upstream client…")
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+        dynamodb.create_table(
+            TableName=OAUTH_TABLE_NAME,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            SSESpecification={"Enabled": True},
+        )
+        dynamodb.update_time_to_live(
+            TableName=OAUTH_TABLE_NAME,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+        kms = boto3.client("kms", endpoint_url=endpoint, region_name=REGION)
+        signing = kms.create_key(
+            KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description="serverless-mcp local front signing"
+        )["KeyMetadata"]["KeyId"]
+        sealing = kms.create_key(Description="serverless-mcp local front sealing")["KeyMetadata"]["KeyId"]
+
+        front = front_issuer(mcp_url)
+        client_secret = secrets.token_urlsafe(32)
+        issuer.register_client(
+            FRONT_UPSTREAM_CLIENT_ID,
+            client_secret=client_secret,
+            redirect_uris=[front + CALLBACK_PATH.removeprefix(FRONT_PATH)],
+            scopes=list(FRONT_UPSTREAM_SCOPES),
+        )
+        boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION).create_secret(
+            Name=OAUTH_UPSTREAM_SECRET_NAME, SecretString=json.dumps({"client_secret": client_secret})
+        )
+        settings = {
+            "upstream_issuer": issuer.issuer_url,
+            "upstream_client_id": FRONT_UPSTREAM_CLIENT_ID,
+            "upstream_scopes": list(FRONT_UPSTREAM_SCOPES),
+            "base_scope": base_scope,
+            "scopes": [base_scope, *sorted(all_scopes - {base_scope})],
+        }
+        boto3.client("ssm", endpoint_url=endpoint, region_name=REGION).put_parameter(
+            Name=OAUTH_FRONT_SETTINGS_PARAMETER, Value=json.dumps(settings), Type="String", Overwrite=True
+        )
+        os.environ.update(
+            {
+                "OAUTH_FRONT_SETTINGS_PARAMETER": OAUTH_FRONT_SETTINGS_PARAMETER,
+                "OAUTH_UPSTREAM_SECRET_ID": OAUTH_UPSTREAM_SECRET_NAME,
+                "OAUTH_TABLE_NAME": OAUTH_TABLE_NAME,
+                "OAUTH_SIGNING_KEY_ID": signing,
+                "OAUTH_SEALING_KEY_ID": sealing,
+            }
+        )
+
+    def _trust_test_ca(self, front_module: Any) -> None:
+        """With `cimd_trusted_ca`: the front fetches metadata documents trusting it, from loopback too."""
+        if self.options.cimd_trusted_ca is None:
+            return
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.options.cimd_trusted_ca))
+        front_module.configure_development(cimd_ssl_context=context, cimd_allow_loopback=True)
 
     def _ship_audit_events(self, endpoint: str) -> None:
         import boto3
@@ -340,30 +472,41 @@ class LocalStack:
 
 
 def summary(credentials: LocalCredentials) -> str:
-    """The ready-to-paste text `make dev` prints."""
+    """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
   MCP endpoint   {url}
-  issuer         {credentials.issuer}
+  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer)
+
+Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
+the one dev user with one click on the dev issuer's page):
+
+  Claude Code:
+    claude mcp add --transport http serverless-mcp {url}
+    (no header: it signs in; then /mcp in Claude Code → Authenticate)
+
+  MCP Inspector:
+    npx @modelcontextprotocol/inspector
+    → Transport: Streamable HTTP, URL: {url}
+    → leave Authentication empty and Connect: it signs in with OAuth (registers itself,
+      opens the dev sign-in page; no client ID needed)
+
+For agents and CI (no browser): the API key, or a token for the dev machine client
+
   dev API key    {credentials.api_key}
   access token   {credentials.access_token}
-
   (also in .local/credentials.json; the key and token are local-only, minted at start)
 
-MCP Inspector:
-  npx @modelcontextprotocol/inspector
-  → Transport: Streamable HTTP, URL: {url}
-  → Authentication: header "Authorization", value "Bearer {credentials.api_key}"
+  Claude Code with the key:
+    claude mcp add --transport http serverless-mcp {url} \\
+      --header "Authorization: Bearer {credentials.api_key}"
 
-Claude Code:
-  claude mcp add --transport http serverless-mcp {url} --header "Authorization: Bearer {credentials.api_key}"
+  curl:
+    curl -s {url} -H "Authorization: Bearer {credentials.api_key}" \\
+      -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" \\
+      -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}'
 
-curl:
-  curl -s {url} -H "Authorization: Bearer {credentials.api_key}" \\
-    -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" \\
-    -d '{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}'
-
-A fresh token: .venv/bin/mcp-lambda token --scopes mcp/access mcp/profile
+  A fresh token: .venv/bin/mcp-lambda token --scopes mcp/access mcp/profile
 """

@@ -13,11 +13,13 @@ only ever handles their ARNs.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,12 @@ _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A Secrets Manager secret name (https://docs.aws.amazon.com/secretsmanager/latest/apireference/
+# API_CreateSecret.html: letters, digits and /_+=.@-, at most 512 characters).
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+# Loopback hosts an installed client may listen on (RFC 8252 §7.3 / §8.3): plain http allowed.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PREREGISTERED_CLIENT_KEYS = frozenset({"client_id", "client_name", "redirect_uris"})
 
 
 class ConfigError(ValueError):
@@ -109,6 +117,40 @@ class FunctionSettings:
     metrics_namespace: str = "ServerlessMcp"
     authorizer_extra: Mapping[str, str] = field(default_factory=dict)
     mcp_extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreregisteredClient:
+    """An MCP client the front knows without registration (`OAUTH_PREREGISTERED_CLIENTS`)."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    client_name: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """The entry of the front settings' `preregistered_clients` list."""
+        entry: dict[str, object] = {"client_id": self.client_id, "redirect_uris": list(self.redirect_uris)}
+        if self.client_name:
+            entry["client_name"] = self.client_name
+        return entry
+
+
+@dataclass(frozen=True)
+class OAuthFrontSettings:
+    """The authorization front (`app/oauth/`): on by default, with its limits and lifetimes."""
+
+    enabled: bool = True
+    pre_approved_clients: tuple[str, ...] = ()
+    preregistered_clients: tuple[PreregisteredClient, ...] = ()
+    access_token_ttl_seconds: int = 600
+    refresh_token_ttl_days: int = 30
+    registration: bool = True
+    registration_max_clients: int = 1000
+    registration_per_ip_per_hour: int = 10
+    # IDENTITY_PROVIDER=oidc only: the front's own confidential client at the external issuer.
+    upstream_client_id: str = ""
+    upstream_client_secret_name: str = ""
+    upstream_scopes: tuple[str, ...] = ("openid", "email")
 
 
 @dataclass(frozen=True)
@@ -153,6 +195,7 @@ class StackConfig:
     authorizer_reserved_concurrency: int | None = None
     app_source_dir: Path = REPO_ROOT / "app"
     functions: FunctionSettings = field(default_factory=FunctionSettings)
+    oauth_front: OAuthFrontSettings = field(default_factory=OAuthFrontSettings)
     # Observability.
     audit_log_retention_days: int = 365
     access_log_retention_days: int = 90
@@ -176,6 +219,10 @@ class StackConfig:
     @property
     def auth_settings_parameter_name(self) -> str:
         return f"/{self.stack_name}/auth-settings"
+
+    @property
+    def oauth_front_settings_parameter_name(self) -> str:
+        return f"/{self.stack_name}/oauth-front-settings"
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -378,6 +425,7 @@ class _Reader:
             ),
             app_source_dir=source,
             functions=self.function_settings(),
+            oauth_front=self.oauth_front(provider),
             audit_log_retention_days=self.retention("AUDIT_LOG_RETENTION_DAYS", 365),
             access_log_retention_days=self.retention("ACCESS_LOG_RETENTION_DAYS", 90),
             alarm_email=alarm_email,
@@ -385,6 +433,79 @@ class _Reader:
             server_error_alarm_threshold=self.integer("SERVER_ERROR_ALARM_THRESHOLD", 5, 1, 1_000_000),
             throttle_alarm_threshold=self.integer("THROTTLE_ALARM_THRESHOLD", 10, 1, 1_000_000),
         )
+
+    def oauth_front(self, provider: str) -> OAuthFrontSettings:
+        enabled = self.boolean("OAUTH_FRONT", True)
+        client_id = self.text("OAUTH_UPSTREAM_CLIENT_ID")
+        secret_name = self.text("OAUTH_UPSTREAM_CLIENT_SECRET_NAME")
+        upstream_scopes = self.items("OAUTH_UPSTREAM_SCOPES", ("openid", "email"))
+        if enabled and provider == "oidc":
+            # The front signs users in at the external issuer with its own confidential client;
+            # the stack cannot create that client, so both halves must be named.
+            if not client_id or not secret_name:
+                raise ConfigError(
+                    "IDENTITY_PROVIDER=oidc with OAUTH_FRONT on needs OAUTH_UPSTREAM_CLIENT_ID (the front's "
+                    "confidential client at the issuer, redirect URI <MCP URL with /mcp -> /oauth>/callback) "
+                    "and OAUTH_UPSTREAM_CLIENT_SECRET_NAME (an existing Secrets Manager secret holding "
+                    '{"client_secret": "..."}); or set OAUTH_FRONT=false'
+                )
+            if not _SECRET_NAME.match(secret_name):
+                raise ConfigError(
+                    "OAUTH_UPSTREAM_CLIENT_SECRET_NAME must be a Secrets Manager secret NAME "
+                    "(letters, digits and /_+=.@-), not an ARN or a value"
+                )
+            if any(not _SCOPE.match(scope) for scope in upstream_scopes) or "openid" not in upstream_scopes:
+                raise ConfigError(
+                    "OAUTH_UPSTREAM_SCOPES must be scope tokens separated by commas and include openid"
+                )
+        pre_approved = self.items("OAUTH_PRE_APPROVED_CLIENTS")
+        for client in pre_approved:
+            if not _SCOPE.match(client):
+                raise ConfigError(
+                    "OAUTH_PRE_APPROVED_CLIENTS must be client ids (registered ids or CIMD https URLs) "
+                    "separated by commas"
+                )
+        return OAuthFrontSettings(
+            enabled=enabled,
+            pre_approved_clients=pre_approved,
+            preregistered_clients=self.preregistered_clients(),
+            access_token_ttl_seconds=self.integer("OAUTH_ACCESS_TOKEN_TTL_SECONDS", 600, 60, 3600),
+            refresh_token_ttl_days=self.integer("OAUTH_REFRESH_TOKEN_TTL_DAYS", 30, 1, 90),
+            registration=self.boolean("OAUTH_REGISTRATION", True),
+            registration_max_clients=self.integer("OAUTH_REGISTRATION_MAX_CLIENTS", 1000, 0, 1_000_000),
+            registration_per_ip_per_hour=self.integer("OAUTH_REGISTRATION_PER_IP_PER_HOUR", 10, 0, 10_000),
+            upstream_client_id=client_id if provider == "oidc" else "",
+            upstream_client_secret_name=secret_name if provider == "oidc" else "",
+            upstream_scopes=upstream_scopes,
+        )
+
+    def preregistered_clients(self) -> tuple[PreregisteredClient, ...]:
+        name = "OAUTH_PREREGISTERED_CLIENTS"
+        raw = self._context(name)
+        if raw is None:
+            raw = self._env.get(name)
+        if isinstance(raw, str):
+            if not raw.strip():
+                return ()
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must be a JSON list like "
+                    '[{"client_id": "my-agent", "client_name": "My agent", '
+                    '"redirect_uris": ["https://agent.example.com/callback"]}]'
+                ) from None
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise ConfigError(f"{name} must be a JSON list of client objects")
+        clients: list[PreregisteredClient] = []
+        for entry in raw:
+            clients.append(_preregistered_client(name, entry))
+        ids = [client.client_id for client in clients]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"{name} names the same client_id twice")
+        return tuple(clients)
 
     def function_settings(self) -> FunctionSettings:
         level = self.text("POWERTOOLS_LOG_LEVEL", "INFO").upper()
@@ -413,3 +534,46 @@ class _Reader:
             authorizer_extra=extra(AUTHORIZER_PASSTHROUGH),
             mcp_extra=extra(MCP_PASSTHROUGH),
         )
+
+
+def _preregistered_client(name: str, entry: Any) -> PreregisteredClient:
+    """One `OAUTH_PREREGISTERED_CLIENTS` entry, checked as far as the stack can (the front checks
+    the rest with its registration rules when it loads the settings)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{name} entries must be objects with client_id and redirect_uris")
+    unknown = sorted(set(entry) - PREREGISTERED_CLIENT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{name}: unknown key(s) {', '.join(unknown)} (allowed: client_id, client_name, redirect_uris)"
+        )
+    client_id = entry.get("client_id")
+    if not isinstance(client_id, str) or not _SCOPE.match(client_id):
+        raise ConfigError(f"{name}: every entry needs a client_id (no spaces or quotes)")
+    client_name = entry.get("client_name", "")
+    if not isinstance(client_name, str) or len(client_name) > 200:
+        raise ConfigError(
+            f"{name}: client {client_id!r}: client_name must be a string of at most 200 characters"
+        )
+    uris = entry.get("redirect_uris")
+    if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
+        raise ConfigError(f"{name}: client {client_id!r} needs redirect_uris, a non-empty list of URLs")
+    for uri in uris:
+        if not _redirect_uri_ok(uri):
+            raise ConfigError(
+                f"{name}: client {client_id!r}: redirect URIs must be https (http only on 127.0.0.1, "
+                "localhost or [::1]) and carry no fragment"
+            )
+    return PreregisteredClient(client_id=client_id, redirect_uris=tuple(uris), client_name=client_name)
+
+
+def _redirect_uri_ok(uri: str) -> bool:
+    """An absolute https URI, or http on a loopback host (RFC 8252 §7.3); no fragment (RFC 6749
+    §3.1.2) and no userinfo, which could make the host a reader sees differ from the real one."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.fragment or "#" in uri or "@" in parts.netloc:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)

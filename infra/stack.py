@@ -15,6 +15,7 @@ from infra.constructs.api import McpApi
 from infra.constructs.functions import McpFunctions
 from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_settings
 from infra.constructs.nag import acknowledge_findings
+from infra.constructs.oauth_front import OAuthFront, front_settings_document
 from infra.constructs.observability import LogGroups, Monitoring
 from infra.constructs.waf import McpWaf
 from infra.registry import declared_scopes
@@ -111,6 +112,11 @@ class ServerlessMcpStack(cdk.Stack):
         for function in (self.functions.authorizer, self.functions.mcp):
             function.node.add_dependency(self.mcp_url_parameter, self.auth_settings_parameter)
 
+        self.oauth_front: OAuthFront | None = None
+        if config.oauth_front.enabled:
+            self.oauth_front = self._oauth_front()
+            self.api.add_front_routes(self.oauth_front.alias)
+
         self.waf: McpWaf | None = None
         if config.enable_waf:
             self.waf = McpWaf(self, "Waf", stage=self.api.stage, rate_limit=config.waf_rate_limit)
@@ -123,9 +129,55 @@ class ServerlessMcpStack(cdk.Stack):
             api=self.api.api,
             mcp_function=self.functions.mcp_alias,
             authorizer_function=self.functions.authorizer_alias,
+            front_function=self.oauth_front.alias if self.oauth_front is not None else None,
         )
         self._outputs()
         acknowledge_findings(self)
+
+    def _oauth_front(self) -> OAuthFront:
+        """The authorization front, signing users in at Cognito or at the configured OIDC issuer."""
+        config = self.config
+        callback_url = f"{self.api.front_issuer}/callback"
+        if self.cognito is not None:
+            secret = self.cognito.add_front_client(callback_url, config.oauth_front.refresh_token_ttl_days)
+            assert self.cognito.front_client is not None
+            upstream_issuer = self.cognito.issuer
+            upstream_client_id = self.cognito.front_client.user_pool_client_id
+            # The pool may narrow these per user (a pre-token-generation trigger); the front grants
+            # no more than the upstream granted.
+            upstream_scopes: tuple[str, ...] = ("openid", "email", config.base_scope, *self.declared.scopes)
+            secret_id = secret_arn = secret.secret_arn
+        else:
+            upstream_issuer = config.oauth_issuer
+            upstream_client_id = config.oauth_front.upstream_client_id
+            upstream_scopes = config.oauth_front.upstream_scopes
+            secret_id = config.oauth_front.upstream_client_secret_name
+            # A secret's ARN ends in a random six-character suffix: match it, nothing wider.
+            secret_arn = self.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{secret_id}-??????",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+        front = OAuthFront(
+            self,
+            "OAuthFront",
+            config=config,
+            log_group=self.log_groups.audit,
+            settings_document=front_settings_document(
+                config,
+                upstream_issuer=upstream_issuer,
+                upstream_client_id=upstream_client_id,
+                upstream_scopes=upstream_scopes,
+                scopes=self.declared.scopes,
+            ),
+            upstream_secret_id=secret_id,
+            upstream_secret_arn=secret_arn,
+        )
+        front.function.node.add_dependency(self.mcp_url_parameter)
+        if self.cognito is not None and self.cognito.front_client_secret is not None:
+            front.function.node.add_dependency(self.cognito.front_client_secret)
+        return front
 
     def _outputs(self) -> None:
         config = self.config
@@ -172,6 +224,26 @@ class ServerlessMcpStack(cdk.Stack):
                         " ".join((config.base_scope, *self.declared.scopes)),
                         "Scopes the pool issues",
                     ),
+                }
+            )
+        if self.oauth_front is not None:
+            front = self.oauth_front
+            outputs.update(
+                {
+                    "OAuthFrontIssuer": (
+                        self.api.front_issuer,
+                        "Authorization server MCP clients sign in with (the PRM names it)",
+                    ),
+                    "OAuthFrontCallbackUrl": (
+                        f"{self.api.front_issuer}/callback",
+                        "Redirect URI of the front's client at the upstream provider",
+                    ),
+                    "OAuthFrontSettingsParameterName": (
+                        config.oauth_front_settings_parameter_name,
+                        "SSM parameter: the front's settings",
+                    ),
+                    "OAuthTableName": (front.table.table_name, "The front's DynamoDB table"),
+                    "OAuthSigningKeyArn": (front.signing_key.key_arn, "KMS key signing the front's tokens"),
                 }
             )
         if self.api.domain is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from app.auth.api_keys import API_KEY_PREFIX, ApiKeyVerifier, KeyStore, parse_api_key
 from app.auth.bearer import extract_bearer
@@ -19,18 +19,26 @@ from app.auth.errors import AuthError, ReasonCode
 from app.auth.principal import Principal
 from app.auth.scopes import is_scope_token
 
-if TYPE_CHECKING:  # importing jwt_verifier pulls in PyJWT; API-key-only setups skip that
-    from app.auth.jwt_verifier import JwtVerifier
+__all__ = ["Authenticator", "TokenVerifier"]
 
-__all__ = ["Authenticator"]
+
+class TokenVerifier(Protocol):
+    """A JWT verifier: one issuer's `JwtVerifier`, or `TrustedIssuers` choosing among several.
+
+    A protocol rather than an import: importing `app.auth.jwt_verifier` pulls in PyJWT, which
+    API-key-only setups never pay for.
+    """
+
+    def verify(self, token: str) -> Principal: ...
 
 
 class Authenticator:
     """Route a bearer credential to the right verifier and enforce the base scope.
 
     Args:
-        jwt_verifier: verifies OAuth access tokens; ``None`` when no issuer is configured, in
-            which case every JWT is refused with ``jwt_not_configured``.
+        jwt_verifier: verifies OAuth access tokens (from one issuer, or from several through
+            ``TrustedIssuers``); ``None`` when no issuer is configured, in which case every
+            JWT is refused with ``jwt_not_configured``.
         key_store_loader: returns the current :class:`KeyStore` snapshot; it should cache
             (the store changes rarely and a Secrets Manager call per request is slow). Any
             exception it raises becomes ``key_store_unavailable``. ``None`` when API keys are
@@ -43,7 +51,7 @@ class Authenticator:
 
     def __init__(
         self,
-        jwt_verifier: JwtVerifier | None,
+        jwt_verifier: TokenVerifier | None,
         key_store_loader: Callable[[], KeyStore] | None,
         base_scope: str | None,
         clock: Callable[[], float] = time.time,

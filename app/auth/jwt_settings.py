@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_BASE_SCOPE",
     "JwtSettings",
     "is_https_or_loopback",
+    "normalise_token_type",
 ]
 
 
@@ -57,6 +58,12 @@ def is_https_or_loopback(url: str) -> bool:
         return False
 
 
+def normalise_token_type(value: str) -> str:
+    """A JOSE ``typ`` in the one form compared: lower case, no ``application/`` prefix (RFC 7515 §4.1.9)."""
+    lowered = value.lower()
+    return lowered[len("application/") :] if lowered.startswith("application/") else lowered
+
+
 def _check_number(name: str, value: float, low: float, high: float, *, low_inclusive: bool = True) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be a number")
@@ -90,6 +97,13 @@ class JwtSettings:
             hammer the issuer.
         jwks_fetch_timeout_seconds: budget of one JWKS or discovery fetch; beyond it the
             authorizer fails closed (``jwks_unavailable``).
+        audience_required: refuse a token without ``aud`` (``bad_audience``) instead of
+            considering the Amazon Cognito exception above. Set for the authorization front,
+            whose tokens always name the MCP URL (RFC 8707), so no other shape may pass.
+        token_types: accepted JOSE ``typ`` values (compared as RFC 7515 §4.1.9 says: case
+            insensitive, ``application/`` optional); empty accepts any ``typ`` or none. The
+            front sets ``at+jwt`` (RFC 9068 §4: a resource server MUST check it when the
+            issuer uses it), so nothing else the front's key might sign passes as a token.
     """
 
     issuer: str
@@ -101,6 +115,8 @@ class JwtSettings:
     jwks_url: str | None = None
     jwks_refresh_min_interval_seconds: float = 60
     jwks_fetch_timeout_seconds: float = 3
+    audience_required: bool = False
+    token_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not is_https_or_loopback(self.issuer):
@@ -126,6 +142,10 @@ class JwtSettings:
             raise ValueError("OAUTH_BASE_SCOPE must be one scope token (no spaces), or unset")
 
         object.__setattr__(self, "algorithms", _allowed_algorithms(self.algorithms))
+        if not isinstance(self.audience_required, bool):
+            raise ValueError("audience_required must be true or false")
+        types = _string_tuple(self.token_types, "token types")
+        object.__setattr__(self, "token_types", tuple(normalise_token_type(value) for value in types))
 
         if isinstance(self.leeway_seconds, bool) or not isinstance(self.leeway_seconds, int):
             raise ValueError("JWT_LEEWAY_SECONDS must be an integer")

@@ -5,25 +5,33 @@ The order of checks matters and is fixed:
 1. The unverified header is read only to choose a key: ``alg`` must be in the configured
    asymmetric allow-list (``none`` and ``HS*`` are refused whatever the configuration) and a
    ``kid`` is required. ``jku``, ``x5u`` and embedded ``jwk`` headers are ignored: keys come
-   only from the configured issuer's JWKS.
-2. The JWK must fit the algorithm: RSA for ``RS*``/``PS*``, the matching curve for ``ES*``,
+   only from the configured issuer's JWKS. When the settings name token types (the front's
+   ``at+jwt``, RFC 9068 §4), ``typ`` must be one of them.
+2. The unverified ``iss`` chooses whose keys may verify the token, and nothing else: it must
+   equal a trusted issuer exactly (``bad_issuer`` otherwise, before any JWKS fetch, so a token
+   from a stranger cannot make the authorizer fetch keys). A spoofed ``iss`` only selects
+   keys that will not verify the signature. :class:`TrustedIssuers` is the same step with
+   several issuers: a dict lookup.
+3. The JWK must fit the algorithm: RSA for ``RS*``/``PS*``, the matching curve for ``ES*``,
    OKP for ``EdDSA``, and the JWK's own ``alg`` (if any) must equal the header's. This, plus
    passing PyJWT exactly one algorithm, closes the algorithm-confusion attacks.
-3. PyJWT's JWS layer (``PyJWS.decode_complete``, with exactly the one algorithm chosen above)
-   parses the token and verifies the signature. Nothing in the payload is looked at before
-   the signature verified. The claims are then checked here, all of them, which is why
-   PyJWT's JWT layer (``jwt.decode``) is not used: it would check a subset of them again, at
-   about a tenth of the cost of the signature. The payload must be a JSON object with the
-   exact issuer, ``exp``, ``iat`` and a non-empty ``sub`` that does not start with the
-   ``apikey:`` prefix of API key principals (in any case; see :mod:`app.auth.principal`).
-   The principal carries ``exp`` as its ``expires_at``, for the MCP Lambda.
-4. Times are checked against the injected clock: tests need no wall clock, and ``iat`` in the
+4. PyJWT's JWS layer (``PyJWS.decode_complete``, with exactly the one algorithm chosen above)
+   parses the token and verifies the signature. The claims parsed in step 2 are used only if
+   the payload bytes PyJWT verified are the very bytes they were parsed from; then all of
+   them are checked here, which is why PyJWT's JWT layer (``jwt.decode``) is not used: it
+   would check a subset of them again, at about a tenth of the cost of the signature. The
+   payload must be a JSON object with the exact issuer, ``exp``, ``iat`` and a non-empty
+   ``sub`` that does not start with the ``apikey:`` prefix of API key principals (in any
+   case; see :mod:`app.auth.principal`). The principal carries ``exp`` as its
+   ``expires_at``, for the MCP Lambda.
+5. Times are checked against the injected clock: tests need no wall clock, and ``iat`` in the
    future (``issued_in_future``) stays distinguishable from ``nbf`` in the future
    (``not_yet_valid``), which PyJWT reports with one exception type.
-5. Audience (RFC 8707): a token with ``aud`` must name one of the configured audiences (the
+6. Audience (RFC 8707): a token with ``aud`` must name one of the configured audiences (the
    canonical MCP URL first). A token without ``aud`` is accepted only as an Amazon Cognito
-   access token (``token_use == "access"``) from an allowed ``client_id``. An ID token
-   (``token_use == "id"``) is always refused.
+   access token (``token_use == "access"``) from an allowed ``client_id``, and never when
+   the settings require an audience (the front's tokens). An ID token (``token_use == "id"``)
+   is always refused.
 
 The base scope is not checked here: the :class:`~app.auth.authenticator.Authenticator` checks
 it for every kind of credential.
@@ -39,8 +47,8 @@ import math
 import re
 import string
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, NamedTuple
 
 from jwt.api_jws import PyJWS
 from jwt.exceptions import (
@@ -60,11 +68,11 @@ from jwt.exceptions import (
 from app.auth.algorithms import ASYMMETRIC_ALGORITHMS
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.jwks import JwksCache, JwksKey
-from app.auth.jwt_settings import JwtSettings
+from app.auth.jwt_settings import JwtSettings, normalise_token_type
 from app.auth.principal import API_KEY_PREFIX, Principal
 from app.auth.scopes import split_scope_string, validate_scopes
 
-__all__ = ["JwksCache", "JwtSettings", "JwtVerifier"]
+__all__ = ["JwksCache", "JwtSettings", "JwtVerifier", "TrustedIssuers"]
 
 # (kty, crv or None for "any") each algorithm needs from its JWK.
 _KEY_TYPE_FOR_ALG: Final[dict[str, tuple[str, str | None]]] = {
@@ -118,6 +126,60 @@ def has_canonical_signature(token: str) -> bool:
     return not (spare and _B64URL_VALUE[signature[-1]] & (0xF if spare == 2 else 0x3))
 
 
+class UnverifiedToken(NamedTuple):
+    """What is read from a token before its signature is checked, to choose how to check it.
+
+    ``payload`` is the decoded payload segment and ``claims`` its JSON; both are trusted only
+    after PyJWT verified the signature over exactly ``payload`` (see :meth:`JwtVerifier.check`).
+    A tuple, not a dataclass: it is built on every decision, and a frozen dataclass costs
+    several times more to build.
+    """
+
+    alg: object
+    kid: object
+    typ: object
+    payload: bytes
+    claims: Mapping[str, Any]
+
+    @property
+    def issuer(self) -> str | None:
+        iss = self.claims.get("iss")
+        return iss if isinstance(iss, str) else None
+
+
+def read_unverified(token: str) -> UnverifiedToken:
+    """Header fields and claims of a compact JWS, unverified; ``AuthError`` if unreadable.
+
+    The segments are cut exactly as PyJWT cuts them (first dot, last dot), so the payload
+    decoded here is the one PyJWT decodes and verifies; a token PyJWT would read differently
+    (stray characters, padding) is refused by it or by the canonical-signature check.
+    """
+    if not has_canonical_signature(token):
+        raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "signature not in canonical base64url")
+    segment, dot, rest = token.partition(".")
+    if not dot or not segment or len(segment) > _MAX_HEADER_SEGMENT:
+        raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "not a compact JWS")
+    alg, kid, typ = _header_fields_of_segment(segment)
+    payload, claims = _payload_of_segment(rest[: rest.rfind(".")])
+    return UnverifiedToken(alg, kid, typ, payload, claims)
+
+
+@functools.lru_cache(maxsize=64)
+def _payload_of_segment(segment: str) -> tuple[bytes, Mapping[str, Any]]:
+    # Cached like the header: a client sends the same token until it expires, so a warm
+    # authorizer decodes its payload once (the signature is still verified on every call).
+    # A payload segment without its signature is no credential, so keeping a few is harmless;
+    # the claims are never mutated (they are read as a Mapping). Failures are not cached.
+    try:
+        payload = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        claims = json.loads(payload)
+    except (ValueError, binascii.Error, RecursionError):
+        raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload is not a JSON object")
+    return payload, claims
+
+
 def unverified_alg_and_kid(token: str) -> tuple[object, object]:
     """``alg`` and ``kid`` from the JOSE header, to pick the key; PyJWT then checks everything.
 
@@ -129,11 +191,12 @@ def unverified_alg_and_kid(token: str) -> tuple[object, object]:
     segment, dot, _ = token.partition(".")
     if not dot or not segment or len(segment) > _MAX_HEADER_SEGMENT:
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "not a compact JWS")
-    return _alg_and_kid_of_segment(segment)
+    alg, kid, _typ = _header_fields_of_segment(segment)
+    return alg, kid
 
 
 @functools.lru_cache(maxsize=64)
-def _alg_and_kid_of_segment(segment: str) -> tuple[object, object]:
+def _header_fields_of_segment(segment: str) -> tuple[object, object, object]:
     # Cached: every token signed with the same issuer key has the same header segment, so a
     # warm authorizer decodes it once. Failures raise and are not cached; junk headers can
     # only evict entries, which costs a re-parse, never a wrong answer.
@@ -143,7 +206,23 @@ def _alg_and_kid_of_segment(segment: str) -> tuple[object, object]:
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "unreadable JOSE header") from None
     if not isinstance(header, dict):
         raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "JOSE header is not an object")
-    return header.get("alg"), header.get("kid")
+    return header.get("alg"), header.get("kid"), header.get("typ")
+
+
+def guarded(verify: Callable[[str], Principal], token: str) -> Principal:
+    """``verify(token)`` with every failure an :class:`AuthError` that quotes nothing of the token.
+
+    Library exceptions are mapped to reason codes and dropped (``from None``): their messages
+    and tracebacks could carry token content.
+    """
+    try:
+        return verify(token)
+    except AuthError:
+        raise
+    except PyJWTError as exc:
+        raise AuthError(reason_for_pyjwt_error(exc)) from None
+    except Exception as exc:
+        raise AuthError(ReasonCode.INTERNAL_ERROR, type(exc).__name__) from None
 
 
 def reason_for_pyjwt_error(error: PyJWTError) -> ReasonCode:
@@ -178,45 +257,47 @@ class JwtVerifier:
         self._algorithms = frozenset(settings.algorithms)
         self._audiences = frozenset(settings.audiences)
         self._client_ids = frozenset(settings.allowed_client_ids)
+        self._token_types = frozenset(settings.token_types)
 
     @property
     def settings(self) -> JwtSettings:
         return self._settings
 
+    @property
+    def issuer(self) -> str:
+        return self._settings.issuer
+
     def verify(self, token: str) -> Principal:
         """Return the principal of a valid token; raise :class:`AuthError` for anything else.
 
-        No other exception type escapes, and no message contains the token: library
-        exceptions are mapped to reason codes and dropped (``from None``).
+        No other exception type escapes, and no message contains the token.
         """
-        try:
-            return self._verify(token)
-        except AuthError:
-            raise
-        except PyJWTError as exc:
-            raise AuthError(reason_for_pyjwt_error(exc)) from None
-        except Exception as exc:
-            raise AuthError(ReasonCode.INTERNAL_ERROR, type(exc).__name__) from None
+        return guarded(self._verify, token)
 
     def _verify(self, token: str) -> Principal:
-        if not has_canonical_signature(token):
-            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "signature not in canonical base64url")
-        alg, kid = unverified_alg_and_kid(token)
-        if not isinstance(alg, str) or alg not in self._algorithms:
-            raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED)
-        if not isinstance(kid, str) or not kid:
-            # Without a kid the key would have to be guessed; issuers that rotate keys set it.
-            raise AuthError(ReasonCode.UNKNOWN_KID, "token header has no kid")
+        unverified = read_unverified(token)
+        if unverified.issuer != self._settings.issuer:
+            # Before any key lookup: a stranger's token never costs a JWKS fetch.
+            raise AuthError(ReasonCode.BAD_ISSUER)
+        return self.check(token, unverified)
+
+    def check(self, token: str, unverified: UnverifiedToken) -> Principal:
+        """Verify ``token``, already read into ``unverified`` and routed here by its ``iss``.
+
+        Callers go through :func:`guarded` (``verify`` or :class:`TrustedIssuers` do).
+        """
+        alg = self._check_header(unverified)
+        kid = unverified.kid
+        assert isinstance(kid, str)  # checked by _check_header
         key = self._jwks.get_key(kid)
         _check_key_fits_algorithm(key, alg)
 
         payload = _JWS.decode_complete(token, key.key, algorithms=[alg])["payload"]
-        try:
-            claims = json.loads(payload)
-        except (ValueError, RecursionError):
-            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload is not JSON") from None
-        if not isinstance(claims, dict):
-            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload is not a JSON object")
+        if payload != unverified.payload:
+            # Cannot happen for a token both decoders read alike; if it ever does, the claims
+            # read before verification are not the verified ones: refuse rather than use them.
+            raise AuthError(ReasonCode.MALFORMED_CREDENTIAL, "payload decodes ambiguously")
+        claims = unverified.claims
         if claims.get("iss") != self._settings.issuer:
             raise AuthError(ReasonCode.BAD_ISSUER)
         self._check_times(claims)
@@ -236,6 +317,21 @@ class JwtVerifier:
             tenant=_first_string(claims, _TENANT_CLAIMS),
             expires_at=math.floor(claims["exp"]),  # a NumericDate, checked by _check_times
         )
+
+    def _check_header(self, unverified: UnverifiedToken) -> str:
+        """The header's ``alg`` if it, ``kid`` and ``typ`` are acceptable; ``AuthError`` otherwise."""
+        alg = unverified.alg
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise AuthError(ReasonCode.ALGORITHM_NOT_ALLOWED)
+        kid = unverified.kid
+        if not isinstance(kid, str) or not kid:
+            # Without a kid the key would have to be guessed; issuers that rotate keys set it.
+            raise AuthError(ReasonCode.UNKNOWN_KID, "token header has no kid")
+        if self._token_types:
+            typ = unverified.typ
+            if not isinstance(typ, str) or normalise_token_type(typ) not in self._token_types:
+                raise AuthError(ReasonCode.WRONG_TOKEN_USE, "typ is not an access token type")
+        return alg
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
@@ -264,12 +360,45 @@ class JwtVerifier:
             ):
                 raise AuthError(ReasonCode.BAD_AUDIENCE)
             return
+        if self._settings.audience_required:
+            raise AuthError(ReasonCode.BAD_AUDIENCE, "token has no aud")
         # No aud: only an Amazon Cognito access token from an allowed app client will do.
         if use != "access":
             raise AuthError(ReasonCode.WRONG_TOKEN_USE, "token has neither aud nor token_use=access")
         client_id = claims.get("client_id")
         if not isinstance(client_id, str) or client_id not in self._client_ids:
             raise AuthError(ReasonCode.CLIENT_NOT_ALLOWED)
+
+
+class TrustedIssuers:
+    """Several issuers' verifiers, chosen per token by its exact ``iss``: one dict lookup.
+
+    The authorizer trusts the upstream issuer and, when the authorization front is on, the
+    front; each verifier keeps its own settings (audiences, token types, JWKS), so a token is
+    checked exactly as strictly as if its issuer were the only one. A token whose ``iss`` is
+    none of them is ``bad_issuer`` before any key is looked up.
+    """
+
+    def __init__(self, verifiers: Iterable[JwtVerifier]) -> None:
+        self._by_issuer = {verifier.issuer: verifier for verifier in verifiers}
+        if not self._by_issuer:
+            raise ValueError("at least one issuer is required")
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        return tuple(self._by_issuer)
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token from any trusted issuer; :class:`AuthError` otherwise."""
+        return guarded(self._verify, token)
+
+    def _verify(self, token: str) -> Principal:
+        unverified = read_unverified(token)
+        issuer = unverified.issuer
+        verifier = self._by_issuer.get(issuer) if issuer is not None else None
+        if verifier is None:
+            raise AuthError(ReasonCode.BAD_ISSUER)
+        return verifier.check(token, unverified)
 
 
 def _check_key_fits_algorithm(key: JwksKey, alg: str) -> None:

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from app.auth.api_keys import KeyStore
-from app.auth.authenticator import Authenticator
+from app.auth.authenticator import Authenticator, TokenVerifier
 from app.auth.errors import AuthError, ReasonCode
+from app.auth.front import front_issuer, front_jwks_url
+from app.auth.jwt_settings import JwtSettings
 from app.auth.principal import Principal
 from app.auth.tool_scopes import ToolScopes
 from app.core.config import AuthSettings, ConfigurationError, SettingsSource
@@ -40,6 +42,9 @@ FetchJson = Callable[[str, float], dict[str, Any]]
 # key created a moment ago works at once, while random key ids cannot hammer Secrets Manager.
 KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS = 10.0
 
+
+# RFC 9068 §2.1: the front's access tokens say what they are in their JOSE header.
+FRONT_ACCESS_JWT_TYPE = "at+jwt"
 
 _SCOPE_REASONS = frozenset({ReasonCode.MISSING_SCOPE, ReasonCode.INSUFFICIENT_SCOPE})
 
@@ -172,33 +177,25 @@ class Gatekeeper:
         return self._authenticator
 
     def _build(self, settings: AuthSettings) -> Authenticator:
-        jwt_verifier = None
-        if settings.issuer:
+        jwt_verifier: TokenVerifier | None = None
+        trusted = trusted_issuers(settings)
+        if trusted:
             # Imported here: an API-key-only deployment never pays for importing PyJWT.
             from app.auth.jwks import JwksCache
-            from app.auth.jwt_settings import JwtSettings
-            from app.auth.jwt_verifier import JwtVerifier
+            from app.auth.jwt_verifier import JwtVerifier, TrustedIssuers
 
-            try:
-                jwt_settings = JwtSettings(
-                    issuer=settings.issuer,
-                    audiences=settings.accepted_audiences,
-                    allowed_client_ids=settings.allowed_client_ids,
-                    base_scope=settings.base_scope,
-                    algorithms=settings.algorithms,
-                    leeway_seconds=settings.leeway_seconds,
-                    jwks_url=settings.jwks_url,
-                    jwks_refresh_min_interval_seconds=settings.jwks_refresh_min_interval_seconds,
-                    jwks_fetch_timeout_seconds=settings.jwks_fetch_timeout_seconds,
+            verifiers = [
+                JwtVerifier(
+                    jwt_settings,
+                    JwksCache(jwt_settings, fetch_json=self._fetch_json)
+                    if self._fetch_json
+                    else JwksCache(jwt_settings),
+                    clock=self._clock,
                 )
-            except ValueError as error:
-                raise ConfigurationError(str(error)) from None
-            jwks = (
-                JwksCache(jwt_settings, fetch_json=self._fetch_json)
-                if self._fetch_json
-                else JwksCache(jwt_settings)
-            )
-            jwt_verifier = JwtVerifier(jwt_settings, jwks, clock=self._clock)
+                for jwt_settings in trusted
+            ]
+            # One issuer: its verifier as it is. Several: chosen per token by its `iss`.
+            jwt_verifier = verifiers[0] if len(verifiers) == 1 else TrustedIssuers(verifiers)
         loader = self._load_key_store if self._source.env.get("API_KEYS_SECRET_ID", "").strip() else None
         return Authenticator(jwt_verifier, loader, settings.base_scope, clock=self._clock)
 
@@ -211,6 +208,57 @@ class Gatekeeper:
         if self._key_store is None or self._key_store[0] is not document:
             self._key_store = (document, KeyStore.from_json(document))
         return self._key_store[1]
+
+
+def trusted_issuers(settings: AuthSettings) -> list[JwtSettings]:
+    """How each issuer the authorizer trusts is checked: the upstream, then the front if on.
+
+    The front's tokens (`front_issuer(MCP_URL)`, keys at `front_jwks_url(MCP_URL)`) must name
+    exactly the MCP URL as `aud` (RFC 8707; no extra audiences, no aud-less Cognito exception:
+    the front always sets it) and carry `typ: at+jwt` (RFC 9068 §2.1, as the front signs them);
+    algorithms, leeway and JWKS refresh limits are the same as the upstream's, so no issuer is
+    checked less strictly than today's one. `ConfigurationError` names what to fix.
+    """
+    trusted: list[JwtSettings] = []
+    try:
+        if settings.issuer:
+            trusted.append(
+                JwtSettings(
+                    issuer=settings.issuer,
+                    audiences=settings.accepted_audiences,
+                    allowed_client_ids=settings.allowed_client_ids,
+                    base_scope=settings.base_scope,
+                    algorithms=settings.algorithms,
+                    leeway_seconds=settings.leeway_seconds,
+                    jwks_url=settings.jwks_url,
+                    jwks_refresh_min_interval_seconds=settings.jwks_refresh_min_interval_seconds,
+                    jwks_fetch_timeout_seconds=settings.jwks_fetch_timeout_seconds,
+                )
+            )
+        if settings.oauth_front:
+            front = front_issuer(settings.mcp_url)
+            if front == settings.issuer:
+                raise ConfigurationError(
+                    "the auth settings' 'issuer' is the authorization front's own issuer: set 'issuer' to "
+                    "the upstream provider (or leave it empty) and keep 'oauth_front': true"
+                )
+            trusted.append(
+                JwtSettings(
+                    issuer=front,
+                    audiences=(settings.mcp_url,),
+                    base_scope=settings.base_scope,
+                    algorithms=settings.algorithms,
+                    leeway_seconds=settings.leeway_seconds,
+                    jwks_url=front_jwks_url(settings.mcp_url),
+                    jwks_refresh_min_interval_seconds=settings.jwks_refresh_min_interval_seconds,
+                    jwks_fetch_timeout_seconds=settings.jwks_fetch_timeout_seconds,
+                    audience_required=True,
+                    token_types=(FRONT_ACCESS_JWT_TYPE,),
+                )
+            )
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    return trusted
 
 
 def load_tool_scopes(env: Mapping[str, str]) -> ToolScopes | None:

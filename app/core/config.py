@@ -27,6 +27,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
+from app.auth.front import front_issuer
 from app.auth.scopes import is_scope_token
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
@@ -125,6 +126,13 @@ class AuthSettings:
 
     Shared by the authorizer (token checks) and the MCP Lambda (protected-resource metadata,
     challenges, origins).
+
+    `oauth_front`: the authorization front (`app/oauth/`, issuer `front_issuer(mcp_url)`) is
+    deployed. The authorizer then also trusts the tokens the front signs, and the
+    protected-resource metadata names the front first (then `issuer`), so MCP
+    clients sign in through it (it speaks CIMD, DCR and loopback redirects; most upstream
+    providers don't). `issuer` stays trusted directly, for machine clients that get tokens
+    from the upstream with client credentials.
     """
 
     mcp_url: str
@@ -138,6 +146,7 @@ class AuthSettings:
     leeway_seconds: int = 30
     jwks_refresh_min_interval_seconds: float = 60
     jwks_fetch_timeout_seconds: float = 3
+    oauth_front: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.mcp_url)
@@ -169,7 +178,18 @@ class AuthSettings:
 
     @property
     def authorization_servers(self) -> tuple[str, ...]:
-        return (self.issuer,) if self.issuer else ()
+        """What the protected-resource metadata names: the front first when on, then the issuer.
+
+        Interactive clients (the SDK's `OAuthClientProvider`, Claude Code, the Inspector) take
+        `authorization_servers[0]`, so the front comes first. The upstream issuer stays listed
+        because the authorizer still trusts it for machine clients (client credentials at
+        Cognito or the OIDC provider), and the SDK's client-credentials provider looks for its
+        configured issuer among the advertised ones and refuses a server list without it.
+        """
+        upstream = (self.issuer,) if self.issuer else ()
+        if self.oauth_front:
+            return (front_issuer(self.mcp_url), *upstream)
+        return upstream
 
     @classmethod
     def from_mapping(cls, mcp_url: str, values: Mapping[str, Any], source: str) -> AuthSettings:
@@ -191,6 +211,13 @@ class AuthSettings:
                 raise ConfigurationError(f"{source}: '{key}' must be a list of strings")
             return tuple(value)
 
+        def flag(key: str) -> bool:
+            value = values.get(key, False)
+            if not isinstance(value, bool):
+                # Strictly a JSON boolean: "false" as a string would otherwise read as true.
+                raise ConfigurationError(f"{source}: '{key}' must be true or false (a JSON boolean)")
+            return value
+
         def number(key: str, default: float) -> float:
             value = values.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -209,6 +236,7 @@ class AuthSettings:
             leeway_seconds=int(number("leeway_seconds", 30)),
             jwks_refresh_min_interval_seconds=number("jwks_refresh_min_interval_seconds", 60),
             jwks_fetch_timeout_seconds=number("jwks_fetch_timeout_seconds", 3),
+            oauth_front=flag("oauth_front"),
         )
 
     @classmethod
@@ -226,6 +254,7 @@ class AuthSettings:
             leeway_seconds=read_int(env, "JWT_LEEWAY_SECONDS", 30),
             jwks_refresh_min_interval_seconds=read_float(env, "JWKS_REFRESH_MIN_INTERVAL_SECONDS", 60),
             jwks_fetch_timeout_seconds=read_float(env, "JWKS_FETCH_TIMEOUT_SECONDS", 3, minimum=0.1),
+            oauth_front=read_bool(env, "OAUTH_FRONT", False),
         )
 
 
@@ -320,7 +349,8 @@ class SettingsSource:
             if not isinstance(values, dict):
                 raise ConfigurationError(
                     f"AUTH_SETTINGS_PARAMETER: SSM parameter {settings_name} must hold a JSON object "
-                    "(keys: issuer, jwks_url, audiences, allowed_client_ids, base_scope, allowed_origins)"
+                    "(keys: issuer, jwks_url, audiences, allowed_client_ids, base_scope, allowed_origins, "
+                    "oauth_front)"
                 )
             settings = AuthSettings.from_mapping(key[0], values, f"SSM parameter {settings_name}")
         else:

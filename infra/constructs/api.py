@@ -5,6 +5,11 @@ Routes, and nothing else:
   /.well-known/oauth-protected-resource       GET              open             -> MCP alias
   /.well-known/oauth-protected-resource/mcp   GET              open             -> MCP alias
   /health                                     GET              open             -> MCP alias
+and, with the authorization front on (public by design: it is where a client without a token
+goes to get one; it authenticates clients and users itself):
+  /.well-known/oauth-authorization-server/oauth   GET        open             -> front alias
+  /.well-known/openid-configuration/oauth         GET        open             -> front alias
+  /oauth/{proxy+}                                 GET POST   open             -> front alias
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ PRM_ROOT_PATH = "/.well-known/oauth-protected-resource"
 PRM_PATH = f"{PRM_ROOT_PATH}{MCP_PATH}"
 HEALTH_PATH = "/health"
 MCP_METHODS = ("POST", "GET", "DELETE")
+# The front's routes (the same paths as app/auth/front.py, which a test keeps equal; infra does
+# not import app/). RFC 8414 §3.1 inserts the well-known segment before the issuer's path; the
+# `{issuer}/.well-known/...` forms fall under the proxy resource.
+FRONT_PATH = "/oauth"
+FRONT_METADATA_PATHS = (
+    f"/.well-known/oauth-authorization-server{FRONT_PATH}",
+    f"/.well-known/openid-configuration{FRONT_PATH}",
+)
+FRONT_METHODS = ("GET", "POST")
 
 # One JSON object per request. Field names are what the metric filters and saved queries use.
 # `status` is a number; every other value is a string ($context.error.messageString is quoted).
@@ -150,6 +164,7 @@ class McpApi(Construct):
             for verb in MCP_METHODS
         ]
         well_known = self.api.root.add_resource(".well-known")
+        self._well_known = well_known
         prm_root = well_known.add_resource("oauth-protected-resource")
         prm = prm_root.add_resource(MCP_PATH.strip("/"))
         health = self.api.root.add_resource(HEALTH_PATH.strip("/"))
@@ -176,6 +191,9 @@ class McpApi(Construct):
             self.mcp_url = f"{base}{MCP_PATH}"
             self.prm_url = f"{base}{PRM_PATH}"
         self.base_url = base
+        # app/auth/front.py front_issuer(mcp_url): the MCP URL with its /mcp replaced by /oauth.
+        self.front_issuer = f"{base}{FRONT_PATH}"
+        self.front_methods: list[apigw.Method] = []
 
         base_scope = config.base_scope
         # ACCESS_DENIED is also the per-tool step-up answer when the authorizer decides per tool
@@ -205,6 +223,22 @@ class McpApi(Construct):
             },
             templates={"application/json": ACCESS_DENIED_BODY},
         )
+
+    def add_front_routes(self, front_handler: lambda_.IFunction) -> None:
+        """The authorization front's public routes, proxied whole to its function."""
+        integration = apigw.LambdaIntegration(front_handler, proxy=True, allow_test_invoke=False)
+        resources: list[tuple[apigw.IResource, tuple[str, ...]]] = []
+        for path in FRONT_METADATA_PATHS:
+            _, _, kind, issuer_path = path.split("/")
+            resource: apigw.IResource = self._well_known.add_resource(kind).add_resource(issuer_path)
+            resources.append((resource, ("GET",)))
+        proxy = self.api.root.add_resource(FRONT_PATH.strip("/")).add_resource("{proxy+}")
+        resources.append((proxy, FRONT_METHODS))
+        for resource, verbs in resources:
+            self.front_methods.extend(
+                resource.add_method(verb, integration, authorization_type=apigw.AuthorizationType.NONE)
+                for verb in verbs
+            )
 
     def _custom_domain(self, config: StackConfig) -> apigw.DomainName:
         zone: route53.IHostedZone | None = None

@@ -115,12 +115,15 @@ class McpFunctions(Construct):
             parameter_arn(self, config.auth_settings_parameter_name),
         ]
 
-        self.authorizer_role = self._role("AuthorizerRole", "serverless-mcp REQUEST authorizer", log_group)
+        self.authorizer_role = lambda_role(
+            self, "AuthorizerRole", "serverless-mcp REQUEST authorizer", log_group
+        )
         self.authorizer_role.add_to_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameter_arns)
         )
         api_keys_secret.grant_read(self.authorizer_role)
-        self.authorizer = self._function(
+        self.authorizer = lambda_function(
+            self,
             "AuthorizerFunction",
             config=config,
             description="serverless-mcp REQUEST authorizer (JWT and API key verification)",
@@ -138,17 +141,18 @@ class McpFunctions(Construct):
                 **settings.authorizer_extra,
             },
         )
-        self._acknowledge_snapstart(self.authorizer)
+        acknowledge_snapstart(self.authorizer)
         self.authorizer_alias = lambda_.Alias(
             self, "AuthorizerAlias", alias_name=ALIAS_NAME, version=self.authorizer.current_version
         )
 
-        self.mcp_role = self._role("McpRole", "serverless-mcp MCP server", log_group)
+        self.mcp_role = lambda_role(self, "McpRole", "serverless-mcp MCP server", log_group)
         self.mcp_role.add_to_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameter_arns)
         )
         upstream_secret.grant_read(self.mcp_role)
-        self.mcp = self._function(
+        self.mcp = lambda_function(
+            self,
             "McpFunction",
             config=config,
             description="serverless-mcp MCP server (streamable HTTP, stateless)",
@@ -165,57 +169,62 @@ class McpFunctions(Construct):
                 **settings.mcp_extra,
             },
         )
-        self._acknowledge_snapstart(self.mcp)
+        acknowledge_snapstart(self.mcp)
         self.mcp_alias = lambda_.Alias(
             self, "McpAlias", alias_name=ALIAS_NAME, version=self.mcp.current_version
         )
 
-    @staticmethod
-    def _acknowledge_snapstart(function: lambda_.Function) -> None:
-        cdk.Annotations.of(function).acknowledge_warning(
-            "@aws-cdk/aws-lambda:snapStartRequirePublish",
-            "SnapStart applies to the published version behind the `live` alias, which API Gateway invokes",
-        )
 
-    def _role(self, construct_id: str, what: str, log_group: logs.ILogGroup) -> iam.Role:
-        role = iam.Role(
-            self,
-            construct_id,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{what}: writes its logs, reads its own parameters and secrets",
-        )
-        log_group.grant_write(role)
-        return role
+def acknowledge_snapstart(function: lambda_.Function) -> None:
+    cdk.Annotations.of(function).acknowledge_warning(
+        "@aws-cdk/aws-lambda:snapStartRequirePublish",
+        "SnapStart applies to the published version behind the `live` alias, which API Gateway invokes",
+    )
 
-    def _function(
-        self,
-        construct_id: str,
-        *,
-        config: StackConfig,
-        description: str,
-        handler: str,
-        bundle: BundleSpec,
-        role: iam.IRole,
-        log_group: logs.ILogGroup,
-        memory_mb: int,
-        timeout_s: int,
-        reserved: int | None,
-        environment: dict[str, str],
-    ) -> lambda_.Function:
-        return lambda_.Function(
-            self,
-            construct_id,
-            description=description,
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler=handler,
-            code=lambda_code(bundle),
-            role=role,
-            memory_size=memory_mb,
-            timeout=cdk.Duration.seconds(timeout_s),
-            reserved_concurrent_executions=reserved,
-            environment=environment,
-            log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE if config.enable_xray else lambda_.Tracing.DISABLED,
-            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.enable_snapstart else None,
-        )
+
+def lambda_role(scope: Construct, construct_id: str, what: str, log_group: logs.ILogGroup) -> iam.Role:
+    """A function's own role: it may write its logs; callers add exactly what it reads."""
+    role = iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"{what}: writes its logs, reads its own parameters and secrets",
+    )
+    log_group.grant_write(role)
+    return role
+
+
+def lambda_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    config: StackConfig,
+    description: str,
+    handler: str,
+    bundle: BundleSpec,
+    role: iam.IRole,
+    log_group: logs.ILogGroup,
+    memory_mb: int,
+    timeout_s: int,
+    reserved: int | None,
+    environment: dict[str, str],
+) -> lambda_.Function:
+    """Every function of the stack alike: arm64, the pinned runtime, the local bundle, one log
+    group, X-Ray and SnapStart as configured."""
+    return lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=LAMBDA_RUNTIME,
+        architecture=LAMBDA_ARCHITECTURE,
+        handler=handler,
+        code=lambda_code(bundle),
+        role=role,
+        memory_size=memory_mb,
+        timeout=cdk.Duration.seconds(timeout_s),
+        reserved_concurrent_executions=reserved,
+        environment=environment,
+        log_group=log_group,
+        tracing=lambda_.Tracing.ACTIVE if config.enable_xray else lambda_.Tracing.DISABLED,
+        snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.enable_snapstart else None,
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import COGNITO_BASE_SCOPE_NAME, COGNITO_RESOURCE_SERVER_ID, StackConfig
@@ -30,6 +31,9 @@ class AuthSettings:
     allowed_client_ids: list[str] = field(default_factory=list)
     base_scope: str = "mcp/access"
     allowed_origins: list[str] = field(default_factory=list)
+    # True: the authorizer also trusts the authorization front's tokens (issuer and JWKS derived
+    # from the MCP URL: app/auth/front.py) and the PRM names the front as the authorization server.
+    oauth_front: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -39,6 +43,7 @@ class AuthSettings:
             "allowed_client_ids": list(self.allowed_client_ids),
             "base_scope": self.base_scope,
             "allowed_origins": list(self.allowed_origins),
+            "oauth_front": self.oauth_front,
         }
 
 
@@ -50,6 +55,7 @@ def oidc_auth_settings(config: StackConfig) -> AuthSettings:
         allowed_client_ids=list(config.oauth_allowed_client_ids),
         base_scope=config.base_scope,
         allowed_origins=list(config.allowed_origins),
+        oauth_front=config.oauth_front.enabled,
     )
 
 
@@ -101,6 +107,7 @@ class CognitoIdentity(Construct):
             scopes=scopes,
         )
         oauth_scopes = [cognito.OAuthScope.resource_server(self.resource_server, s) for s in scopes]
+        self.oauth_scopes = oauth_scopes
 
         prefix = config.cognito_domain_prefix or f"{stack.stack_name.lower()}-{cdk.Aws.ACCOUNT_ID}"
         self.domain = self.user_pool.add_domain(
@@ -144,6 +151,54 @@ class CognitoIdentity(Construct):
             f"https://cognito-idp.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}/{self.user_pool.user_pool_id}"
         )
         self.token_endpoint = f"{self.domain.base_url()}/oauth2/token"
+        self.front_client: cognito.UserPoolClient | None = None
+        self.front_client_secret: secretsmanager.Secret | None = None
+
+    def add_front_client(self, callback_url: str, refresh_token_days: int) -> secretsmanager.Secret:
+        """The authorization front's own confidential client, and a secret holding its secret.
+
+        Authorization code only (the front sends PKCE and state too), one exact callback URL: the
+        front's `/oauth/callback`. Its tokens never leave the front, so its id is NOT among the
+        client ids the authorizer accepts. Its refresh tokens live as long as the front's: the
+        front refreshes upstream to learn that a user was disabled or deleted.
+
+        The secret's value comes from CloudFormation's `Fn::GetAtt <client>.ClientSecret`: the
+        template holds only that reference, never the value (CDK's `user_pool_client_secret`
+        would read it with a custom-resource Lambda instead, a second function to secure).
+        """
+        stack = cdk.Stack.of(self)
+        client = self.user_pool.add_client(
+            "OAuthFrontClient",
+            user_pool_client_name="mcp-oauth-front",
+            generate_secret=True,
+            # No SRP, password or custom flows: only the hosted login's code, then refresh.
+            auth_flows=cognito.AuthFlow(user_srp=False),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, *self.oauth_scopes],
+                callback_urls=[callback_url],
+            ),
+            prevent_user_existence_errors=True,
+            access_token_validity=cdk.Duration.hours(1),
+            id_token_validity=cdk.Duration.hours(1),
+            refresh_token_validity=cdk.Duration.days(refresh_token_days),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+        )
+        cfn_client = client.node.default_child
+        assert isinstance(cfn_client, cognito.CfnUserPoolClient)
+        # The value is spliced into a JSON string by CloudFormation: safe because Cognito secrets
+        # are [\w+]+ (API ClientSecretDescriptorType), nothing that needs JSON escaping.
+        secret = secretsmanager.Secret(
+            self,
+            "OAuthFrontClientSecret",
+            description=f"{stack.stack_name}: the authorization front's Cognito client secret",
+            secret_object_value={
+                "client_secret": cdk.SecretValue.resource_attribute(cfn_client.attr_client_secret)
+            },
+        )
+        self.front_client = client
+        self.front_client_secret = secret
+        return secret
 
     def auth_settings(self, config: StackConfig) -> AuthSettings:
         return AuthSettings(
@@ -156,4 +211,5 @@ class CognitoIdentity(Construct):
             ],
             base_scope=config.base_scope,
             allowed_origins=list(config.allowed_origins),
+            oauth_front=config.oauth_front.enabled,
         )

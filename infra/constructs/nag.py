@@ -38,16 +38,23 @@ PUBLIC_ROUTE_REASONS = {
     ),
     "health": "Health check for uptime probes: returns a fixed status, no data and no tool access.",
 }
+FRONT_ROUTE_REASON = (
+    "OAuth 2.1 authorization-server endpoints (RFC 8414 metadata, JWKS, RFC 7591 registration, authorize, "
+    "callback, token, revoke) are public by specification: a client comes here because it has no token "
+    "yet. The front authenticates clients (PKCE, redirect URIs, client metadata) and users (upstream "
+    "login) itself, rate-limits registration, and audits every refusal."
+)
 
 
 def acknowledge_findings(stack: ServerlessMcpStack) -> None:
     config = stack.config
     functions = stack.functions
-    for function in (functions.authorizer, functions.mcp):
+    front = stack.oauth_front
+    for function in (functions.authorizer, functions.mcp, *((front.function,) if front else ())):
         acknowledge(function, "L1", LAMBDA_RUNTIME_REASON)
 
     if config.enable_xray:
-        for role in (functions.authorizer_role, functions.mcp_role):
+        for role in (functions.authorizer_role, functions.mcp_role, *((front.role,) if front else ())):
             acknowledge(
                 role,
                 "IAM5[Resource::*]",
@@ -93,6 +100,9 @@ def acknowledge_findings(stack: ServerlessMcpStack) -> None:
         reason = PUBLIC_ROUTE_REASONS["health" if path.endswith("/health") else "oauth-protected-resource"]
         acknowledge(method, "APIG4", reason)
         acknowledge(method, "COG4", reason)
+    for method in api.front_methods:
+        acknowledge(method, "APIG4", FRONT_ROUTE_REASON)
+        acknowledge(method, "COG4", FRONT_ROUTE_REASON)
 
     acknowledge(
         stack.api_keys_secret,
@@ -107,6 +117,15 @@ def acknowledge_findings(stack: ServerlessMcpStack) -> None:
         "Example credential for a third-party upstream API, issued outside AWS: it is rotated at the "
         "provider and written here by the operator (README); Secrets Manager cannot rotate it.",
     )
+
+    if stack.cognito is not None and stack.cognito.front_client_secret is not None:
+        acknowledge(
+            stack.cognito.front_client_secret,
+            "SMG4",
+            "A copy of the front's Cognito app client secret, written by CloudFormation from the client "
+            "(Fn::GetAtt ClientSecret). Cognito generates it; a Secrets Manager rotation could not change "
+            "the client's secret, so rotating means replacing the client (a new logical id) in a deploy.",
+        )
 
     if stack.cognito is not None:
         acknowledge(

@@ -10,6 +10,7 @@ Two log groups:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -23,8 +24,10 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.api import FRONT_METADATA_PATHS, FRONT_PATH
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
+TITLES = {"mcp": "MCP", "authorizer": "Authorizer", "oauth": "Authorization front"}
 
 _R = logs.RetentionDays
 RETENTION: dict[int, logs.RetentionDays] = {
@@ -67,7 +70,7 @@ class SavedQuery:
         return lines
 
 
-# Audit events (app/core/audit.py): JSON lines with event_type="audit", source (authorizer|mcp),
+# Audit events (app/core/audit.py): JSON lines with event_type="audit", source (authorizer|mcp|oauth),
 # action (JSON-RPC method or "authorize"), outcome (allowed|denied|ok|tool_error|error|server_error),
 # principal, auth_method, client_id, key_id, target_kind, target (the tool), reason, status.
 # Powertools adds level, message, service, timestamp; @logStream tells the function apart.
@@ -141,6 +144,7 @@ class Monitoring(Construct):
         api: apigw.RestApi,
         mcp_function: lambda_.IFunction,
         authorizer_function: lambda_.IFunction,
+        front_function: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -190,18 +194,22 @@ class Monitoring(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         action = cw_actions.SnsAction(self.topic)
 
+        functions = {"mcp": mcp_function, "authorizer": authorizer_function}
+        if front_function is not None:
+            functions["oauth"] = front_function
         lambda_throttles = cloudwatch.MathExpression(
-            expression="mcp + authorizer",
+            expression=" + ".join(functions),
             using_metrics={
-                "mcp": mcp_function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
-                "authorizer": authorizer_function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                name: function.metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+                for name, function in functions.items()
             },
             label="Lambda throttles",
             period=FIVE_MINUTES,
         )
         # Written by app/core/audit.py (EMF on stderr) for each audit event it could not write to stdout.
+        audit_sources = ("authorizer", "mcp", *(("oauth",) if front_function is not None else ()))
         audit_write_failures = cloudwatch.MathExpression(
-            expression="authorizer + mcp",
+            expression=" + ".join(audit_sources),
             using_metrics={
                 source: cloudwatch.Metric(
                     namespace=namespace,
@@ -210,7 +218,7 @@ class Monitoring(Construct):
                     statistic="Sum",
                     period=FIVE_MINUTES,
                 )
-                for source in ("authorizer", "mcp")
+                for source in audit_sources
             },
             label="Audit write failures",
             period=FIVE_MINUTES,
@@ -229,7 +237,7 @@ class Monitoring(Construct):
                 self.throttled,
                 config.throttle_alarm_threshold,
             ),
-            ("LambdaThrottlesAlarm", "Lambda throttled the MCP or authorizer function", lambda_throttles, 1),
+            ("LambdaThrottlesAlarm", "Lambda throttled one of the stack's functions", lambda_throttles, 1),
             (
                 "AuthorizerErrorsAlarm",
                 "The authorizer function failed (requests answered 500, fail closed)",
@@ -243,6 +251,8 @@ class Monitoring(Construct):
                 1,
             ),
         ]
+        if front_function is not None:
+            specs += self._front_alarm_specs(config, log_groups, front_function, counted)
         self.alarms: list[cloudwatch.Alarm] = []
         for alarm_id, description, metric, threshold in specs:
             alarm = cloudwatch.Alarm(
@@ -270,14 +280,70 @@ class Monitoring(Construct):
             for index, query in enumerate(SAVED_QUERIES)
         ]
 
-        self.dashboard = self._dashboard(stack.stack_name, api, mcp_function, authorizer_function, log_groups)
+        self.dashboard = self._dashboard(stack.stack_name, api, functions, log_groups)
+
+    def _front_alarm_specs(
+        self,
+        config: StackConfig,
+        log_groups: LogGroups,
+        front_function: lambda_.IFunction,
+        counted: Callable[[str, str, logs.IFilterPattern], cloudwatch.Metric],
+    ) -> list[tuple[str, str, cloudwatch.IMetric, int]]:
+        """The authorization front: sign-in broken (5xx, function errors) or a stolen refresh token."""
+        front_5xx = counted(
+            "OAuth5xxFilter",
+            "OAuth5xx",
+            logs.FilterPattern.all(
+                logs.FilterPattern.number_value("$.status", ">=", 500),
+                logs.FilterPattern.any(
+                    *(
+                        logs.FilterPattern.string_value("$.resourcePath", "=", path)
+                        for path in (*FRONT_METADATA_PATHS, f"{FRONT_PATH}/{{proxy+}}")
+                    )
+                ),
+            ),
+        )
+        # A refresh token presented twice: one of the two holders is not the client it was issued
+        # to (RFC 9700 §4.14.2); the front revokes the family and audits reason="refresh_reuse".
+        reuse_filter = logs.MetricFilter(
+            self,
+            "RefreshReuseFilter",
+            log_group=log_groups.audit,
+            filter_pattern=logs.FilterPattern.all(
+                logs.FilterPattern.string_value("$.event_type", "=", "audit"),
+                logs.FilterPattern.string_value("$.source", "=", "oauth"),
+                logs.FilterPattern.string_value("$.reason", "=", "refresh_reuse"),
+            ),
+            metric_name="RefreshTokenReuse",
+            metric_namespace=config.functions.metrics_namespace,
+            metric_value="1",
+        )
+        return [
+            (
+                "OAuth5xxAlarm",
+                "The authorization front answered 5xx (clients cannot sign in)",
+                front_5xx,
+                config.server_error_alarm_threshold,
+            ),
+            (
+                "OAuthFrontErrorsAlarm",
+                "The authorization front function failed",
+                front_function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                1,
+            ),
+            (
+                "RefreshTokenReuseAlarm",
+                "A refresh token was used twice (a stolen token, or a client bug); its family was revoked",
+                reuse_filter.metric(statistic="Sum", period=FIVE_MINUTES),
+                1,
+            ),
+        ]
 
     def _dashboard(
         self,
         stack_name: str,
         api: apigw.RestApi,
-        mcp_function: lambda_.IFunction,
-        authorizer_function: lambda_.IFunction,
+        functions: dict[str, lambda_.IFunction],
         log_groups: LogGroups,
     ) -> cloudwatch.Dashboard:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{stack_name}-mcp")
@@ -319,9 +385,9 @@ class Monitoring(Construct):
                         fn.metric_throttles(period=period, statistic="Sum"),
                     ],
                     right=[fn.metric_duration(period=period, statistic="p99")],
-                    width=12,
+                    width=24 // len(functions),
                 )
-                for name, fn in (("MCP", mcp_function), ("Authorizer", authorizer_function))
+                for name, fn in ((TITLES[key], fn) for key, fn in functions.items())
             )
         )
         dashboard.add_widgets(

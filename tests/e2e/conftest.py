@@ -28,8 +28,8 @@ STACK_START_SECONDS = 120
 
 
 @contextmanager
-def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Iterator[None]:
-    """Run `command` (a local stack) in `state_dir` until `state_dir/ready_file` exists.
+def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` (a local stack) in `state_dir` until `state_dir/ready_file` exists; yield the process.
 
     The stack writes that file once it serves; its output goes to `state_dir/stack.log`, whose
     tail is the failure message if it dies or does not get there in time. Its environment is
@@ -49,7 +49,7 @@ def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Itera
             pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.1)
     try:
-        yield
+        yield process
     finally:
         process.terminate()
         try:

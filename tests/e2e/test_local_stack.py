@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -83,8 +84,13 @@ async def post(
 
 
 def issuer_token(stack: dict[str, Any], scopes: str) -> str:
-    form = urllib.parse.urlencode({"scope": scopes, "expires_in": 600}).encode()
-    with urllib.request.urlopen(f"{stack['issuer']}/token", data=form, timeout=10) as response:  # noqa: S310
+    """A token from the dev issuer's `/token` by client credentials, as the dev machine client."""
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scopes}).encode()
+    basic = base64.b64encode(f"{stack['dev_client_id']}:{stack['dev_client_secret']}".encode()).decode()
+    request = urllib.request.Request(  # noqa: S310 - the stack's loopback issuer
+        f"{stack['issuer']}/token", data=form, headers={"Authorization": f"Basic {basic}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         token: str = json.load(response)["access_token"]
     return token
 
@@ -177,7 +183,11 @@ async def test_no_credential_gets_401_pointing_at_metadata_the_sdk_accepts(
         metadata = await handle_protected_resource_response(await http.get(urls[0]))
     assert metadata is not None
     assert check_resource_allowed(resource_url_from_server_url(url), str(metadata.resource))
-    assert [str(s).rstrip("/") for s in metadata.authorization_servers] == [stack["issuer"]]
+    # The local stack runs the authorization front: the metadata names it first, then the dev issuer.
+    assert [str(s).rstrip("/") for s in metadata.authorization_servers] == [
+        stack["oauth_issuer"],
+        stack["issuer"],
+    ]
 
 
 @pytest.mark.parametrize("credential", ["not-a-real-token", "mcpk_0123456789abcdef_" + "A" * 43])

@@ -10,7 +10,9 @@ ACCESS_DENIED response carries the challenge, naming the base scope and every to
 The client is the SDK's `ClientCredentialsOAuthProvider` (an `OAuthClientProvider`): on 401 it
 discovers the protected-resource metadata and the issuer, gets a token for the challenged scope;
 on 403 `insufficient_scope` it gets a new token for the union of what it had and what was
-challenged (SEP-2350), and retries. The dev issuer's token endpoint grants what is asked.
+challenged (SEP-2350), and retries. It authenticates at the dev issuer's token endpoint as the
+dev machine client the local stack registered (HTTP Basic, RFC 6749 §2.3.1), which may have
+every declared scope.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ async def oauth_client(
     provider = ClientCredentialsOAuthProvider(
         server_url=stack["mcp_url"],
         storage=storage,
-        client_id="e2e-client",
-        client_secret="not-checked-by-the-dev-issuer",
+        client_id=stack["dev_client_id"],
+        client_secret=stack["dev_client_secret"],
+        token_endpoint_auth_method="client_secret_basic",
         issuer=stack["issuer"],
     )
     async with (

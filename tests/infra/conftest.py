@@ -13,6 +13,7 @@ from typing import Any
 # output. The variable lists the silenced major versions.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
+import pytest
 from aws_cdk.assertions import Template
 
 from infra.app import build_app
@@ -21,6 +22,13 @@ from infra.stack import ServerlessMcpStack
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Unit tests never bundle (no pip, no network): the asset is the source folder as is.
 NO_BUNDLING: dict[str, object] = {"aws:cdk:bundling-stacks": []}
+# The authorization front's routes (AuthorizationType NONE, to the front's alias).
+FRONT_ROUTES = {
+    ("GET", "/.well-known/oauth-authorization-server/oauth"),
+    ("GET", "/.well-known/openid-configuration/oauth"),
+    ("GET", "/oauth/{proxy+}"),
+    ("POST", "/oauth/{proxy+}"),
+}
 
 
 def cdk_json_context() -> dict[str, object]:
@@ -40,6 +48,12 @@ class Synth:
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {key: value for key, value in self.resources.items() if value["Type"] == kind}
+
+    def id_of(self, kind: str, fragment: str) -> str:
+        """Logical id of the one resource of `kind` whose id contains `fragment`."""
+        found = [key for key in self.of_type(kind) if fragment in key]
+        assert len(found) == 1, (kind, fragment, found)
+        return found[0]
 
     def one(self, kind: str) -> tuple[str, dict[str, Any]]:
         found = self.of_type(kind)
@@ -104,6 +118,14 @@ def statements(synth: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
                     yield key, statement
 
 
+def statements_about(synth: Synth, *prefixes: str) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+    """(owner, statement, actions) for every statement with an action of these services ("kms:")."""
+    for owner, statement in statements(synth):
+        actions = as_list(statement["Action"])
+        if any(action.startswith(prefixes) for action in actions):
+            yield owner, statement, actions
+
+
 def as_list(value: object) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -134,3 +156,10 @@ def lint(template_path: Path) -> list[str]:
 
     matches = lint_file(template_path, ManualArgs(ignore_checks=["W3005"], regions=["us-east-1"]))
     return [str(match) for match in matches]
+
+
+@pytest.fixture(scope="session")
+def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The default stack, synthesized once per worker for the modules in the
+    `infra-stack-default` xdist group (test_stack_default.py, test_oauth_front.py)."""
+    return synthesize(tmp_path_factory.mktemp("cdk-default"))

@@ -20,6 +20,7 @@ import pytest
 from infra.config import StackConfig
 from infra.constructs.bundling import BundleSpec, copy_app, prune_dependency_tests, requirements_for
 from infra.constructs.functions import authorizer_bundle, mcp_bundle
+from infra.constructs.oauth_front import oauth_bundle
 from tests.infra.conftest import REPO_ROOT, Synth, synthesize
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
@@ -101,6 +102,9 @@ def test_requirements_come_from_pyproject() -> None:
     assert {"mcp", "mangum", "starlette", "aws-lambda-powertools", "pyjwt"} <= names
     assert "boto3" not in names
     assert requirements_for(["PyJWT"]) == authorizer[:1]
+    # The front: pyjwt[crypto] (JWKS, RS256) and Powertools, nothing of the MCP stack.
+    assert oauth_bundle(config).requirements == authorizer
+    assert set(oauth_bundle(config).forbidden_packages) >= {"mcp", "starlette", "mangum", "boto3"}
 
 
 # --- the real bundles --------------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for resource in synth.of_type("AWS::Lambda::Function").values():
         name = resource["Properties"]["Handler"].split(".")[1]
         found[name] = synth.outdir / resource["Metadata"]["aws:asset:path"]
-    assert set(found) == {"authorizer", "mcp"}
+    assert set(found) == {"authorizer", "mcp", "oauth"}
     return found
 
 
@@ -156,7 +160,7 @@ def test_report_asset_sizes(assets: dict[str, Path], capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.bundling
-@pytest.mark.parametrize("name", ["authorizer", "mcp"])
+@pytest.mark.parametrize("name", ["authorizer", "mcp", "oauth"])
 def test_asset_holds_app_and_bytecode_only_for_313(assets: dict[str, Path], name: str) -> None:
     root = assets[name]
     assert (root / "app" / "__init__.py").is_file()
@@ -172,7 +176,7 @@ def test_asset_holds_app_and_bytecode_only_for_313(assets: dict[str, Path], name
 
 
 @pytest.mark.bundling
-@pytest.mark.parametrize("name", ["authorizer", "mcp"])
+@pytest.mark.parametrize("name", ["authorizer", "mcp", "oauth"])
 def test_asset_has_no_tests_tooling_or_secrets(assets: dict[str, Path], name: str) -> None:
     root = assets[name]
     for top in NEVER_AT_TOP:
@@ -202,6 +206,17 @@ def test_authorizer_asset_lacks_the_mcp_stack(assets: dict[str, Path]) -> None:
 
 
 @pytest.mark.bundling
+def test_front_asset_is_small_and_lacks_the_mcp_stack(assets: dict[str, Path]) -> None:
+    """The front stays small (no MCP SDK, Starlette or Mangum); boto3 comes from the runtime."""
+    front = assets["oauth"]
+    for package in (*MCP_ONLY, "boto3", "botocore"):
+        assert not (front / package).exists(), package
+    for package in ("jwt", "cryptography", "aws_lambda_powertools"):
+        assert (front / package).is_dir(), package
+    assert not (front / "tool_scopes.json").exists()
+
+
+@pytest.mark.bundling
 def test_authorizer_asset_carries_the_registry_tool_scopes_the_handler_loads(assets: dict[str, Path]) -> None:
     """The file the deployed authorizer reads at TOOL_SCOPES_FILE=/var/task/tool_scopes.json."""
     from app.auth.tool_scopes import ToolScopes
@@ -213,7 +228,7 @@ def test_authorizer_asset_carries_the_registry_tool_scopes_the_handler_loads(ass
 
 
 @pytest.mark.bundling
-@pytest.mark.parametrize("name", ["authorizer", "mcp"])
+@pytest.mark.parametrize("name", ["authorizer", "mcp", "oauth"])
 def test_native_code_is_for_arm64_linux(assets: dict[str, Path], name: str) -> None:
     libraries = list(assets[name].rglob("*.so"))
     assert libraries

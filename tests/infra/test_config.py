@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from infra.config import REPO_ROOT, ConfigError, StackConfig
+from infra.config import REPO_ROOT, ConfigError, OAuthFrontSettings, PreregisteredClient, StackConfig
 from infra.registry import DeclaredScopes, declared_scopes
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
@@ -55,11 +56,15 @@ def test_oidc_mode_uses_the_configured_issuer_and_scope() -> None:
             "OAUTH_ISSUER": "https://example.eu.auth0.com/",
             "OAUTH_AUDIENCES": "https://api.example.com, urn:mcp",
             "OAUTH_ALLOWED_CLIENT_IDS": "abc",
+            "OAUTH_UPSTREAM_CLIENT_ID": "front-client",
+            "OAUTH_UPSTREAM_CLIENT_SECRET_NAME": "mcp/front-client",
         },
     )
     assert config.identity_provider == "oidc"
     assert config.base_scope == "mcp/access"
     assert config.oauth_audiences == ("https://api.example.com", "urn:mcp")
+    assert config.oauth_front.upstream_client_id == "front-client"
+    assert config.oauth_front.upstream_client_secret_name == "mcp/front-client"
 
 
 def test_function_switches_pass_through_only_when_set() -> None:
@@ -100,6 +105,140 @@ def test_function_switches_pass_through_only_when_set() -> None:
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        StackConfig.from_sources({}, env)
+
+
+# --- the authorization front ---------------------------------------------------------------------
+
+OIDC = {"IDENTITY_PROVIDER": "oidc", "OAUTH_ISSUER": "https://example.eu.auth0.com/"}
+
+
+def _client(**fields: object) -> str:
+    entry: dict[str, object] = {"client_id": "agent", "redirect_uris": ["https://agent.example.com/cb"]}
+    entry.update(fields)
+    return json.dumps([entry])
+
+
+def test_the_front_is_on_by_default_with_the_documented_limits() -> None:
+    front = StackConfig.from_sources({}, {}).oauth_front
+    assert front == OAuthFrontSettings()
+    assert front.enabled is True
+    assert (front.access_token_ttl_seconds, front.refresh_token_ttl_days) == (600, 30)
+    assert (front.registration, front.registration_max_clients, front.registration_per_ip_per_hour) == (
+        True,
+        1000,
+        10,
+    )
+    assert front.pre_approved_clients == ()
+    assert front.preregistered_clients == ()
+    assert StackConfig().oauth_front_settings_parameter_name == "/ServerlessMcp/oauth-front-settings"
+
+
+def test_front_settings_are_read() -> None:
+    front = StackConfig.from_sources(
+        {"OAUTH_ACCESS_TOKEN_TTL_SECONDS": 300},
+        {
+            "OAUTH_PRE_APPROVED_CLIENTS": "agent, https://claude.ai/oauth/mcp-oauth-client-metadata",
+            "OAUTH_PREREGISTERED_CLIENTS": _client(
+                client_name="Agent", redirect_uris=["https://agent.example.com/cb", "http://127.0.0.1/cb"]
+            ),
+            "OAUTH_REFRESH_TOKEN_TTL_DAYS": "7",
+            "OAUTH_REGISTRATION": "false",
+            "OAUTH_REGISTRATION_MAX_CLIENTS": "50",
+            "OAUTH_REGISTRATION_PER_IP_PER_HOUR": "3",
+        },
+    ).oauth_front
+    assert front.access_token_ttl_seconds == 300
+    assert front.pre_approved_clients == ("agent", "https://claude.ai/oauth/mcp-oauth-client-metadata")
+    assert front.preregistered_clients == (
+        PreregisteredClient("agent", ("https://agent.example.com/cb", "http://127.0.0.1/cb"), "Agent"),
+    )
+    assert front.preregistered_clients[0].as_dict() == {
+        "client_id": "agent",
+        "client_name": "Agent",
+        "redirect_uris": ["https://agent.example.com/cb", "http://127.0.0.1/cb"],
+    }
+    assert (front.refresh_token_ttl_days, front.registration) == (7, False)
+    assert (front.registration_max_clients, front.registration_per_ip_per_hour) == (50, 3)
+
+
+def test_preregistered_clients_as_a_list_in_cdk_json_context() -> None:
+    entry = {"client_id": "agent", "redirect_uris": ["https://agent.example.com/cb"]}
+    front = StackConfig.from_sources({"OAUTH_PREREGISTERED_CLIENTS": [entry]}, {}).oauth_front
+    assert [client.client_id for client in front.preregistered_clients] == ["agent"]
+
+
+@pytest.mark.parametrize("missing", ["OAUTH_UPSTREAM_CLIENT_ID", "OAUTH_UPSTREAM_CLIENT_SECRET_NAME", "both"])
+def test_oidc_with_the_front_names_both_upstream_settings(missing: str) -> None:
+    env = {**OIDC, "OAUTH_UPSTREAM_CLIENT_ID": "c", "OAUTH_UPSTREAM_CLIENT_SECRET_NAME": "s"}
+    for name in ("OAUTH_UPSTREAM_CLIENT_ID", "OAUTH_UPSTREAM_CLIENT_SECRET_NAME"):
+        if missing in (name, "both"):
+            del env[name]
+    with pytest.raises(ConfigError) as raised:
+        StackConfig.from_sources({}, env)
+    message = str(raised.value)
+    assert "OAUTH_UPSTREAM_CLIENT_ID" in message
+    assert "OAUTH_UPSTREAM_CLIENT_SECRET_NAME" in message
+
+
+def test_oidc_without_the_front_needs_no_upstream_client() -> None:
+    config = StackConfig.from_sources({}, {**OIDC, "OAUTH_FRONT": "false"})
+    assert config.oauth_front.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"OAUTH_FRONT": "sometimes"}, "OAUTH_FRONT must be true or false"),
+        (
+            {"OAUTH_ACCESS_TOKEN_TTL_SECONDS": "30"},
+            "OAUTH_ACCESS_TOKEN_TTL_SECONDS must be between 60 and 3600",
+        ),
+        (
+            {"OAUTH_ACCESS_TOKEN_TTL_SECONDS": "7200"},
+            "OAUTH_ACCESS_TOKEN_TTL_SECONDS must be between 60 and 3600",
+        ),
+        ({"OAUTH_REFRESH_TOKEN_TTL_DAYS": "0"}, "OAUTH_REFRESH_TOKEN_TTL_DAYS must be between 1 and 90"),
+        ({"OAUTH_REGISTRATION": "perhaps"}, "OAUTH_REGISTRATION must be true or false"),
+        ({"OAUTH_REGISTRATION_MAX_CLIENTS": "-1"}, "OAUTH_REGISTRATION_MAX_CLIENTS"),
+        ({"OAUTH_REGISTRATION_PER_IP_PER_HOUR": "many"}, "OAUTH_REGISTRATION_PER_IP_PER_HOUR"),
+        ({"OAUTH_PRE_APPROVED_CLIENTS": 'a,"b"'}, "OAUTH_PRE_APPROVED_CLIENTS"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": "agent"}, "OAUTH_PREREGISTERED_CLIENTS must be a JSON list"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": '{"client_id": "a"}'}, "JSON list of client objects"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(client_id="")}, "needs a client_id"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(redirect_uris=[])}, "needs redirect_uris"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(secret="x")}, "unknown key"),
+        # Plain http only on a loopback host; no look-alike host, userinfo or fragment.
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(redirect_uris=["http://agent.example.com/cb"])}, "https"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(redirect_uris=["http://localhost.evil.com/cb"])}, "https"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(redirect_uris=["https://a.com@evil.com/cb"])}, "https"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(redirect_uris=["https://a.com/cb#x"])}, "fragment"),
+        ({"OAUTH_PREREGISTERED_CLIENTS": _client(redirect_uris=["/cb"])}, "https"),
+        (
+            {"OAUTH_PREREGISTERED_CLIENTS": json.dumps([json.loads(_client())[0]] * 2)},
+            "same client_id twice",
+        ),
+        (
+            {
+                **OIDC,
+                "OAUTH_UPSTREAM_CLIENT_ID": "c",
+                "OAUTH_UPSTREAM_CLIENT_SECRET_NAME": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
+            },
+            "secret NAME",
+        ),
+        (
+            {
+                **OIDC,
+                "OAUTH_UPSTREAM_CLIENT_ID": "c",
+                "OAUTH_UPSTREAM_CLIENT_SECRET_NAME": "s",
+                "OAUTH_UPSTREAM_SCOPES": "email,offline_access",
+            },
+            "include openid",
+        ),
+    ],
+)
+def test_bad_front_values_name_the_setting(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
         StackConfig.from_sources({}, env)
 

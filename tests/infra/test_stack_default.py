@@ -13,9 +13,19 @@ from aws_cdk.assertions import Match
 from app.mcp.server import build_server
 from infra.constructs.api import access_log_format
 from infra.stack import EMPTY_KEY_STORE
-from tests.infra.conftest import Synth, api_routes, as_list, lint, render, statements, synthesize
+from tests.infra.conftest import (
+    FRONT_ROUTES,
+    Synth,
+    api_routes,
+    as_list,
+    lint,
+    render,
+    statements,
+    statements_about,
+)
 
-# One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
+# One synthesis for this module and test_oauth_front.py (the session fixture `default_synth`):
+# with `pytest -n --dist loadgroup` both stay on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
 
 PRM_SUFFIX = "/prod/.well-known/oauth-protected-resource/mcp"
@@ -25,15 +35,12 @@ SECRET_LIKE = re.compile(r"(?i)(secret|password|token|private)[^/]*[:=]")
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(tmp_path_factory.mktemp("cdk-default"))
+def synth(default_synth: Synth) -> Synth:
+    return default_synth
 
 
 def _logical_id(synth: Synth, kind: str, path_fragment: str) -> str:
-    """Logical id of the one resource of `kind` whose id contains `path_fragment`."""
-    found = [key for key in synth.of_type(kind) if path_fragment in key]
-    assert len(found) == 1, (kind, path_fragment, found)
-    return found[0]
+    return synth.id_of(kind, path_fragment)
 
 
 # --- routes and the authorizer ------------------------------------------------------------------
@@ -47,6 +54,7 @@ def test_routes_are_exactly_the_contract(synth: Synth) -> None:
         ("GET", "/.well-known/oauth-protected-resource"),
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
+        *FRONT_ROUTES,
     }
 
 
@@ -58,12 +66,13 @@ def test_every_mcp_method_uses_the_request_authorizer(synth: Synth) -> None:
             assert props["AuthorizerId"] == {"Ref": authorizer_id}, verb
 
 
-def test_only_metadata_and_health_are_unauthenticated(synth: Synth) -> None:
+def test_only_metadata_health_and_the_front_are_unauthenticated(synth: Synth) -> None:
     public = {route for route, props in api_routes(synth).items() if props["AuthorizationType"] != "CUSTOM"}
     assert public == {
         ("GET", "/.well-known/oauth-protected-resource"),
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
+        *FRONT_ROUTES,
     }
     for route in public:
         assert api_routes(synth)[route]["AuthorizationType"] == "NONE"
@@ -80,9 +89,11 @@ def test_authorizer_cache_ttl_identity_source_and_alias(synth: Synth) -> None:
     assert "${" + alias + "}" in render(props["AuthorizerUri"])
 
 
-def test_all_routes_invoke_the_mcp_alias(synth: Synth) -> None:
+def test_all_routes_but_the_fronts_invoke_the_mcp_alias(synth: Synth) -> None:
     alias = _logical_id(synth, "AWS::Lambda::Alias", "McpAlias")
     for route, props in api_routes(synth).items():
+        if route in FRONT_ROUTES:
+            continue  # test_oauth_front.py: the front's alias
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY", route
         assert "${" + alias + "}" in render(integration["Uri"]), route
@@ -194,7 +205,7 @@ def test_functions_runtime_snapstart_and_config(synth: Synth) -> None:
 
 def test_aliases_point_at_published_versions(synth: Synth) -> None:
     aliases = synth.of_type("AWS::Lambda::Alias")
-    assert len(aliases) == 2
+    assert len(aliases) == 3  # authorizer, MCP, authorization front
     versions = synth.of_type("AWS::Lambda::Version")
     for alias in aliases.values():
         props = alias["Properties"]
@@ -251,10 +262,7 @@ def test_functions_log_to_the_audit_group(synth: Synth) -> None:
 
 def test_secrets_and_parameters_are_granted_by_exact_arn(synth: Synth) -> None:
     seen = 0
-    for owner, statement in statements(synth):
-        actions = as_list(statement["Action"])
-        if not any(action.startswith(("secretsmanager:", "ssm:")) for action in actions):
-            continue
+    for owner, statement, actions in statements_about(synth, "secretsmanager:", "ssm:"):
         seen += 1
         assert statement["Effect"] == "Allow"
         for action in actions:
@@ -263,9 +271,9 @@ def test_secrets_and_parameters_are_granted_by_exact_arn(synth: Synth) -> None:
             text = render(resource)
             assert "*" not in text, (owner, text)
             assert text.startswith("${") or re.search(
-                r":parameter/ServerlessMcp/(mcp-url|auth-settings)$", text
+                r":parameter/ServerlessMcp/(mcp-url|auth-settings|oauth-front-settings)$", text
             )
-    assert seen == 4  # each role: its parameters + its one secret
+    assert seen == 6  # each of the three roles: its parameters + its one secret
 
 
 def test_each_role_reads_only_its_own_secret(synth: Synth) -> None:
@@ -275,10 +283,14 @@ def test_each_role_reads_only_its_own_secret(synth: Synth) -> None:
     for owner, statement in statements(synth):
         if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
             by_policy.setdefault(owner, set()).update(render(r) for r in as_list(statement["Resource"]))
+    front = "${" + _logical_id(synth, "AWS::SecretsManager::Secret", "OAuthFrontClientSecret") + "}"
     authorizer = [v for k, v in by_policy.items() if "Authorizer" in k]
     mcp = [v for k, v in by_policy.items() if "Mcp" in k]
+    oauth = [v for k, v in by_policy.items() if k.startswith("OAuthFront")]
     assert authorizer == [{api_keys}]
     assert mcp == [{upstream}]
+    assert oauth == [{front}]
+    assert len(by_policy) == 3
 
 
 def test_no_managed_policies_and_no_wildcard_actions(synth: Synth) -> None:
@@ -307,7 +319,11 @@ def test_api_key_store_starts_empty(synth: Synth) -> None:
 
 def test_mcp_url_parameter_is_written_from_the_api_url(synth: Synth) -> None:
     params = {p["Properties"]["Name"]: p["Properties"] for p in synth.of_type("AWS::SSM::Parameter").values()}
-    assert set(params) == {"/ServerlessMcp/mcp-url", "/ServerlessMcp/auth-settings"}
+    assert set(params) == {
+        "/ServerlessMcp/mcp-url",
+        "/ServerlessMcp/auth-settings",
+        "/ServerlessMcp/oauth-front-settings",
+    }
     url = render(params["/ServerlessMcp/mcp-url"]["Value"])
     assert re.fullmatch(
         r"https://\$\{ApiRestApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}/prod/mcp", url
@@ -322,11 +338,16 @@ def test_cognito_auth_settings(synth: Synth) -> None:
     assert settings["issuer"] == "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/" + pool
     assert settings["jwks_url"] == settings["issuer"] + "/.well-known/jwks.json"
     assert settings["audiences"] == []
-    clients = {"${" + key + "}" for key in synth.of_type("AWS::Cognito::UserPoolClient")}
+    # The front's own Cognito client is not accepted: its tokens never leave the front.
+    clients = {
+        "${" + key + "}" for key in synth.of_type("AWS::Cognito::UserPoolClient") if "OAuthFront" not in key
+    }
     assert set(settings["allowed_client_ids"]) == clients
     assert len(clients) == 2
     assert settings["base_scope"] == "mcp/access"
     assert settings["allowed_origins"] == []
+    # The authorizer also trusts the front's tokens (issuer and JWKS derived from the MCP URL).
+    assert settings["oauth_front"] is True
 
 
 # --- identity ------------------------------------------------------------------------------------------
@@ -378,7 +399,13 @@ def test_log_retention(synth: Synth) -> None:
 def test_metric_filters_and_alarms(synth: Synth) -> None:
     filters = {f["Properties"]["MetricTransformations"][0]["MetricName"]: f["Properties"]
                for f in synth.of_type("AWS::Logs::MetricFilter").values()}  # fmt: skip
-    assert set(filters) == {"AuthorizationFailures", "Mcp5xx", "ThrottledRequests"}
+    assert set(filters) == {
+        "AuthorizationFailures",
+        "Mcp5xx",
+        "ThrottledRequests",
+        "OAuth5xx",
+        "RefreshTokenReuse",
+    }
     assert "401" in filters["AuthorizationFailures"]["FilterPattern"]
     assert "403" in filters["AuthorizationFailures"]["FilterPattern"]
     assert "429" in filters["ThrottledRequests"]["FilterPattern"]
@@ -393,17 +420,20 @@ def test_metric_filters_and_alarms(synth: Synth) -> None:
             "LambdaThrottles",
             "AuthorizerErrors",
             "AuditWriteFailures",
+            "OAuth5xx",
+            "OAuthFrontErrors",
+            "RefreshTokenReuse",
         )
     )
     topic, _ = synth.one("AWS::SNS::Topic")
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
     synth.template.resource_count_is("AWS::SNS::Subscription", 0)
-    # The metric app/core/audit.py writes when an audit line cannot be written, from both functions.
+    # The metric app/core/audit.py writes when an audit line cannot be written, from all three functions.
     audit_alarm = next(a for key, a in alarms.items() if "AuditWriteFailures" in key)
     metrics = [m["MetricStat"]["Metric"] for m in audit_alarm["Properties"]["Metrics"] if "MetricStat" in m]
     assert {m["MetricName"] for m in metrics} == {"AuditWriteFailures"}
-    assert {d["Value"] for m in metrics for d in m["Dimensions"]} == {"authorizer", "mcp"}
+    assert {d["Value"] for m in metrics for d in m["Dimensions"]} == {"authorizer", "mcp", "oauth"}
     assert {m["Namespace"] for m in metrics} == {"ServerlessMcp"}
 
 

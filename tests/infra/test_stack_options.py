@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.mcp.server import build_server
-from tests.infra.conftest import Synth, api_routes, lint, render, synthesize
+from tests.infra.conftest import FRONT_ROUTES, Synth, api_routes, lint, render, synthesize
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-options")]
@@ -40,6 +40,10 @@ ALL_ON: dict[str, object] = {
     "ALARM_EMAIL": "ops@example.com",
     "JWT_LEEWAY_SECONDS": "10",
     "MAX_BODY_BYTES": "2048",
+    # The authorization front with an external OIDC issuer: the operator's client and secret.
+    "OAUTH_UPSTREAM_CLIENT_ID": "front-client",
+    "OAUTH_UPSTREAM_CLIENT_SECRET_NAME": "mcp/front-client",
+    "OAUTH_UPSTREAM_SCOPES": "openid,email,offline_access",
 }
 CERTIFICATE_ONLY: dict[str, object] = {
     "STACK_NAME": "McpCert",
@@ -49,6 +53,7 @@ CERTIFICATE_ONLY: dict[str, object] = {
     "COGNITO_MFA": "optional",
     "AUTHORIZER_CACHE_TTL_SECONDS": "0",
     "API_GATEWAY_CLOUDWATCH_ROLE": "false",
+    "OAUTH_FRONT": "false",
 }
 
 
@@ -97,6 +102,7 @@ def test_oidc_mode_creates_no_cognito_and_writes_the_configured_settings(on: Syn
         "allowed_client_ids": ["client-1", "client-2"],
         "base_scope": "mcp/access",
         "allowed_origins": ["https://app.example.com"],
+        "oauth_front": True,
     }
     outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
     assert "UserPoolId" not in outputs
@@ -216,14 +222,19 @@ def test_retention_and_alarm_email(on: Synth) -> None:
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
 
 
-def test_routes_do_not_change_with_options(on: Synth) -> None:
+def test_routes_do_not_change_with_options(on: Synth, cert: Synth) -> None:
     public = {route for route, props in api_routes(on).items() if props["AuthorizationType"] == "NONE"}
-    assert public == {
+    base = {
         ("GET", "/.well-known/oauth-protected-resource"),
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
     }
-    assert len(api_routes(on)) == 6
+    assert public == base | FRONT_ROUTES
+    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES)
+    # OAUTH_FRONT=false: none of the front's routes.
+    assert {
+        route for route, props in api_routes(cert).items() if props["AuthorizationType"] == "NONE"
+    } == base
 
 
 def test_snapstart_off_still_uses_the_alias(cert: Synth) -> None:
@@ -270,3 +281,57 @@ def test_secret_and_parameter_grants_stay_exact_with_options(on: Synth) -> None:
                 assert "*" not in render(resource), (owner, resource)
         if any(action.startswith("xray:") for action in actions):
             assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+# --- the authorization front with an external OIDC issuer, and switched off -------------------------
+
+
+def test_oidc_front_reads_the_operators_secret_by_name(on: Synth) -> None:
+    from tests.infra.conftest import statements_about
+
+    variables = _functions(on)["oauth"]["Environment"]["Variables"]
+    assert variables["OAUTH_UPSTREAM_SECRET_ID"] == "mcp/front-client"
+    assert variables["OAUTH_FRONT_SETTINGS_PARAMETER"] == "/McpOptions/oauth-front-settings"
+    grants = [
+        (actions, [render(r) for r in statement["Resource"]] if isinstance(statement["Resource"], list)
+         else [render(statement["Resource"])])
+        for owner, statement, actions in statements_about(on, "secretsmanager:")
+        if owner.startswith("OAuthFront")
+    ]  # fmt: skip
+    # Secrets Manager appends six random characters to a secret's ARN: exactly those, no `*`.
+    assert grants == [
+        (
+            ["secretsmanager:GetSecretValue"],
+            [
+                "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:mcp/front-client-??????"
+            ],
+        )
+    ]
+
+
+def test_oidc_front_settings_name_the_external_issuer_and_client(on: Synth) -> None:
+    settings = json.loads(_parameters(on)["/McpOptions/oauth-front-settings"])
+    assert settings["upstream_issuer"] == "https://example.eu.auth0.com/"
+    assert settings["upstream_client_id"] == "front-client"
+    assert settings["upstream_scopes"] == ["openid", "email", "offline_access"]
+    assert settings["scopes"] == ["mcp/access", *sorted(DECLARED.all_scopes())]
+
+
+def test_front_on_a_custom_domain(on: Synth) -> None:
+    outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
+    # The redirect URI to register at the external issuer, and the issuer the PRM names.
+    assert outputs["OAuthFrontCallbackUrl"] == "https://mcp.example.com/oauth/callback"
+    assert outputs["OAuthFrontIssuer"] == "https://mcp.example.com/oauth"
+    # Mapped at the root: https://mcp.example.com/.well-known/oauth-authorization-server/oauth is routed.
+    assert set(api_routes(on)) >= FRONT_ROUTES
+
+
+def test_front_off_creates_none_of_it(cert: Synth) -> None:
+    for kind in ("AWS::DynamoDB::Table", "AWS::KMS::Key"):
+        cert.template.resource_count_is(kind, 0)
+    assert "/McpCert/oauth-front-settings" not in _parameters(cert)
+    assert json.loads(_parameters(cert)["/McpCert/auth-settings"])["oauth_front"] is False
+    assert "oauth" not in _functions(cert)
+    clients = [c["Properties"]["ClientName"] for c in cert.of_type("AWS::Cognito::UserPoolClient").values()]
+    assert sorted(clients) == ["mcp-interactive", "mcp-machine"]
+    assert not [key for key in cert.outputs if key.startswith(("OAuthFront", "OAuthTable", "OAuthSigning"))]

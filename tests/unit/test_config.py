@@ -122,3 +122,39 @@ def test_a_zero_cache_age_reads_every_time_and_rebuilds_only_on_change() -> None
     assert reader.reads == 4
     values["/mcp/auth"] = '{"base_scope": "mcp/b"}'
     assert source.auth().base_scope == "mcp/b"
+
+
+FRONT_MCP_URL = "https://abc.execute-api.us-east-1.amazonaws.com/prod/mcp"
+
+
+def test_the_front_is_off_unless_switched_on() -> None:
+    settings = AuthSettings.from_mapping(FRONT_MCP_URL, {"issuer": "https://idp.example.com"}, "test")
+    assert settings.oauth_front is False
+    assert settings.authorization_servers == ("https://idp.example.com",)
+
+
+@pytest.mark.parametrize("issuer", ["https://idp.example.com", None])
+def test_with_the_front_on_the_metadata_names_the_front_first(issuer: str | None) -> None:
+    """The SDK's interactive client takes `authorization_servers[0]`: the front must be it; the
+    upstream follows for machine clients, whose SDK provider looks for their issuer in the list."""
+    settings = AuthSettings.from_mapping(FRONT_MCP_URL, {"issuer": issuer, "oauth_front": True}, "test")
+    front = "https://abc.execute-api.us-east-1.amazonaws.com/prod/oauth"
+    assert settings.authorization_servers == ((front, issuer) if issuer else (front,))
+    assert settings.issuer == issuer  # still trusted directly by the authorizer
+
+
+@pytest.mark.parametrize("value", ["true", "false", 1, 0, None, [True]])
+def test_oauth_front_must_be_a_json_boolean(value: object) -> None:
+    """`"false"` read as truthy would switch the front on: anything but true/false stops the start."""
+    with pytest.raises(ConfigurationError, match="'oauth_front' must be true or false"):
+        AuthSettings.from_mapping(FRONT_MCP_URL, {"oauth_front": value}, "SSM parameter /x")
+
+
+@pytest.mark.parametrize(("raw", "on"), [("true", True), ("0", False), ("", False)])
+def test_oauth_front_from_the_environment(raw: str, on: bool) -> None:
+    assert AuthSettings.from_env(FRONT_MCP_URL, {"OAUTH_FRONT": raw}).oauth_front is on
+
+
+def test_a_malformed_oauth_front_variable_names_itself() -> None:
+    with pytest.raises(ConfigurationError, match="OAUTH_FRONT"):
+        AuthSettings.from_env(FRONT_MCP_URL, {"OAUTH_FRONT": "maybe"})

@@ -74,6 +74,7 @@ class RunningGateway:
     url: str
     authorizer: FakeFunction
     function: FakeFunction
+    front: FakeFunction | None = None
 
     @property
     def mcp_url(self) -> str:
@@ -85,13 +86,17 @@ def running_gateway(
     respond: Respond = OK,
     *,
     authorize: Respond = fake_authorizer,
+    front: Respond | None = None,
     **config: Any,
 ) -> Iterator[RunningGateway]:
-    """Serve a Gateway over real HTTP on 127.0.0.1 until the block ends."""
+    """Serve a Gateway over real HTTP on 127.0.0.1 until the block ends (with a front if given)."""
     authorizer, function = FakeFunction(authorize), FakeFunction(respond)
+    front_function = FakeFunction(front) if front is not None else None
     runtimes = [LambdaRuntime(authorizer, "fake-authorizer"), LambdaRuntime(function, "fake-mcp")]
+    if front_function is not None:
+        runtimes.append(LambdaRuntime(front_function, "fake-front"))
     settings = GatewayConfig(resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, **config)
-    gateway = Gateway(runtimes[0], runtimes[1], settings)
+    gateway = Gateway(runtimes[0], runtimes[1], settings, runtimes[2] if front_function else None)
     server = uvicorn.Server(server_config(gateway, host="127.0.0.1", port=0))
     thread = threading.Thread(target=server.run, name="test-gateway", daemon=True)
     thread.start()
@@ -102,7 +107,7 @@ def running_gateway(
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield RunningGateway(f"http://127.0.0.1:{port}", authorizer, function)
+        yield RunningGateway(f"http://127.0.0.1:{port}", authorizer, function, front_function)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

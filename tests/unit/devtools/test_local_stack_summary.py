@@ -1,0 +1,30 @@
+"""What `make dev` prints: OAuth sign-in first (no client ID, no header), the API key for agents and CI."""
+
+from __future__ import annotations
+
+from devtools.local_stack import LocalCredentials, summary
+
+CREDENTIALS = LocalCredentials(
+    mcp_url="http://127.0.0.1:8787/mcp",
+    api_key="mcpk_0123456789abcdef_" + "k" * 43,
+    access_token="header.payload.signature",
+    issuer="http://127.0.0.1:40000",
+    aws_endpoint="http://127.0.0.1:40001",
+    api_keys_secret_id="serverless-mcp/local/api-keys",
+    audit_log_group="/serverless-mcp/local/audit",
+    oauth_issuer="http://127.0.0.1:8787/oauth",
+)
+
+
+def test_the_banner_leads_with_oauth_sign_in_and_keeps_the_key_for_agents() -> None:
+    text = summary(CREDENTIALS)
+    no_header = "claude mcp add --transport http serverless-mcp http://127.0.0.1:8787/mcp\n"
+    assert no_header in text  # the sign-in command carries no credential
+    assert "http://127.0.0.1:8787/oauth" in text
+    # Sign-in (Claude Code, then the Inspector) comes before any credential is shown.
+    first_key = text.index(CREDENTIALS.api_key)
+    assert text.index(no_header) < text.index("npx @modelcontextprotocol/inspector") < first_key
+    assert text.index("agents and CI") < first_key
+    # The key-based commands are still there, after it.
+    assert f'--header "Authorization: Bearer {CREDENTIALS.api_key}"' in text
+    assert "A fresh token:" in text.splitlines()[-1]  # the e2e audit test reads what follows it

@@ -50,6 +50,8 @@ Resolver = Callable[[str, int], list[str]]
 """``resolver(host, port) -> IP address strings``, all of them, in connection order."""
 
 MAX_CLIENT_ID_LENGTH: Final = 2000
+CIMD_REFUSAL_SECONDS: Final = 60.0
+"""How long the front refuses a client_id whose document was refused, without fetching it again."""
 _USER_AGENT: Final = "serverless-mcp-oauth-front (client-id-metadata-document)"
 # Printable ASCII except space and the characters a browser or parser would repair differently.
 _URL_CHARACTERS: Final = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=%]+")
@@ -191,7 +193,8 @@ class CimdFetcher:
         default_cache_seconds: freshness of a document served without ``Cache-Control``.
         max_cache_seconds: cap on ``max-age``.
         cache_size: documents kept (least recently used dropped first).
-        negative_cache_seconds: how long a refused client_id is refused without a new fetch.
+        negative_cache_seconds: how long a refused client_id is refused without a new fetch
+            (0, the default, remembers nothing; the front sets ``CIMD_REFUSAL_SECONDS``).
         negative_cache_size: refusals kept (least recently used dropped first).
     """
 
@@ -207,7 +210,7 @@ class CimdFetcher:
         default_cache_seconds: int = 300,
         max_cache_seconds: int = 86400,
         cache_size: int = 256,
-        negative_cache_seconds: float = 60.0,
+        negative_cache_seconds: float = 0.0,
         negative_cache_size: int = 1024,
     ) -> None:
         if ssl_context is None:

@@ -251,7 +251,7 @@ def test_a_refused_client_id_is_refused_again_without_a_fetch_until_the_refusal_
 
 def test_remembered_refusals_are_bounded(dialled: list[Any]) -> None:
     resolver = CountingResolver()
-    fetcher = CimdFetcher(resolver=resolver, clock=Clock(), negative_cache_size=2)
+    fetcher = CimdFetcher(resolver=resolver, clock=Clock(), negative_cache_seconds=60, negative_cache_size=2)
     ids = [f"https://client.example.com/m{n}.json" for n in range(3)]
     for client_id in ids:
         with pytest.raises(CimdError):
@@ -272,6 +272,15 @@ def _serving(fetcher: CimdFetcher, downloads: list[str]) -> None:
         return {"client_id": client_id, "redirect_uris": ["http://127.0.0.1/cb"]}, "max-age=60"
 
     fetcher._download = download  # type: ignore[method-assign]
+
+
+def test_without_negative_cache_seconds_nothing_is_remembered(dialled: list[Any]) -> None:
+    resolver = CountingResolver()
+    fetcher = CimdFetcher(resolver=resolver, clock=Clock())
+    for _ in range(2):
+        with pytest.raises(CimdError):
+            fetcher.fetch("https://client.example.com/metadata.json")
+    assert len(resolver.hosts) == 2
 
 
 def test_the_download_hook_runs_only_when_a_download_is_about_to_happen() -> None:
@@ -297,7 +306,7 @@ def test_a_hook_that_refuses_stops_the_download_and_is_not_remembered_as_the_cli
         raise Limited
 
     downloads: list[str] = []
-    fetcher = CimdFetcher(resolver=CountingResolver(), clock=Clock())
+    fetcher = CimdFetcher(resolver=CountingResolver(), clock=Clock(), negative_cache_seconds=60)
     _serving(fetcher, downloads)
     client_id = "https://client.example.com/metadata.json"
     with pytest.raises(Limited):

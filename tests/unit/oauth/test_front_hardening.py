@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.oauth.cimd import CimdFetcher
+from app.oauth import cimd
 from tests.unit.oauth.front_harness import (
     REDIRECT,
     Browser,
@@ -50,8 +50,9 @@ def resolver() -> CountingResolver:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, resolver: CountingResolver) -> Iterator[Env]:
+    """The front's own fetcher (as the handler configures it), resolving through `resolver`."""
+    monkeypatch.setattr(cimd, "system_resolver", resolver)
     with front_env(monkeypatch, settings_document(cimd_fetches_per_ip_per_hour=2)) as opened:
-        opened.front.fetcher_factory = lambda: CimdFetcher(resolver=resolver)
         yield opened
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bench.layout import LOGS_DIR, REPO_ROOT, worker_env
@@ -35,21 +35,38 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class StackCredentials:
-    """What a started stack prints: its URL and two credentials that hold every scope."""
+    """What a started stack prints: its URL, two credentials that hold every scope, its functions' env.
+
+    `access_token` is the dev issuer's (the upstream's) RS256 token; `environment` holds the
+    variables the stack gave its functions (names, ids, the moto endpoint; see `bench.stack_runner`).
+    """
 
     mcp_url: str
     api_key: str
     access_token: str
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @contextmanager
-def running_stack(authorizer_ttl_seconds: int) -> Iterator[StackCredentials]:
-    """A local stack with this authorizer cache TTL, in its own process, stopped on exit."""
+def running_stack(
+    authorizer_ttl_seconds: int, *, auto_approve_login: bool = False
+) -> Iterator[StackCredentials]:
+    """A local stack with this authorizer cache TTL, in its own process, stopped on exit.
+
+    `auto_approve_login`: the dev issuer's sign-in page approves at once (for a headless sign-in).
+    """
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOGS_DIR / f"local-stack-ttl{authorizer_ttl_seconds}.log"
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.stack_runner", "--authorizer-ttl", str(authorizer_ttl_seconds)],
+            [
+                sys.executable,
+                "-m",
+                "bench.stack_runner",
+                "--authorizer-ttl",
+                str(authorizer_ttl_seconds),
+                *(["--auto-approve-login"] if auto_approve_login else []),
+            ],
             cwd=REPO_ROOT,
             env=worker_env(),
             stdin=subprocess.PIPE,
@@ -66,7 +83,12 @@ def running_stack(authorizer_ttl_seconds: int) -> Iterator[StackCredentials]:
                     f"the TTL {authorizer_ttl_seconds} stack did not start: {' | '.join(tail) or 'no output'}"
                 )
             printed = json.loads(line)
-            yield StackCredentials(printed["mcp_url"], printed["api_key"], printed["access_token"])
+            yield StackCredentials(
+                printed["mcp_url"],
+                printed["api_key"],
+                printed["access_token"],
+                dict(printed.get("environment") or {}),
+            )
         finally:
             _stop(process)
 

@@ -65,6 +65,7 @@ class Report:
     targets: list[Target]
     authorizer_design: list[str]  # the section's lines (bench.authorizer_design)
     notes: list[str] = field(default_factory=list)
+    oauth_front: list[str] = field(default_factory=list)  # the section's lines (bench.oauth_front)
 
 
 def duration(ns: float | None) -> str:
@@ -202,6 +203,7 @@ def render(report: Report, baseline: str) -> str:
         "",
         *report.authorizer_design,
         "",
+        *((*report.oauth_front, "") if report.oauth_front else ()),
         "## Notes",
         "",
         *(f"- {note}" for note in report.notes),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import authorizer_design, profiling
+from bench import authorizer_design, oauth_front, profiling
 from bench.bundles import (
     BundleError,
     BundleSize,
@@ -153,6 +153,9 @@ def run(plan: Plan, progress: Progress) -> Outcome:
         authorizer_design.measure(design_plan, auth_python, progress), design_plan
     )
 
+    front_plan = oauth_front.QUICK if plan.quick else oauth_front.FULL
+    front = oauth_front.render(oauth_front.measure(front_plan, auth_python, progress), front_plan)
+
     ours, plain = rows[OURS], rows[BASELINE]
     auth_cold_rows = [
         (
@@ -167,7 +170,9 @@ def run(plan: Plan, progress: Progress) -> Outcome:
     targets = build_targets(ours, plain, auth_rows, auth_cold)
     heading = heading_lines(plan, started, load_before)
     notes = notes_lines(plan, rows, pythons)
-    report = Report(heading, list(rows.values()), auth_rows, auth_cold_rows, targets, design, notes)
+    report = Report(
+        heading, list(rows.values()), auth_rows, auth_cold_rows, targets, design, notes, oauth_front=front
+    )
     return Outcome(report, profile_lines)
 
 

@@ -47,12 +47,16 @@ def _front_statements(synth: Synth) -> list[dict[str, Any]]:
     return [statement for owner, statement in statements(synth) if owner == policy]
 
 
-def _settings(synth: Synth) -> dict[str, Any]:
+def _parameter_value(synth: Synth) -> object:
     for parameter in synth.of_type("AWS::SSM::Parameter").values():
         if parameter["Properties"]["Name"] == "/ServerlessMcp/oauth-front-settings":
-            value: dict[str, Any] = json.loads(render(parameter["Properties"]["Value"]))
-            return value
+            return parameter["Properties"]["Value"]
     raise AssertionError("no front settings parameter")
+
+
+def _settings(synth: Synth) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(render(_parameter_value(synth)))
+    return value
 
 
 # --- routes -----------------------------------------------------------------------------------------
@@ -311,7 +315,19 @@ def test_front_settings_parameter_is_the_documented_json(synth: Synth) -> None:
 def test_front_settings_parse_with_the_fronts_own_parser(synth: Synth) -> None:
     """What the stack writes is what app/oauth/settings.py accepts (skipped until it lands)."""
     settings_module = pytest.importorskip("app.oauth.settings")
-    values = _settings(synth)
+    # As CloudFormation resolves it: pseudo parameters and resource references become real values.
+    deployed = {
+        "AWS::Region": "eu-west-1",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::AccountId": "123456789012",
+    }
+    text = re.sub(
+        r"\$\{([^}]+)\}",
+        lambda m: deployed.get(m.group(1), "eu-west-1_abc123"),
+        render(_parameter_value(synth)),
+    )
+    values = json.loads(text)
+    assert values["upstream_issuer"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc123"
     parsed = settings_module.parse_front_settings(
         values,
         mcp_url="https://abc.execute-api.eu-west-1.amazonaws.com/prod/mcp",

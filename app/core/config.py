@@ -399,18 +399,24 @@ class SettingsSource:
         return self.env.get(direct_setting, "").strip()
 
     def _fetch(self, setting: str, name: str, max_age: int) -> str:
-        return _guarded(lambda: self.reader.parameter(name, max_age), setting, f"SSM parameter {name}")
+        return fetch_setting(lambda: self.reader.parameter(name, max_age), setting, f"SSM parameter {name}")
 
     def _fetch_secret(self, setting: str, secret_id: str, max_age: int, *, force_fetch: bool = False) -> str:
-        return _guarded(
+        return fetch_setting(
             lambda: self.reader.secret(secret_id, max_age, force_fetch=force_fetch),
             setting,
             f"secret {secret_id}",
         )
 
 
-def _guarded(fetch: Callable[[], str], setting: str, what: str) -> str:
-    """Run a fetch, turning any failure into a ConfigurationError that names the setting."""
+def fetch_setting(fetch: Callable[[], str], setting: str, what: str) -> str:
+    """Run `fetch` (a read of SSM or Secrets Manager) for `setting`; any failure, or a value that
+    is not a string, becomes a ConfigurationError naming the setting and `what` was read.
+
+    Shared by every function's settings (the front's too) so a missing parameter or a denied
+    read says the same thing everywhere, and never carries the AWS error's text (which could be
+    long or, for a secret, echo more than it should).
+    """
     try:
         value = fetch()
     except Exception as exc:

@@ -21,11 +21,11 @@ from urllib.parse import urlencode
 
 from app.auth.front import CONSENT_PATH
 from app.auth.scopes import is_scope_token
-from app.oauth.client_lookup import KnownClient, UnknownClient, find_client
+from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
 from app.oauth.context import (
-    BROWSER_COOKIE,
     FrontContext,
     browser_cookie,
+    browser_cookie_name,
     is_browser_value,
     is_s256_challenge,
     s256,
@@ -86,7 +86,12 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
     except ParameterError as error:
         return _page(action, 400, "invalid_request", str(error), "invalid_request", None)
     try:
-        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher)
+        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher, source_ip=request.source_ip)
+    except LookupLimited as limited:
+        page = error_page(
+            429, "temporarily_unavailable", limited.description, {"Retry-After": str(limited.retry_after)}
+        )
+        return Result(page, action, "denied", limited.reason, None)
     except UnknownClient as error:
         return _page(action, 400, "invalid_client", error.description, error.reason, client_id)
     try:
@@ -123,7 +128,7 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
         return _back_to_client(ctx, action, redirect_uri, state, refusal, client.metadata.client_id)
     code_challenge, scopes, resource = login
     consented = client.metadata.client_id in ctx.settings.pre_approved_clients
-    browser = request.cookies.get(BROWSER_COOKIE)
+    browser = request.cookies.get(browser_cookie_name(ctx.settings))
     if not is_browser_value(browser):
         browser = new_secret(32)
     assert browser is not None
@@ -203,7 +208,7 @@ def consent(ctx: FrontContext, request: FrontRequest) -> Result:
         return _page(
             action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None
         )
-    cookie = request.cookies.get(BROWSER_COOKIE)
+    cookie = request.cookies.get(browser_cookie_name(ctx.settings))
     if (
         not is_browser_value(cookie)
         or csrf is None
@@ -266,7 +271,7 @@ def callback(ctx: FrontContext, request: FrontRequest) -> Result:
         return _page(
             action, 400, "invalid_request", "this sign-in has expired or was finished", "state_mismatch", None
         )
-    cookie = request.cookies.get(BROWSER_COOKIE)
+    cookie = request.cookies.get(browser_cookie_name(ctx.settings))
     if not is_browser_value(cookie) or not hmac.compare_digest(digest(cookie or ""), login.browser_hash):
         return _page(
             action,

@@ -15,7 +15,12 @@ server-side request forgery unless every step is pinned down. Here:
   suggests 5 KB), one overall deadline for connect + TLS + request + every read, so a server that
   drips bytes cannot hold the Lambda; no proxy from the environment (``http.client`` reads none);
 * the document goes through :func:`~app.oauth.client_metadata.parse_client_metadata` (its
-  ``client_id`` must equal the URL) and is cached in memory per its ``Cache-Control``, bounded.
+  ``client_id`` must equal the URL) and is cached in memory per its ``Cache-Control``, bounded;
+* a refusal is remembered too (``negative_cache_seconds``, bounded): a URL that failed is not
+  fetched again on every request that names it, so the front cannot be made to hammer a host
+  (or to spend its time on a slow one) by repeating one request. Different URLs are the caller's
+  to bound: ``fetch`` runs its ``before_download`` hook (a per-address rate limit) only when a
+  download is really about to happen.
 
 Error descriptions are fixed sentences: never the body, never a header value.
 """
@@ -45,6 +50,8 @@ Resolver = Callable[[str, int], list[str]]
 """``resolver(host, port) -> IP address strings``, all of them, in connection order."""
 
 MAX_CLIENT_ID_LENGTH: Final = 2000
+CIMD_REFUSAL_SECONDS: Final = 60.0
+"""How long the front refuses a client_id whose document was refused, without fetching it again."""
 _USER_AGENT: Final = "serverless-mcp-oauth-front (client-id-metadata-document)"
 # Printable ASCII except space and the characters a browser or parser would repair differently.
 _URL_CHARACTERS: Final = re.compile(r"[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=%]+")
@@ -186,6 +193,9 @@ class CimdFetcher:
         default_cache_seconds: freshness of a document served without ``Cache-Control``.
         max_cache_seconds: cap on ``max-age``.
         cache_size: documents kept (least recently used dropped first).
+        negative_cache_seconds: how long a refused client_id is refused without a new fetch
+            (0, the default, remembers nothing; the front sets ``CIMD_REFUSAL_SECONDS``).
+        negative_cache_size: refusals kept (least recently used dropped first).
     """
 
     def __init__(
@@ -200,13 +210,15 @@ class CimdFetcher:
         default_cache_seconds: int = 300,
         max_cache_seconds: int = 86400,
         cache_size: int = 256,
+        negative_cache_seconds: float = 0.0,
+        negative_cache_size: int = 1024,
     ) -> None:
         if ssl_context is None:
             ssl_context = ssl.create_default_context()
         if ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname:
             raise ValueError("the CIMD fetcher's TLS context must verify certificates and hostnames")
-        if timeout_seconds <= 0 or max_bytes <= 0 or cache_size < 1:
-            raise ValueError("timeout_seconds, max_bytes and cache_size must be positive")
+        if timeout_seconds <= 0 or max_bytes <= 0 or cache_size < 1 or negative_cache_size < 1:
+            raise ValueError("timeout_seconds, max_bytes and the cache sizes must be positive")
         self._timeout = float(timeout_seconds)
         self._max_bytes = int(max_bytes)
         self._resolver = resolver or system_resolver
@@ -217,26 +229,42 @@ class CimdFetcher:
         self._max_cache = max(0, int(max_cache_seconds))
         self._cache_size = int(cache_size)
         self._cache: OrderedDict[str, FetchedClient] = OrderedDict()
+        self._negative_seconds = max(0.0, float(negative_cache_seconds))
+        self._negative_size = int(negative_cache_size)
+        self._refused: OrderedDict[str, tuple[float, CimdError]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def fetch(self, client_id: str) -> FetchedClient:
-        """The validated metadata of ``client_id``, from the cache while fresh; else fetched now."""
+    def fetch(self, client_id: str, *, before_download: Callable[[], None] | None = None) -> FetchedClient:
+        """The validated metadata of ``client_id``, from the cache while fresh; else fetched now.
+
+        A client_id refused within the last ``negative_cache_seconds`` is refused again with the
+        same error, without a fetch. ``before_download`` runs only when a download is about to
+        start (nothing cached either way); whatever it raises propagates and nothing is fetched.
+        """
         if not is_cimd_client_id(client_id):
             raise CimdError("client_id is not a valid client ID metadata document URL")
         with self._lock:
             cached = self._cache.get(client_id)
-            if cached is not None and self._clock() < cached.fresh_until:
+            now = self._clock()
+            if cached is not None and now < cached.fresh_until:
                 self._cache.move_to_end(client_id)
                 return cached
-        document, cache_control = self._download(client_id)
+            refused = self._refused.get(client_id)
+            if refused is not None:
+                if now < refused[0]:
+                    self._refused.move_to_end(client_id)
+                    raise CimdError(refused[1].description, error=refused[1].error)
+                del self._refused[client_id]
+        if before_download is not None:
+            before_download()
         try:
-            metadata = parse_client_metadata(document, client_id=client_id, source="cimd")
-        except ClientMetadataError as exc:
-            raise CimdError(f"client metadata document: {exc.description}", error=exc.error) from None
-        fetched_at = self._clock()
-        fetched = FetchedClient(metadata, fetched_at, fetched_at + self._freshness(cache_control))
+            fetched = self._fetch_and_parse(client_id)
+        except CimdError as error:
+            self._remember_refusal(client_id, error)
+            raise
         with self._lock:
-            if fetched.fresh_until > fetched_at:
+            self._refused.pop(client_id, None)
+            if fetched.fresh_until > fetched.fetched_at:
                 self._cache[client_id] = fetched
                 self._cache.move_to_end(client_id)
                 while len(self._cache) > self._cache_size:
@@ -245,10 +273,30 @@ class CimdFetcher:
                 self._cache.pop(client_id, None)
         return fetched
 
+    def _remember_refusal(self, client_id: str, error: CimdError) -> None:
+        if self._negative_seconds <= 0:
+            return
+        with self._lock:
+            self._cache.pop(client_id, None)  # a document that stopped validating is not served
+            self._refused[client_id] = (self._clock() + self._negative_seconds, error)
+            self._refused.move_to_end(client_id)
+            while len(self._refused) > self._negative_size:
+                self._refused.popitem(last=False)
+
+    def _fetch_and_parse(self, client_id: str) -> FetchedClient:
+        document, cache_control = self._download(client_id)
+        try:
+            metadata = parse_client_metadata(document, client_id=client_id, source="cimd")
+        except ClientMetadataError as exc:
+            raise CimdError(f"client metadata document: {exc.description}", error=exc.error) from None
+        fetched_at = self._clock()
+        return FetchedClient(metadata, fetched_at, fetched_at + self._freshness(cache_control))
+
     def clear(self) -> None:
-        """Forget every cached document."""
+        """Forget every cached document and refusal."""
         with self._lock:
             self._cache.clear()
+            self._refused.clear()
 
     def _freshness(self, cache_control: str | None) -> float:
         """Seconds the document stays fresh (RFC 9111 §5.2.2: no-store/no-cache, max-age)."""

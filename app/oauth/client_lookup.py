@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from app.oauth.cimd import CimdError, CimdFetcher, is_cimd_client_id
 from app.oauth.client_metadata import ClientMetadata
 from app.oauth.settings import FrontSettings
-from app.oauth.store import FrontStore
+from app.oauth.store import FrontStore, RateLimited
 
 MAX_CLIENT_ID_LENGTH = 2000
 
@@ -27,6 +27,14 @@ class UnknownClient(Exception):
         self.description = description
 
 
+class LookupLimited(UnknownClient):
+    """The caller's address made the front download too many metadata documents this hour."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate_limited", "too many sign-ins with new client IDs from this address: try later")
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class KnownClient:
     metadata: ClientMetadata
@@ -35,8 +43,19 @@ class KnownClient:
 
 
 def find_client(
-    client_id: str | None, settings: FrontSettings, store: FrontStore, fetcher: CimdFetcher
+    client_id: str | None,
+    settings: FrontSettings,
+    store: FrontStore,
+    fetcher: CimdFetcher,
+    *,
+    source_ip: str | None,
 ) -> KnownClient:
+    """The client named by `client_id`, or `UnknownClient` (`LookupLimited` when rate-limited).
+
+    A CIMD client_id that is not cached costs a download from a host the caller chose: each
+    such download is counted against `cimd_fetches_per_ip_per_hour` for the caller's address
+    (a cached document or a remembered refusal costs nothing and is not counted).
+    """
     if not client_id:
         raise UnknownClient("invalid_request", "client_id is required")
     if len(client_id) > MAX_CLIENT_ID_LENGTH or not client_id.isprintable():
@@ -47,8 +66,16 @@ def find_client(
     if client_id.startswith("https://"):
         if not is_cimd_client_id(client_id):
             raise UnknownClient("cimd_refused", "client_id is not a valid client ID metadata document URL")
+
+        def count_download() -> None:
+            store.check_cimd_fetch_allowed(
+                source_ip or "unknown", per_ip_per_hour=settings.cimd_fetches_per_ip_per_hour
+            )
+
         try:
-            fetched = fetcher.fetch(client_id)
+            fetched = fetcher.fetch(client_id, before_download=count_download)
+        except RateLimited as limited:
+            raise LookupLimited(limited.retry_after) from None
         except CimdError as error:
             raise UnknownClient(
                 "cimd_refused", f"the client's metadata document was refused: {error.description}"

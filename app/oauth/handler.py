@@ -36,7 +36,7 @@ from app.core.config import ConfigurationError
 from app.core.log_levels import apply_log_levels
 from app.core.snapstart import register_after_restore, reseed_random
 from app.oauth import authorization, registration, token_endpoint
-from app.oauth.cimd import CimdFetcher
+from app.oauth.cimd import CIMD_REFUSAL_SECONDS, CimdFetcher
 from app.oauth.context import FrontContext
 from app.oauth.cors import with_cors
 from app.oauth.http import FrontRequest, Response, Result, json_response, oauth_error
@@ -84,7 +84,9 @@ class Front:
         # Seams for tests: how the upstream client and the CIMD fetcher are made.
         self.upstream_factory: Callable[[UpstreamConfig], UpstreamClient] = UpstreamClient
         self.fetcher_factory: Callable[[], CimdFetcher] = lambda: CimdFetcher(
-            ssl_context=self.cimd_ssl_context, allow_loopback=self.cimd_allow_loopback
+            ssl_context=self.cimd_ssl_context,
+            allow_loopback=self.cimd_allow_loopback,
+            negative_cache_seconds=CIMD_REFUSAL_SECONDS,
         )
 
     def context(self) -> FrontContext:

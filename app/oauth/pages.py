@@ -29,12 +29,12 @@ _STYLE: Final = (
 )
 
 
-def _headers(form_action: str) -> dict[str, str]:
+def _headers(form_action: str, referrer_policy: str = "no-referrer") -> dict[str, str]:
     csp = (
         f"default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
-    return {**_PAGE_HEADERS, "Content-Security-Policy": csp}
+    return {**_PAGE_HEADERS, "Content-Security-Policy": csp, "Referrer-Policy": referrer_policy}
 
 
 def origin_of(url: str) -> str:
@@ -82,10 +82,16 @@ def consent_page(
         '<button type="submit" name="decision" value="approve">Approve</button>'
         '<button type="submit" name="decision" value="deny">Deny</button></form></body></html>'
     )
-    return Response(200, _headers(f"'self' {upstream_origin}"), body, cookies=(cookie,) if cookie else ())
+    # `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with the
+    # form's POST (Fetch standard, "append a request `Origin` header"), which the consent check
+    # must refuse. `same-origin` still sends nothing to another origin (the upstream included).
+    headers = _headers(f"'self' {upstream_origin}", referrer_policy="same-origin")
+    return Response(200, headers, body, cookies=(cookie,) if cookie else ())
 
 
-def error_page(status: int, error: str, description: str) -> Response:
+def error_page(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> Response:
     """An error the user sees because sending them back to the client could be an open redirect."""
     body = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -94,4 +100,4 @@ def error_page(status: int, error: str, description: str) -> Response:
         f"<p>Error: <code>{escape(error)}</code></p>"
         "<p>Go back to the application and start the sign-in again.</p></body></html>"
     )
-    return Response(status, _headers("'none'"), body)
+    return Response(status, {**_headers("'none'"), **(headers or {})}, body)

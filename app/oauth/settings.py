@@ -22,7 +22,8 @@ from typing import Any, Final
 from app.auth.algorithms import DEFAULT_BASE_SCOPE
 from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 from app.auth.scopes import is_scope_token
-from app.core.config import ConfigurationError, SettingsSource, _guarded, check_base_scope
+from app.core.config import ConfigurationError, SettingsSource, check_base_scope, fetch_setting
+from app.oauth.cimd import is_cimd_client_id
 from app.oauth.client_metadata import ClientMetadata, ClientMetadataError, parse_client_metadata
 from app.oauth.upstream import UpstreamConfig
 
@@ -31,6 +32,27 @@ UPSTREAM_SECRET: Final = "OAUTH_UPSTREAM_SECRET_ID"  # noqa: S105  # a setting n
 TABLE_NAME: Final = "OAUTH_TABLE_NAME"
 SIGNING_KEY: Final = "OAUTH_SIGNING_KEY_ID"
 SEALING_KEY: Final = "OAUTH_SEALING_KEY_ID"
+
+# Every key the settings document may hold: an unknown one is a typo (say so rather than ignore it).
+KNOWN_KEYS: Final = frozenset(
+    {
+        "upstream_issuer",
+        "upstream_client_id",
+        "upstream_scopes",
+        "scopes",
+        "base_scope",
+        "preregistered_clients",
+        "pre_approved_clients",
+        "access_token_ttl_seconds",
+        "refresh_token_ttl_seconds",
+        "code_ttl_seconds",
+        "login_ttl_seconds",
+        "registration_enabled",
+        "registration_max_clients",
+        "registration_per_ip_per_hour",
+        "cimd_fetches_per_ip_per_hour",
+    }
+)
 
 # Bounds of the durations a deployment may choose; outside them a setting is a mistake.
 _TTL_BOUNDS: Final = {
@@ -61,6 +83,7 @@ class FrontSettings:
     registration_enabled: bool = True
     registration_max_clients: int = 1000
     registration_per_ip_per_hour: int = 10
+    cimd_fetches_per_ip_per_hour: int = 60
 
     @property
     def issuer(self) -> str:
@@ -111,11 +134,22 @@ def parse_front_settings(
             raise ConfigurationError(f"{source}: '{key}' must be true or false")
         return value
 
+    unknown = sorted(key for key in values if key not in KNOWN_KEYS)
+    if unknown:
+        # A key is the deployment's own text, not a secret; bounded in case it is huge.
+        raise ConfigurationError(
+            f"{source}: unknown key {unknown[0][:60]!r} (known: {', '.join(sorted(KNOWN_KEYS))})"
+        )
     issuer = text("upstream_issuer", required=True)
     upstream_client_id = text("upstream_client_id", required=True)
     assert issuer is not None  # required above
     assert upstream_client_id is not None
-    base_scope = check_base_scope(text("base_scope") or DEFAULT_BASE_SCOPE)
+    try:
+        base_scope = check_base_scope(text("base_scope") or DEFAULT_BASE_SCOPE)
+    except ConfigurationError:  # its message names the authorizer's env variable, not this key
+        raise ConfigurationError(
+            f"{source}: 'base_scope' must be one OAuth scope token (no spaces or quotes), e.g. mcp/access"
+        ) from None
     scopes = strings("scopes", (base_scope,))
     for scope in scopes:
         if not is_scope_token(scope):
@@ -137,6 +171,16 @@ def parse_front_settings(
     except ValueError as error:  # its messages name the setting, never a value
         raise ConfigurationError(f"{source}: {error}") from None
     ttls = {key: integer(key, default, low, high) for key, (default, low, high) in _TTL_BOUNDS.items()}
+    preregistered = _preregistered(values.get("preregistered_clients", []), source)
+    pre_approved = frozenset(strings("pre_approved_clients"))
+    for client_id in pre_approved:
+        # Only a client the deployment knows by name can be trusted without asking the user:
+        # registered ids are random, so pre-approving anything else approves nothing or a typo.
+        if client_id not in preregistered and not is_cimd_client_id(client_id):
+            raise ConfigurationError(
+                f"{source}: 'pre_approved_clients' entries must be preregistered client ids or "
+                "client ID metadata document URLs"
+            )
     return FrontSettings(
         mcp_url=mcp_url,
         upstream=upstream,
@@ -145,11 +189,12 @@ def parse_front_settings(
         sealing_key_id=sealing_key_id,
         scopes=scopes,
         base_scope=base_scope,
-        preregistered_clients=_preregistered(values.get("preregistered_clients", []), source),
-        pre_approved_clients=frozenset(strings("pre_approved_clients")),
+        preregistered_clients=preregistered,
+        pre_approved_clients=pre_approved,
         registration_enabled=flag("registration_enabled", True),
         registration_max_clients=integer("registration_max_clients", 1000, 0, 1_000_000),
         registration_per_ip_per_hour=integer("registration_per_ip_per_hour", 10, 0, 10_000),
+        cimd_fetches_per_ip_per_hour=integer("cimd_fetches_per_ip_per_hour", 60, 1, 100_000),
         **ttls,
     )
 
@@ -163,6 +208,8 @@ def _preregistered(value: object, source: str) -> dict[str, ClientMetadata]:
         client_id = entry.get("client_id") if isinstance(entry, dict) else None
         if not isinstance(client_id, str) or not client_id:
             raise ConfigurationError(f"{source}: every 'preregistered_clients' entry needs a 'client_id'")
+        if client_id in clients:
+            raise ConfigurationError(f"{source}: preregistered client {client_id[:100]!r} is listed twice")
         document = {k: v for k, v in entry.items() if k != "client_id"}
         # The deployment's own clients refresh unless their entry says otherwise.
         document.setdefault("grant_types", ["authorization_code", "refresh_token"])
@@ -172,6 +219,13 @@ def _preregistered(value: object, source: str) -> dict[str, ClientMetadata]:
             raise ConfigurationError(
                 f"{source}: preregistered client {client_id[:100]!r}: {error.description}"
             ) from None
+        if clients[client_id].token_endpoint_auth_method != "none":  # noqa: S105  # a method name
+            # The settings have no place for a client secret (it would sit in SSM in plaintext),
+            # so a confidential preregistered client could never authenticate at /token.
+            raise ConfigurationError(
+                f"{source}: preregistered client {client_id[:100]!r}: token_endpoint_auth_method "
+                "must be none (preregistered clients are public and use PKCE)"
+            )
     return clients
 
 
@@ -197,10 +251,10 @@ class FrontSettingsSource:
         parameter = env[SETTINGS_PARAMETER].strip()
         secret_id = env[UPSTREAM_SECRET].strip()
         reader = self.source.reader
-        raw = _guarded(
+        raw = fetch_setting(
             lambda: reader.parameter(parameter, max_age), SETTINGS_PARAMETER, f"SSM parameter {parameter}"
         )
-        raw_secret = _guarded(
+        raw_secret = fetch_setting(
             lambda: reader.secret(secret_id, max_age), UPSTREAM_SECRET, f"secret {secret_id}"
         )
         key = (mcp_url, raw, raw_secret, *names.values())

@@ -40,7 +40,7 @@ def new_secret(nbytes: int = 32) -> str:
 
 
 class RateLimited(Exception):
-    """Too many registrations from one address in this hour."""
+    """Too many registrations (or client metadata downloads) from one address in this hour."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("rate limited")
@@ -116,6 +116,15 @@ class RefreshRedemption:
     REVOKED: Final = "revoked"
 
 
+class SealBroken(Exception):
+    """A sealed value did not open: KMS refused its ciphertext or encryption context.
+
+    Either the table was tampered with (a value copied onto another item or field) or the
+    sealing key changed. Never a reason to go on: the flow fails closed (a 500 whose audit
+    event names this class), and the message holds no ciphertext.
+    """
+
+
 class Sealer:
     """KMS Encrypt/Decrypt with an encryption context naming the item and the field."""
 
@@ -133,11 +142,14 @@ class Sealer:
         return blob
 
     def open(self, blob: bytes, *, item: str, purpose: str) -> str:
-        answer = self._kms.decrypt(
-            KeyId=self._key_id,
-            CiphertextBlob=blob,
-            EncryptionContext={"item": item, "purpose": purpose},
-        )
+        try:
+            answer = self._kms.decrypt(
+                KeyId=self._key_id,
+                CiphertextBlob=blob,
+                EncryptionContext={"item": item, "purpose": purpose},
+            )
+        except (self._kms.exceptions.InvalidCiphertextException, self._kms.exceptions.IncorrectKeyException):
+            raise SealBroken(f"the sealed {purpose} of a {item.split('#', 1)[0]} item did not open") from None
         plaintext: bytes = answer["Plaintext"]
         return plaintext.decode()
 
@@ -171,13 +183,32 @@ class FrontStore:
         lifetime window (30 days, the registered clients' TTL): live clients never exceed twice
         the cap, and a flood ends at the cap however many addresses it comes from.
         """
+        self._count_hourly("ip", source_ip, per_ip_per_hour)
         now = self.now()
-        hour = now // _HOUR
-        if not self._bump(f"ratelimit#ip#{digest(source_ip)}#{hour}", per_ip_per_hour, (hour + 1) * _HOUR):
-            raise RateLimited(retry_after=max(1, (hour + 1) * _HOUR - now))
         window = now // CLIENT_TTL_SECONDS
         if not self._bump(f"ratelimit#clients#{window}", max_clients, (window + 2) * CLIENT_TTL_SECONDS):
             raise RegistrationClosed
+
+    def check_cimd_fetch_allowed(self, source_ip: str, *, per_ip_per_hour: int) -> None:
+        """Count one client metadata document download against the caller's hourly budget.
+
+        Called only when a fetch is about to happen (nothing cached): each new URL an address
+        names makes the front open a connection to a host of the caller's choosing, so the
+        number of those is bounded per address like registrations are.
+        """
+        self._count_hourly("cimd", source_ip, per_ip_per_hour)
+
+    def _count_hourly(self, kind: str, source_ip: str, limit: int) -> None:
+        """One more `kind` event from `source_ip` this hour, or `RateLimited` when over `limit`.
+
+        The address is stored only as its digest (the audit trail has it; the table need not).
+        """
+        now = self.now()
+        hour = now // _HOUR
+        # Registrations keep their original key ("ip"): counters live across a deployment.
+        prefix = "ratelimit#ip" if kind == "ip" else f"ratelimit#{kind}"
+        if not self._bump(f"{prefix}#{digest(source_ip)}#{hour}", limit, (hour + 1) * _HOUR):
+            raise RateLimited(retry_after=max(1, (hour + 1) * _HOUR - now))
 
     def _bump(self, key: str, limit: int, expires_at: int) -> bool:
         try:

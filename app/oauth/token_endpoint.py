@@ -18,7 +18,7 @@ import hmac
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from app.oauth.client_lookup import KnownClient, UnknownClient, find_client
+from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
 from app.oauth.context import FrontContext, pkce_matches
 from app.oauth.http import FrontRequest, ParameterError, Result, json_response, oauth_error
 from app.oauth.signer import access_token_claims
@@ -35,6 +35,7 @@ class _Denied(Exception):  # not frozen: raising sets attributes on an exception
     description: str
     reason: str
     principal: str | None = None
+    headers: dict[str, str] | None = None
 
 
 def _authenticate(ctx: FrontContext, request: FrontRequest) -> KnownClient:
@@ -48,7 +49,15 @@ def _authenticate(ctx: FrontContext, request: FrontRequest) -> KnownClient:
         raise _Denied(401, "invalid_client", "client authentication failed", "client_mismatch")
     client_id = basic_id if basic_id is not None else form_id
     try:
-        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher)
+        client = find_client(client_id, ctx.settings, ctx.store, ctx.fetcher, source_ip=request.source_ip)
+    except LookupLimited as limited:
+        raise _Denied(
+            429,
+            "temporarily_unavailable",
+            limited.description,
+            limited.reason,
+            headers={"Retry-After": str(limited.retry_after)},
+        ) from None
     except UnknownClient as error:
         raise _Denied(401, "invalid_client", "client authentication failed", error.reason) from None
     method = client.metadata.token_endpoint_auth_method
@@ -116,7 +125,7 @@ def token(ctx: FrontContext, request: FrontRequest) -> Result:
         )
     except _Denied as denied:
         return Result(
-            oauth_error(denied.status, denied.error, denied.description),
+            oauth_error(denied.status, denied.error, denied.description, denied.headers),
             action,
             "denied",
             denied.reason,
@@ -208,7 +217,7 @@ def _refresh_grant(
     family_id = ctx.store.family_of_refresh_token(presented)
     peek = ctx.store.get_family(family_id) if family_id is not None else None
     if peek is not None and not peek.revoked and peek.client_id == client.metadata.client_id:
-        _check_narrowing(peek, scope, resource)
+        _check_narrowing(peek, scope, resource, ctx.settings.base_scope)
     used = ctx.store.use_refresh_token(presented)
     if used == RefreshRedemption.REUSED:
         raise _Denied(400, "invalid_grant", "the refresh token was used already", "refresh_reuse")
@@ -225,7 +234,7 @@ def _refresh_grant(
             "client_mismatch",
             used.subject,
         )
-    scopes = _check_narrowing(used, scope, resource)
+    scopes = _check_narrowing(used, scope, resource, ctx.settings.base_scope)
     if used.upstream_refresh_token is None:
         raise _Denied(
             400,
@@ -271,8 +280,14 @@ def _refresh_grant(
     return _token_response(ctx, used.subject, used.client_id, used.resource, scopes, refresh), used.subject
 
 
-def _check_narrowing(family: Family, scope: str | None, resource: str | None) -> tuple[str, ...]:
-    """The scopes of a refresh: the family's, or fewer when asked (never more: RFC 6749 §6)."""
+def _check_narrowing(
+    family: Family, scope: str | None, resource: str | None, base_scope: str
+) -> tuple[str, ...]:
+    """The scopes of a refresh: the family's, or fewer when asked (never more: RFC 6749 §6).
+
+    Checked before the token is used up: a request that can only fail must leave it valid. A
+    narrowing that drops the base scope is one (no token without it reaches the MCP server).
+    """
     if resource is not None and resource != family.resource:
         raise _Denied(
             400,
@@ -289,6 +304,14 @@ def _check_narrowing(family: Family, scope: str | None, resource: str | None) ->
             400,
             "invalid_scope",
             "a refresh may not widen the granted scopes",
+            "invalid_scope",
+            family.subject,
+        )
+    if base_scope not in asked:
+        raise _Denied(
+            400,
+            "invalid_scope",
+            f"a refresh must keep the {base_scope} scope",
             "invalid_scope",
             family.subject,
         )
@@ -337,7 +360,7 @@ def revoke(ctx: FrontContext, request: FrontRequest) -> Result:
         )
     except _Denied as denied:
         return Result(
-            oauth_error(denied.status, denied.error, denied.description),
+            oauth_error(denied.status, denied.error, denied.description, denied.headers),
             "revoke",
             "denied",
             denied.reason,

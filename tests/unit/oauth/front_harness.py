@@ -8,16 +8,19 @@ cookie like a browser would.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import secrets
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
+import pytest
+from moto import mock_aws
 
 from app.core import audit
 from app.core.config import SettingsSource
@@ -237,3 +240,93 @@ def hidden_fields(page: str) -> dict[str, str]:
     import re
 
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]+)">', page))
+
+
+# --- the flows' common steps -----------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    front: Front
+    upstreams: list[FakeUpstream]
+    audit: AuditLines
+
+    @property
+    def upstream(self) -> FakeUpstream:
+        return self.upstreams[-1]
+
+
+@contextlib.contextmanager
+def front_env(monkeypatch: pytest.MonkeyPatch, document: Mapping[str, Any]) -> Iterator[Env]:
+    """A front on moto with `document` as its settings, its audit lines captured."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        aws = create_aws(document)
+        front, upstreams = make_front(aws.env)
+        lines = capture_audit()
+        audit_lines = next(lines)
+        try:
+            yield Env(front, upstreams, audit_lines)
+        finally:
+            lines.close()
+
+
+def authorize_query(challenge: str, **overrides: str | list[str]) -> dict[str, str | list[str]]:
+    query: dict[str, str | list[str]] = {
+        "response_type": "code",
+        "client_id": "inspector",
+        "redirect_uri": REDIRECT,
+        "state": "client-state-1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": MCP_URL,
+        "scope": "mcp/access",
+    }
+    query.update(overrides)
+    return {k: v for k, v in query.items() if v != ""}
+
+
+def sign_in(env: Env, browser: Browser, challenge: str, **overrides: str | list[str]) -> Response:
+    """authorize → consent (approve) → the upstream's callback; returns the callback's response."""
+    page = browser.send(event("GET", "/oauth/authorize", query=authorize_query(challenge, **overrides)))
+    assert page.status == 200, page.body
+    fields = hidden_fields(page.body)
+    approved = browser.send(event("POST", "/oauth/consent", form={**fields, "decision": "approve"}))
+    assert approved.status == 302
+    upstream_query = query_of(approved.headers["Location"])
+    return browser.send(
+        event(
+            "GET",
+            "/oauth/callback",
+            query={"state": upstream_query["state"], "code": upstream_query["test_code"]},
+        )
+    )
+
+
+def redeem(env: Env, code: str, verifier: str, client_id: str = "inspector", **extra: str) -> Response:
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": REDIRECT,
+        "client_id": client_id,
+        "resource": MCP_URL,
+        **extra,
+    }
+    return Browser(env.front).send(event("POST", "/oauth/token", form=form))
+
+
+def body(response: Response) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(response.body)
+    return document
+
+
+def tokens_for(env: Env) -> dict[str, Any]:
+    verifier, challenge = pkce_pair()
+    callback = sign_in(env, Browser(env.front), challenge)
+    code = query_of(callback.headers["Location"])["code"]
+    response = redeem(env, code, verifier)
+    assert response.status == 200, response.body
+    return body(response)

@@ -201,3 +201,130 @@ def test_a_tls_context_that_does_not_verify_is_refused() -> None:
     context.check_hostname = False
     with pytest.raises(ValueError, match="verify"):
         CimdFetcher(ssl_context=context)
+
+
+# --- remembered refusals and the download hook (amplification) ---------------------------------
+
+
+class CountingResolver:
+    """Resolves every host to `answer` and counts the lookups (one per download attempt)."""
+
+    def __init__(self, answer: str = "10.0.0.5") -> None:
+        self.answer = answer
+        self.hosts: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.hosts.append(host)
+        return [self.answer]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refused_client_id_is_refused_again_without_a_fetch_until_the_refusal_expires(
+    dialled: list[Any],
+) -> None:
+    """Without this, every /authorize naming a bad URL makes the front resolve and dial it again."""
+    resolver, clock = CountingResolver(), Clock()
+    fetcher = CimdFetcher(resolver=resolver, clock=clock, negative_cache_seconds=60)
+    client_id = "https://client.example.com/metadata.json"
+    for _ in range(3):
+        with pytest.raises(CimdError, match="non-public") as info:
+            fetcher.fetch(client_id)
+        assert info.value.error == "invalid_client"
+    assert len(resolver.hosts) == 1
+    clock.now += 59
+    with pytest.raises(CimdError, match="non-public"):
+        fetcher.fetch(client_id)
+    assert len(resolver.hosts) == 1
+    clock.now += 1
+    with pytest.raises(CimdError, match="non-public"):
+        fetcher.fetch(client_id)
+    assert len(resolver.hosts) == 2
+    assert dialled == []
+
+
+def test_remembered_refusals_are_bounded(dialled: list[Any]) -> None:
+    resolver = CountingResolver()
+    fetcher = CimdFetcher(resolver=resolver, clock=Clock(), negative_cache_seconds=60, negative_cache_size=2)
+    ids = [f"https://client.example.com/m{n}.json" for n in range(3)]
+    for client_id in ids:
+        with pytest.raises(CimdError):
+            fetcher.fetch(client_id)
+    assert len(resolver.hosts) == 3
+    with pytest.raises(CimdError):
+        fetcher.fetch(ids[2])  # still remembered
+    with pytest.raises(CimdError):
+        fetcher.fetch(ids[0])  # dropped first (least recently used): fetched again
+    assert len(resolver.hosts) == 4
+
+
+def _serving(fetcher: CimdFetcher, downloads: list[str]) -> None:
+    """Replace the network step only: the document comes back as a fresh download would."""
+
+    def download(client_id: str) -> tuple[dict[str, Any], str | None]:
+        downloads.append(client_id)
+        return {"client_id": client_id, "redirect_uris": ["http://127.0.0.1/cb"]}, "max-age=60"
+
+    fetcher._download = download  # type: ignore[method-assign]
+
+
+def test_without_negative_cache_seconds_nothing_is_remembered(dialled: list[Any]) -> None:
+    resolver = CountingResolver()
+    fetcher = CimdFetcher(resolver=resolver, clock=Clock())
+    for _ in range(2):
+        with pytest.raises(CimdError):
+            fetcher.fetch("https://client.example.com/metadata.json")
+    assert len(resolver.hosts) == 2
+
+
+def test_the_download_hook_runs_only_when_a_download_is_about_to_happen() -> None:
+    clock, downloads, hook_calls = Clock(), list[str](), list[str]()
+    fetcher = CimdFetcher(resolver=CountingResolver(), clock=clock)
+    _serving(fetcher, downloads)
+    client_id = "https://client.example.com/metadata.json"
+    fetcher.fetch(client_id, before_download=lambda: hook_calls.append(client_id))
+    fetcher.fetch(client_id, before_download=lambda: hook_calls.append(client_id))  # cached
+    assert (len(downloads), len(hook_calls)) == (1, 1)
+    clock.now += 60
+    fetcher.fetch(client_id, before_download=lambda: hook_calls.append(client_id))  # stale
+    assert (len(downloads), len(hook_calls)) == (2, 2)
+
+
+def test_a_hook_that_refuses_stops_the_download_and_is_not_remembered_as_the_clients_fault() -> None:
+    """A rate-limited caller must not make the client ID fail for everyone else for a minute."""
+
+    class Limited(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Limited
+
+    downloads: list[str] = []
+    fetcher = CimdFetcher(resolver=CountingResolver(), clock=Clock(), negative_cache_seconds=60)
+    _serving(fetcher, downloads)
+    client_id = "https://client.example.com/metadata.json"
+    with pytest.raises(Limited):
+        fetcher.fetch(client_id, before_download=refuse)
+    assert downloads == []
+    assert fetcher.fetch(client_id).metadata.client_id == client_id
+
+
+def test_a_success_after_a_refusal_expired_is_served_from_the_cache(dialled: list[Any]) -> None:
+    clock, downloads = Clock(), list[str]()
+    fetcher = CimdFetcher(resolver=CountingResolver(), clock=clock, negative_cache_seconds=60)
+    client_id = "https://client.example.com/metadata.json"
+    with pytest.raises(CimdError):
+        fetcher.fetch(client_id)
+    _serving(fetcher, downloads)
+    with pytest.raises(CimdError):
+        fetcher.fetch(client_id)  # remembered: the fixed document is not looked at yet
+    clock.now += 60
+    assert fetcher.fetch(client_id).metadata.client_id == client_id
+    assert fetcher.fetch(client_id).metadata.client_id == client_id
+    assert downloads == [client_id]

@@ -10,120 +10,37 @@ unverified URI), §5.2 (token errors), RFC 7636 §4.6 (PKCE), RFC 8707 (resource
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import pytest
-from moto import mock_aws
 
 from app.oauth.cimd import CimdError
-from app.oauth.handler import Front
-from app.oauth.http import Response
 from tests.unit.oauth.front_harness import (
     ISSUER,
     MCP_URL,
     REDIRECT,
-    AuditLines,
     Browser,
-    FakeUpstream,
-    capture_audit,
-    create_aws,
+    Env,
+    authorize_query,
+    body,
     event,
+    front_env,
     hidden_fields,
-    make_front,
     pkce_pair,
     query_of,
+    redeem,
     settings_document,
+    sign_in,
+    tokens_for,
 )
-
-
-@dataclass
-class Env:
-    front: Front
-    upstreams: list[FakeUpstream]
-    audit: AuditLines
-
-    @property
-    def upstream(self) -> FakeUpstream:
-        return self.upstreams[-1]
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        aws = create_aws(settings_document())
-        front, upstreams = make_front(aws.env)
-        lines = capture_audit()
-        audit = next(lines)
-        try:
-            yield Env(front, upstreams, audit)
-        finally:
-            lines.close()
-
-
-def authorize_query(challenge: str, **overrides: str | list[str]) -> dict[str, str | list[str]]:
-    query: dict[str, str | list[str]] = {
-        "response_type": "code",
-        "client_id": "inspector",
-        "redirect_uri": REDIRECT,
-        "state": "client-state-1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": MCP_URL,
-        "scope": "mcp/access",
-    }
-    query.update(overrides)
-    return {k: v for k, v in query.items() if v != ""}
-
-
-def sign_in(env: Env, browser: Browser, challenge: str, **overrides: str | list[str]) -> Response:
-    """authorize → consent (approve) → the upstream's callback; returns the callback's response."""
-    page = browser.send(event("GET", "/oauth/authorize", query=authorize_query(challenge, **overrides)))
-    assert page.status == 200, page.body
-    fields = hidden_fields(page.body)
-    approved = browser.send(event("POST", "/oauth/consent", form={**fields, "decision": "approve"}))
-    assert approved.status == 302
-    upstream_query = query_of(approved.headers["Location"])
-    return browser.send(
-        event(
-            "GET",
-            "/oauth/callback",
-            query={"state": upstream_query["state"], "code": upstream_query["test_code"]},
-        )
-    )
-
-
-def redeem(env: Env, code: str, verifier: str, client_id: str = "inspector", **extra: str) -> Response:
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "code_verifier": verifier,
-        "redirect_uri": REDIRECT,
-        "client_id": client_id,
-        "resource": MCP_URL,
-        **extra,
-    }
-    return Browser(env.front).send(event("POST", "/oauth/token", form=form))
-
-
-def body(response: Response) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(response.body)
-    return document
-
-
-def tokens_for(env: Env) -> dict[str, Any]:
-    verifier, challenge = pkce_pair()
-    callback = sign_in(env, Browser(env.front), challenge)
-    code = query_of(callback.headers["Location"])["code"]
-    response = redeem(env, code, verifier)
-    assert response.status == 200, response.body
-    return body(response)
+    with front_env(monkeypatch, settings_document()) as opened:
+        yield opened
 
 
 def test_metadata_declares_s256_cimd_and_the_endpoints(env: Env) -> None:
@@ -374,7 +291,7 @@ def test_an_unknown_client_gets_an_error_page(env: Env) -> None:
 
 def test_a_refused_client_metadata_document_gets_an_error_page(env: Env) -> None:
     class RefusingFetcher:
-        def fetch(self, client_id: str) -> Any:
+        def fetch(self, client_id: str, *, before_download: Any = None) -> Any:
             raise CimdError("the host resolves to a private address")
 
     env.front.fetcher_factory = RefusingFetcher  # type: ignore[assignment]

@@ -20,16 +20,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx2
 import pytest
 
-from tests.e2e.oauth_support import Browser, query_of
+from tests.e2e.oauth_support import Browser, oauth_stack, query_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e")]
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e-browser-cors")]
 
 INSPECTOR = "http://localhost:6274"
 REDIRECT_URI = f"{INSPECTOR}/oauth/callback"
@@ -42,6 +42,14 @@ SAFELISTED_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/fo
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Its own stack (as `make dev`, the dev login auto-approved): the front's audit events it
+    causes stay out of the shared stack whose audit trail other tests inspect."""
+    with oauth_stack(tmp_path_factory.mktemp("browser-cors-stack"), cimd_ca=None) as state:
+        yield state
 
 
 def needs_preflight(method: str, headers: Mapping[str, str]) -> list[str]:
@@ -101,9 +109,9 @@ def _pkce() -> tuple[str, str]:
 
 
 async def test_the_inspectors_browser_can_discover_register_sign_in_and_get_tokens(
-    local_stack: dict[str, Any],
+    stack: dict[str, Any],
 ) -> None:
-    mcp_url: str = local_stack["mcp_url"]
+    mcp_url: str = stack["mcp_url"]
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(mcp_url))
     version = {"MCP-Protocol-Version": PROTOCOL_VERSION}
     async with httpx2.AsyncClient(timeout=30) as http:
@@ -111,7 +119,7 @@ async def test_the_inspectors_browser_can_discover_register_sign_in_and_get_toke
         prm = await browser_fetch(http, "GET", f"{origin}/.well-known/oauth-protected-resource/mcp", version)
         assert prm.status_code == 200
         issuer = prm.json()["authorization_servers"][0]
-        assert issuer == local_stack["oauth_issuer"]
+        assert issuer == stack["oauth_issuer"]
 
         # 2. RFC 8414 metadata at the host root, path inserted (RFC 8414 §3.1).
         issuer_path = urlsplit(issuer).path
@@ -210,8 +218,8 @@ async def test_the_inspectors_browser_can_discover_register_sign_in_and_get_toke
         assert revoked.status_code == 200
 
 
-async def test_the_jwks_and_the_openid_form_of_the_metadata_are_readable(local_stack: dict[str, Any]) -> None:
-    issuer: str = local_stack["oauth_issuer"]
+async def test_the_jwks_and_the_openid_form_of_the_metadata_are_readable(stack: dict[str, Any]) -> None:
+    issuer: str = stack["oauth_issuer"]
     version = {"MCP-Protocol-Version": PROTOCOL_VERSION}
     async with httpx2.AsyncClient(timeout=30) as http:
         metadata = (
@@ -221,13 +229,13 @@ async def test_the_jwks_and_the_openid_form_of_the_metadata_are_readable(local_s
     assert jwks.json()["keys"]
 
 
-async def test_a_preflight_runs_no_function_and_mcp_has_none(local_stack: dict[str, Any]) -> None:
+async def test_a_preflight_runs_no_function_and_mcp_has_none(stack: dict[str, Any]) -> None:
     """The preflight is the gateway's own answer (204, no body; tests/unit/devtools/test_gateway_cors.py
     shows no function runs); /mcp declares no OPTIONS (its CORS is a separate setting): 403."""
-    mcp_url: str = local_stack["mcp_url"]
+    mcp_url: str = stack["mcp_url"]
     async with httpx2.AsyncClient(timeout=30) as http:
         preflight = await http.options(
-            f"{local_stack['oauth_issuer']}/token",
+            f"{stack['oauth_issuer']}/token",
             headers={"Origin": INSPECTOR, "Access-Control-Request-Method": "POST"},
         )
         mcp = await http.options(

@@ -19,11 +19,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+import socket
+import subprocess
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import anyio
 import httpx2
 import pytest
 
@@ -245,3 +254,220 @@ async def test_a_preflight_runs_no_function_and_mcp_has_none(stack: dict[str, An
     assert preflight.content == b""
     assert mcp.status_code == 403
     assert mcp.json() == {"message": "Missing Authentication Token"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The same in a real browser: Debian's Chromium, driven through chromedriver's W3C WebDriver HTTP
+# API (https://www.w3.org/TR/webdriver2/: New Session, Navigate To, Execute Async Script), from a
+# page on another origin. The browser itself enforces CORS; the consent page's fetch failing is
+# the control that shows it does.
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+BROWSER_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Runs in the page: each step is a fetch; a CORS refusal is a TypeError the page sees.
+STEPS_SCRIPT = """
+const [steps, done] = [arguments[0], arguments[arguments.length - 1]];
+(async () => {
+  const results = [];
+  for (const step of steps) {
+    try {
+      const response = await fetch(step.url, {method: step.method, headers: step.headers, body: step.body});
+      results.push({read: true, status: response.status, body: await response.text(),
+                    retryAfter: response.headers.get("Retry-After")});
+    } catch (error) {
+      results.push({read: false, error: String(error)});
+    }
+  }
+  done(results);
+})();
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def page_origin() -> Iterator[str]:
+    """An empty page on its own origin (another port of 127.0.0.1), standing in for the Inspector."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>inspector stand-in</title>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def webdriver_session() -> Iterator[tuple[httpx2.Client, str]]:
+    """chromedriver on a free loopback port and one headless Chromium session; both stopped after."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    port = _free_port()
+    driver = subprocess.Popen(
+        [str(CHROMEDRIVER), f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            for _ in range(200):
+                try:
+                    if http.get("/status").json()["value"]["ready"]:
+                        break
+                except httpx2.TransportError:
+                    pass
+                time.sleep(0.05)
+            capabilities = {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": str(CHROMIUM), "args": BROWSER_FLAGS},
+            }
+            created = http.post("/session", json={"capabilities": {"alwaysMatch": capabilities}})
+            assert created.status_code == 200, created.text
+            session = created.json()["value"]["sessionId"]
+            try:
+                yield http, session
+            finally:
+                http.delete(f"/session/{session}")
+    finally:
+        driver.terminate()
+        driver.wait(timeout=10)
+
+
+def run_in_page(http: httpx2.Client, session: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answer = http.post(f"/session/{session}/execute/async", json={"script": STEPS_SCRIPT, "args": [steps]})
+    assert answer.status_code == 200, answer.text
+    results: list[dict[str, Any]] = answer.json()["value"]
+    return results
+
+
+def test_a_real_browser_on_another_origin_reads_exactly_the_public_endpoints(stack: dict[str, Any]) -> None:
+    mcp_url: str = stack["mcp_url"]
+    issuer: str = stack["oauth_issuer"]
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(mcp_url))
+    version = {"MCP-Protocol-Version": PROTOCOL_VERSION}
+    with page_origin() as page, webdriver_session() as (http, session):
+        assert page != origin
+        assert http.post(f"/session/{session}/url", json={"url": page + "/"}).status_code == 200
+        redirect_uri = f"{page}/oauth/callback"
+        prm, metadata_answer, registered = run_in_page(
+            http,
+            session,
+            [
+                {
+                    "method": "GET",
+                    "url": f"{origin}/.well-known/oauth-protected-resource/mcp",
+                    "headers": version,
+                },
+                {
+                    "method": "GET",
+                    "url": f"{origin}/.well-known/oauth-authorization-server{urlsplit(issuer).path}",
+                    "headers": version,
+                },
+                {
+                    "method": "POST",
+                    "url": f"{issuer}/register",
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps({"client_name": "browser", "redirect_uris": [redirect_uri]}),
+                },
+            ],
+        )
+        assert prm["read"], prm
+        assert json.loads(prm["body"])["authorization_servers"][0] == issuer
+        assert metadata_answer["read"], metadata_answer
+        metadata = json.loads(metadata_answer["body"])
+        assert registered["read"], registered
+        assert registered["status"] == 201
+        client_id = json.loads(registered["body"])["client_id"]
+
+        verifier, challenge = _pkce()
+        authorize_url = (
+            metadata["authorization_endpoint"]
+            + "?"
+            + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": client_id,
+                    "redirect_uri": redirect_uri,
+                    "state": "browser-state",
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "resource": mcp_url,
+                    "scope": "mcp/access",
+                }
+            )
+        )
+        [consent_fetch] = run_in_page(http, session, [{"method": "GET", "url": authorize_url, "headers": {}}])
+        # The control: the browser refuses the page the consent page (no Access-Control-Allow-Origin).
+        assert not consent_fetch["read"], consent_fetch
+        assert "TypeError" in consent_fetch["error"]
+
+        code = query_of(anyio.run(_navigate, authorize_url, redirect_uri))["code"]
+        form = urlencode(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": verifier,
+                "redirect_uri": redirect_uri,
+                "client_id": client_id,
+                "resource": mcp_url,
+            }
+        )
+        form_headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        basic = {**form_headers, "Authorization": "Basic " + base64.b64encode(b"nobody:nothing").decode()}
+        tokens, replayed, confidential = run_in_page(
+            http,
+            session,
+            [
+                {"method": "POST", "url": metadata["token_endpoint"], "headers": form_headers, "body": form},
+                {"method": "POST", "url": metadata["token_endpoint"], "headers": form_headers, "body": form},
+                {
+                    "method": "POST",
+                    "url": metadata["token_endpoint"],
+                    "headers": basic,
+                    "body": "grant_type=x",
+                },
+            ],
+        )
+    assert tokens["read"], tokens
+    assert tokens["status"] == 200
+    assert json.loads(tokens["body"])["access_token"]
+    # An OAuth error is readable too, so the client can say what went wrong (RFC 6749 §5.2).
+    assert replayed["read"], replayed
+    assert json.loads(replayed["body"])["error"] == "invalid_grant"
+    # Authorization (client_secret_basic) passes the preflight.
+    assert confidential["read"], confidential
+    assert json.loads(confidential["body"])["error"]
+
+
+async def _navigate(authorize_url: str, redirect_uri: str) -> str:
+    """The full-window sign-in (consent, dev login) up to the redirect URI: a navigation, not a fetch."""
+    async with httpx2.AsyncClient(timeout=30) as window:
+        return await Browser(window).sign_in(authorize_url, redirect_uri)

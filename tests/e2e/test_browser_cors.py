@@ -111,6 +111,23 @@ async def browser_fetch(
     return response
 
 
+def _authorize_url(
+    metadata: Mapping[str, Any], client_id: str, redirect_uri: str, state: str, challenge: str, resource: str
+) -> str:
+    """The authorization request a client sends the user's window to (PKCE S256, RFC 8707 resource)."""
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": resource,
+        "scope": "mcp/access",
+    }
+    return f"{metadata['authorization_endpoint']}?{urlencode(query)}"
+
+
 def _pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -156,21 +173,8 @@ async def test_the_inspectors_browser_can_discover_register_sign_in_and_get_toke
         # 4. The authorize page is a navigation, not a fetch: a script on the Inspector's origin
         # that fetches it gets an answer its browser will not hand over (no ACAO).
         verifier, challenge = _pkce()
-        authorize_url = (
-            metadata["authorization_endpoint"]
-            + "?"
-            + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": client_id,
-                    "redirect_uri": REDIRECT_URI,
-                    "state": "inspector-state",
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "resource": mcp_url,
-                    "scope": "mcp/access",
-                }
-            )
+        authorize_url = _authorize_url(
+            metadata, client_id, REDIRECT_URI, "inspector-state", challenge, mcp_url
         )
         fetched = await http.get(authorize_url, headers={"Origin": INSPECTOR})
         assert fetched.status_code == 200
@@ -408,22 +412,7 @@ def test_a_real_browser_on_another_origin_reads_exactly_the_public_endpoints(sta
         client_id = json.loads(registered["body"])["client_id"]
 
         verifier, challenge = _pkce()
-        authorize_url = (
-            metadata["authorization_endpoint"]
-            + "?"
-            + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": client_id,
-                    "redirect_uri": redirect_uri,
-                    "state": "browser-state",
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "resource": mcp_url,
-                    "scope": "mcp/access",
-                }
-            )
-        )
+        authorize_url = _authorize_url(metadata, client_id, redirect_uri, "browser-state", challenge, mcp_url)
         [consent_fetch] = run_in_page(http, session, [{"method": "GET", "url": authorize_url, "headers": {}}])
         # The control: the browser refuses the page the consent page (no Access-Control-Allow-Origin).
         assert not consent_fetch["read"], consent_fetch

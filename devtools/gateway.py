@@ -14,6 +14,14 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    and `pathParameters.proxy`. A resource that does not exist, or a method not defined on it, is
    403 "Missing Authentication Token" (https://repost.aws/knowledge-center/
    api-gateway-authentication-token-errors: "a method or resource that does not exist");
+   OPTIONS on the resources the stack gives a CORS preflight (both protected-resource metadata
+   resources, and the front's three) is answered here as its MOCK integration does: 204, the
+   declared `Access-Control-*` headers, an empty body, no authorizer and no function ("CORS for
+   REST APIs in API Gateway": https://docs.aws.amazon.com/apigateway/latest/developerguide/
+   how-to-cors.html; "Enable CORS on a resource using the API Gateway import API", the MOCK
+   OPTIONS method: https://docs.aws.amazon.com/apigateway/latest/developerguide/
+   enable-cors-for-resource-using-swagger-importer-tool.html). A MOCK answers the same whatever
+   the request asks for: the browser, not the gateway, compares it with what it wants to send;
 3. build the request as the integration sees it: repeated headers and query parameters in
    `multiValueHeaders` / `multiValueQueryStringParameters` in order, their last value in
    `headers` / `queryStringParameters` (Lambda proxy input format: https://docs.aws.amazon.com/
@@ -127,6 +135,22 @@ _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header 
 Integration = Literal["mcp", "front"]
 GREEDY_SUFFIX: Final = "/{proxy+}"
 
+# The CORS preflight's MOCK answer, as infra/constructs/api.py declares it (CORS_* there; a test
+# in tests/infra compares the two). The allowed headers are what the MCP SDKs' browser OAuth
+# code sends: `MCP-Protocol-Version` on metadata fetches, `Content-Type: application/json` to
+# /register, `Authorization: Basic` to /token; the Mcp-Method and Mcp-Name headers of protocol
+# 2026-07-28 are listed too. No Allow-Credentials: these resources use no cookies.
+PREFLIGHT_STATUS: Final = 204
+PREFLIGHT_ALLOW_ORIGIN: Final = "*"
+PREFLIGHT_ALLOW_HEADERS: Final = (
+    "Authorization",
+    "Content-Type",
+    "MCP-Protocol-Version",
+    "Mcp-Method",
+    "Mcp-Name",
+)
+PREFLIGHT_MAX_AGE_SECONDS: Final = 3600
+
 
 @dataclass(frozen=True)
 class Route:
@@ -142,6 +166,8 @@ class Route:
     methods: frozenset[str]
     authorized: bool
     integration: Integration = "mcp"
+    # Methods a CORS preflight (OPTIONS, a MOCK integration) allows here; empty: no OPTIONS method.
+    preflight: tuple[str, ...] = ()
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path parameters when `path` is this resource ({} for a plain one), else None."""
@@ -155,8 +181,10 @@ class Route:
 
 ROUTES: Final = (
     Route("/mcp", frozenset({"POST", "GET", "DELETE"}), authorized=True),
-    Route("/.well-known/oauth-protected-resource", frozenset({"GET"}), authorized=False),
-    Route("/.well-known/oauth-protected-resource/mcp", frozenset({"GET"}), authorized=False),
+    Route("/.well-known/oauth-protected-resource", frozenset({"GET"}), authorized=False, preflight=("GET",)),
+    Route(
+        "/.well-known/oauth-protected-resource/mcp", frozenset({"GET"}), authorized=False, preflight=("GET",)
+    ),
     Route("/health", frozenset({"GET"}), authorized=False),
 )
 # The authorization front's public routes (infra/constructs/api.py declares the same): the
@@ -164,11 +192,17 @@ ROUTES: Final = (
 # other two metadata paths (/oauth/.well-known/...) are reached through the proxy resource.
 FRONT_ROUTES: Final = (
     *(
-        Route(path, frozenset({"GET"}), authorized=False, integration="front")
+        Route(path, frozenset({"GET"}), authorized=False, integration="front", preflight=("GET",))
         for path in AUTHORIZATION_SERVER_METADATA_PATHS
         if not path.startswith(FRONT_PATH + "/")
     ),
-    Route(FRONT_PATH + GREEDY_SUFFIX, frozenset({"GET", "POST"}), authorized=False, integration="front"),
+    Route(
+        FRONT_PATH + GREEDY_SUFFIX,
+        frozenset({"GET", "POST"}),
+        authorized=False,
+        integration="front",
+        preflight=("GET", "POST"),
+    ),
 )
 
 
@@ -342,6 +376,8 @@ class Gateway:
 
     async def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
         found = self._route(request.url.path)
+        if found is not None and request.method == "OPTIONS" and found[0].preflight:
+            return preflight_response(found[0].preflight)
         if found is None or request.method not in found[0].methods:
             return _gateway_response(403, "Missing Authentication Token")
         route, path_parameters = found
@@ -502,6 +538,29 @@ def _client_response(proxy: ProxyResponse) -> Response:
     for name, value in headers:
         response.headers.append(name, value)
     return response
+
+
+def preflight_headers(methods: Sequence[str]) -> dict[str, str]:
+    """The headers of a CORS preflight's MOCK answer on a resource allowing `methods`."""
+    return {
+        "Access-Control-Allow-Headers": ",".join(PREFLIGHT_ALLOW_HEADERS),
+        "Access-Control-Allow-Origin": PREFLIGHT_ALLOW_ORIGIN,
+        "Access-Control-Allow-Methods": ",".join(methods),
+        "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
+    }
+
+
+def preflight_response(methods: Sequence[str]) -> Response:
+    """A MOCK integration's answer: the integration response's status and headers, no body.
+
+    The method has no response template, so the body is empty; the content type is API Gateway's
+    default, application/json, as on every answer without one (see `_client_headers`).
+    """
+    return Response(
+        b"",
+        status_code=PREFLIGHT_STATUS,
+        headers={**preflight_headers(methods), "Content-Type": "application/json"},
+    )
 
 
 def _challenge_headers(challenge: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from app.core.snapstart import register_after_restore, reseed_random
 from app.oauth import authorization, registration, token_endpoint
 from app.oauth.cimd import CIMD_REFUSAL_SECONDS, CimdFetcher
 from app.oauth.context import FrontContext
+from app.oauth.cors import with_cors
 from app.oauth.http import FrontRequest, Response, Result, json_response, oauth_error
 from app.oauth.metadata import authorization_server_metadata
 from app.oauth.settings import FrontSettings, FrontSettingsSource
@@ -309,6 +310,7 @@ def _action(path: str) -> str:
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     started = time.perf_counter()
     response, audit = handle(event, _front)
+    response = with_cors(route_path(event), response)  # app/oauth/cors.py: which routes, and why
     audit.status = response.status
     audit.latency_ms = round((time.perf_counter() - started) * 1000, 3)
     emit(audit)

@@ -10,6 +10,9 @@ goes to get one; it authenticates clients and users itself):
   /.well-known/oauth-authorization-server/oauth   GET        open             -> front alias
   /.well-known/openid-configuration/oauth         GET        open             -> front alias
   /oauth/{proxy+}                                 GET POST   open             -> front alias
+and OPTIONS (CORS preflight, answered by API Gateway with a MOCK integration, no function, no
+authorizer) on both protected-resource metadata resources and on the front's three resources,
+so a browser client (the MCP Inspector) can read them from its own origin.
 """
 
 from __future__ import annotations
@@ -41,6 +44,19 @@ FRONT_METADATA_PATHS = (
     f"/.well-known/openid-configuration{FRONT_PATH}",
 )
 FRONT_METHODS = ("GET", "POST")
+
+# CORS preflight (OPTIONS) for the public discovery and token resources. A browser client (the MCP
+# Inspector, any web MCP client) fetches them from its own origin and, because the SDK adds
+# `MCP-Protocol-Version` to metadata fetches, sends JSON to /register and `Authorization: Basic`
+# to /token, the browser asks first. API Gateway answers with a MOCK integration ("CORS for REST
+# APIs in API Gateway": https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-cors.html);
+# the actual responses carry `Access-Control-Allow-Origin: *` from the functions themselves (a
+# proxy integration must, per the same page). No `Allow-Credentials`: none of these uses
+# cookies. devtools/gateway.py answers the same preflights; tests/infra keeps the two equal.
+CORS_ALLOW_ORIGIN = "*"
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "MCP-Protocol-Version", "Mcp-Method", "Mcp-Name")
+CORS_MAX_AGE_SECONDS = 3600
+CORS_PREFLIGHT_STATUS = 204
 
 # One JSON object per request. Field names are what the metric filters and saved queries use.
 # `status` is a number; every other value is a string ($context.error.messageString is quoted).
@@ -172,6 +188,9 @@ class McpApi(Construct):
             resource.add_method("GET", integration, authorization_type=apigw.AuthorizationType.NONE)
             for resource in (prm_root, prm, health)
         ]
+        self.preflight_methods: list[apigw.Method] = [
+            self._preflight(resource, ("GET",)) for resource in (prm_root, prm)
+        ]
 
         # Public URLs: the custom domain when there is one, else the execute-api stage URL.
         self.domain: apigw.DomainName | None = None
@@ -239,6 +258,24 @@ class McpApi(Construct):
                 resource.add_method(verb, integration, authorization_type=apigw.AuthorizationType.NONE)
                 for verb in verbs
             )
+            # `/oauth/{proxy+}` is one resource, so its preflight also answers for /oauth/authorize,
+            # /oauth/consent and /oauth/callback. Harmless: it allows no credentials (a fetch with
+            # the consent cookie fails this preflight, and one without the cookie is refused by the
+            # front), and whether a page may READ an answer is the actual response's
+            # Access-Control-Allow-Origin, which the front sets only on metadata, JWKS, register,
+            # token and revoke (app/oauth/cors.py), never on those cookie-bound navigations.
+            self.preflight_methods.append(self._preflight(resource, verbs))
+
+    @staticmethod
+    def _preflight(resource: apigw.IResource, verbs: tuple[str, ...]) -> apigw.Method:
+        """OPTIONS on `resource`: a MOCK integration answering the CORS preflight, no authorizer."""
+        return resource.add_cors_preflight(
+            allow_origins=[CORS_ALLOW_ORIGIN],
+            allow_methods=list(verbs),
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            max_age=cdk.Duration.seconds(CORS_MAX_AGE_SECONDS),
+            status_code=CORS_PREFLIGHT_STATUS,
+        )
 
     def _custom_domain(self, config: StackConfig) -> apigw.DomainName:
         zone: route53.IHostedZone | None = None

@@ -29,6 +29,17 @@ FRONT_ROUTES = {
     ("GET", "/oauth/{proxy+}"),
     ("POST", "/oauth/{proxy+}"),
 }
+# CORS preflights: OPTIONS answered by a MOCK integration, no authorizer (tests/infra/test_cors.py).
+PRM_PREFLIGHT_ROUTES = {
+    ("OPTIONS", "/.well-known/oauth-protected-resource"),
+    ("OPTIONS", "/.well-known/oauth-protected-resource/mcp"),
+}
+FRONT_PREFLIGHT_ROUTES = {
+    ("OPTIONS", "/.well-known/oauth-authorization-server/oauth"),
+    ("OPTIONS", "/.well-known/openid-configuration/oauth"),
+    ("OPTIONS", "/oauth/{proxy+}"),
+}
+PREFLIGHT_ROUTES = PRM_PREFLIGHT_ROUTES | FRONT_PREFLIGHT_ROUTES
 
 
 def cdk_json_context() -> dict[str, object]:

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from app.mcp.server import build_server
-from tests.infra.conftest import FRONT_ROUTES, Synth, api_routes, lint, render, synthesize
+from tests.infra.conftest import (
+    FRONT_ROUTES,
+    PREFLIGHT_ROUTES,
+    PRM_PREFLIGHT_ROUTES,
+    Synth,
+    api_routes,
+    lint,
+    render,
+    synthesize,
+)
 
 # One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-options")]
@@ -229,12 +238,12 @@ def test_routes_do_not_change_with_options(on: Synth, cert: Synth) -> None:
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
     }
-    assert public == base | FRONT_ROUTES
-    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES)
-    # OAUTH_FRONT=false: none of the front's routes.
+    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES
+    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES) + len(PREFLIGHT_ROUTES)
+    # OAUTH_FRONT=false: none of the front's routes (the metadata's preflights stay).
     assert {
         route for route, props in api_routes(cert).items() if props["AuthorizationType"] == "NONE"
-    } == base
+    } == base | PRM_PREFLIGHT_ROUTES
 
 
 def test_snapstart_off_still_uses_the_alias(cert: Synth) -> None:

@@ -1,0 +1,243 @@
+"""A real headless browser and the MCP Inspector's web client, for the browser end-to-end tests.
+
+The browser is the system Chromium (Debian `chromium` + `chromium-driver`) driven by Selenium
+with an explicit driver path, so Selenium Manager never runs (it would try to download a
+browser). Locally a missing browser skips the test with the command that installs it; in CI
+(`CI` set) it is a failure, because `.ci/run` installs it first.
+
+The Inspector is the pinned npm package (`package.json`), run from `node_modules` on the Node 22
+the package `node` provides (the Inspector needs Node >= 22.19). Its web server holds a proxy
+that can fetch any URL and start local processes, so it keeps its own API token: one made at
+test time, handed to the browser in the page URL as the Inspector prints it, never disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL_BROWSER = "apt-get install -y --no-install-recommends chromium chromium-driver"
+INSPECTOR_PACKAGE = ROOT / "node_modules" / "@modelcontextprotocol" / "inspector"
+INSPECTOR_LAUNCHER = INSPECTOR_PACKAGE / "clients" / "launcher" / "build" / "index.js"
+NODE_BIN = ROOT / "node_modules" / "node" / "bin"
+INSPECTOR_START_SECONDS = 30
+
+# FIELD-NOTES "Browsers, inspectors and MCP Apps": headless, and nothing that reaches the internet
+# on its own (component updates, sync, background networking, QUIC probes).
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
+
+T = TypeVar("T")
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip locally with how to fix it; fail in CI, where `.ci/run` installs everything first."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI installs it in .ci/run before make test)")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class BrowserPaths:
+    chromium: str
+    chromedriver: str
+
+
+def browser_paths() -> BrowserPaths:
+    """The system Chromium and its driver, or a skip (a failure in CI) saying how to install them."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not chromium or not chromedriver:
+        missing(f"no system Chromium and chromedriver: install them with `{INSTALL_BROWSER}`")
+    return BrowserPaths(chromium, chromedriver)
+
+
+@contextmanager
+def headless_chromium(paths: BrowserPaths) -> Iterator[webdriver.Chrome]:
+    """A fresh headless Chromium (its own profile, so its own cookies), closed afterwards."""
+    options = Options()
+    options.binary_location = paths.chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    # The console (errors, CSP violations) is what explains a stuck sign-in.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=paths.chromedriver))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Console:
+    """The browser console, kept: each read moves new entries here (the driver hands each out once)."""
+
+    def __init__(self, driver: webdriver.Chrome) -> None:
+        self.driver = driver
+        self.entries: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        # Selenium leaves `get_log` unannotated; it returns the console entries as dicts.
+        self.entries.extend(self.driver.get_log("browser"))  # type: ignore[no-untyped-call]
+        return self.entries
+
+    def errors(self) -> list[dict[str, Any]]:
+        """SEVERE entries, minus the web fonts the Inspector asks the internet for (offline here)."""
+        return [
+            entry
+            for entry in self.read()
+            if entry.get("level") == "SEVERE" and "fonts.googleapis.com" not in str(entry.get("message"))
+        ]
+
+
+@contextmanager
+def failure_artifacts(console: Console, folder: Path) -> Iterator[None]:
+    """On any failure inside, save a screenshot, the page and the browser console in `folder`,
+    print where, and re-raise."""
+    try:
+        yield
+    except BaseException:
+        folder.mkdir(parents=True, exist_ok=True)
+        driver = console.driver
+        try:
+            driver.save_screenshot(str(folder / "screenshot.png"))
+            (folder / "page.html").write_text(driver.page_source)
+            (folder / "url.txt").write_text(driver.current_url + "\n")
+            (folder / "console.json").write_text(json.dumps(console.read(), indent=2))
+        except WebDriverException as error:  # the browser itself died: say so next to the rest
+            (folder / "artifacts-error.txt").write_text(f"{type(error).__name__}: {error.msg}\n")
+        print(f"browser artifacts (screenshot, page, console): {folder}")
+        raise
+
+
+def wait_until(what: str, probe: Callable[[], T | None], seconds: float = 20, every: float = 0.2) -> T:
+    """`probe()` once it returns something truthy; an AssertionError naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def act(what: str, action: Callable[[], T | None], seconds: float = 20) -> T:
+    """`action()` (find elements and use them) until it returns something truthy.
+
+    A React page re-renders under the test: an element found a moment ago may be gone by the
+    time it is clicked (StaleElementReferenceException). Finding it again is what a person does.
+    """
+
+    def attempt() -> T | None:
+        try:
+            return action()
+        except StaleElementReferenceException:
+            return None
+
+    return wait_until(what, attempt, seconds)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Inspector:
+    """The Inspector's web client: the URL to open (with its API token) and its origin."""
+
+    url: str
+    origin: str
+    log_path: Path
+
+
+@contextmanager
+def inspector_web(server_url: str, folder: Path) -> Iterator[Inspector]:
+    """The Inspector's web client and proxy on free ports, pointed at `server_url` (Streamable HTTP,
+    no header), until the block ends.
+
+    Its state (catalog, OAuth storage, HOME) lives in `folder`; secrets stay in memory. It binds
+    127.0.0.1 only (its default) and does not open a browser itself.
+    """
+    if not INSPECTOR_LAUNCHER.exists() or not (NODE_BIN / "node").exists():
+        missing("the MCP Inspector is not installed: run `make node_modules/.installed` (npm ci)")
+    home = folder / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    token = secrets.token_urlsafe(24)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(NODE_BIN), env.get("PATH", "")]),
+            "HOME": str(home),
+            "CLIENT_PORT": str(port),
+            # Its MCP Apps sandbox and app origin servers: free ports too, so runs never collide.
+            "MCP_SANDBOX_PORT": str(free_port()),
+            "MCP_APP_ORIGIN_PORT": str(free_port()),
+            "MCP_INSPECTOR_API_TOKEN": token,
+            "MCP_INSPECTOR_SECRET_STORE": "memory",
+            "MCP_STORAGE_DIR": str(folder / "storage"),
+            "MCP_AUTO_OPEN_ENABLED": "false",
+        }
+    )
+    log_path = folder / "inspector.log"
+    command = [
+        str(NODE_BIN / "node"),
+        str(INSPECTOR_LAUNCHER),
+        "--web",
+        "--transport",
+        "http",
+        "--server-url",
+        server_url,
+    ]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    origin = f"http://127.0.0.1:{port}"
+    try:
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"the Inspector exited:\n{log_path.read_text()[-4000:]}")
+            return "is up and running" in log_path.read_text()
+
+        try:
+            wait_until("the Inspector to serve", serving, seconds=INSPECTOR_START_SECONDS)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{log_path.read_text()[-4000:]}") from None
+        yield Inspector(f"{origin}/?MCP_INSPECTOR_API_TOKEN={token}", origin, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -161,7 +161,6 @@ def authorize(ctx: FrontContext, request: FrontRequest) -> Result:
         base_scope=ctx.settings.base_scope,
         consent_url=ctx.settings.endpoint(CONSENT_PATH),
         hidden={"login": upstream_state, "csrf": browser},
-        upstream_origin=origin_of(ctx.settings.upstream.issuer),
         cookie=cookie,
     )
     return Result(page, action, "ok", "consent_shown", client.metadata.client_id)

@@ -2,7 +2,11 @@
 
 Every value from a client (its name, its redirect host) is HTML-escaped. The headers forbid
 framing (clickjacking of the Approve button), scripts of any origin, and sending the page's URL
-elsewhere; forms may post only to this origin or the upstream's (the approval continues there).
+elsewhere. The consent page sets no `form-action`: browsers apply it to every redirect after the
+form's POST (w3c/webappsec-csp#8, w3c/webappsec#482), and an approval travels consent → upstream
+login (and any identity provider the upstream federates to) → the front's callback → the client's
+redirect URI, a chain no origin list can name in advance. With no script allowed and every value
+escaped, no other form can appear on the page for `form-action` to stop.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ _STYLE: Final = (
 )
 
 
-def _headers(form_action: str, referrer_policy: str = "no-referrer") -> dict[str, str]:
-    csp = (
-        f"default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
+def _headers(form_action: str | None, referrer_policy: str = "no-referrer") -> dict[str, str]:
+    """The page headers; `form_action` None leaves the directive out (see the module docstring)."""
+    directives = ["default-src 'none'", "style-src 'unsafe-inline'"]
+    if form_action is not None:
+        directives.append(f"form-action {form_action}")
+    directives += ["frame-ancestors 'none'", "base-uri 'none'"]
+    csp = "; ".join(directives)
     return {**_PAGE_HEADERS, "Content-Security-Policy": csp, "Referrer-Policy": referrer_policy}
 
 
@@ -57,7 +63,6 @@ def consent_page(
     base_scope: str,
     consent_url: str,
     hidden: Mapping[str, str],
-    upstream_origin: str,
     cookie: str | None,
 ) -> Response:
     redirect_host = urlsplit(redirect_uri).hostname or redirect_uri.split(":", 1)[0]
@@ -85,7 +90,7 @@ def consent_page(
     # `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with the
     # form's POST (Fetch standard, "append a request `Origin` header"), which the consent check
     # must refuse. `same-origin` still sends nothing to another origin (the upstream included).
-    headers = _headers(f"'self' {upstream_origin}", referrer_policy="same-origin")
+    headers = _headers(None, referrer_policy="same-origin")
     return Response(200, headers, body, cookies=(cookie,) if cookie else ())
 
 

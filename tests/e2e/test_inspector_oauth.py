@@ -168,14 +168,10 @@ def sign_in_and_call_a_tool(
     return query
 
 
-# Known defect, reported to the lead: the consent page's CSP says `form-action 'self' <upstream>`,
-# and Chromium applies form-action to every redirect the form's POST leads to (w3c/webappsec#482
-# is this very OAuth case; w3c/webappsec-csp#8; WPT content-security-policy/form-action/
-# form-action-src-redirect-blocked*), so the last hop, front callback → the Inspector's
-# http://127.0.0.1:<port>/oauth/callback, is blocked (the console names the form's action, not the
-# hop). Fix in app/oauth/pages.py. Strict: once fixed this passes and the marker must go; any
-# other failure fails as usual.
-@pytest.mark.xfail(raises=SignInBlocked, strict=True, reason="consent CSP form-action blocks the redirect")
+# The consent page once said `form-action 'self' <upstream>`; Chromium applies form-action to every
+# redirect after the form's POST (w3c/webappsec#482, w3c/webappsec-csp#8), so the last hop (front
+# callback → the Inspector's loopback callback) was blocked and the user stayed on the consent
+# page. Only a real browser shows it: this test is that check.
 def test_inspector_signs_in_through_the_consent_page_and_calls_a_tool(
     stack: dict[str, Any], tmp_path: Path
 ) -> None:

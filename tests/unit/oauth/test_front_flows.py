@@ -70,7 +70,12 @@ def test_the_whole_flow_gives_a_token_that_verifies_against_the_published_jwks(e
     assert "Team Inspector" in page.body
     assert "127.0.0.1" in page.body
     assert "mcp/access" in page.body
-    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "default-src 'none'" in csp
+    # No form-action: browsers apply it to the whole redirect chain after the POST (upstream login,
+    # callback, the client's loopback URI), which blocked every real sign-in (test_inspector_oauth).
+    assert "form-action" not in csp
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "HttpOnly" in page.cookies[0]
     assert "SameSite=Lax" in page.cookies[0]

@@ -21,14 +21,12 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -36,6 +34,7 @@ import anyio
 import httpx2
 import pytest
 
+from tests.e2e.browser_support import CHROMIUM_FLAGS, browser_paths, free_port
 from tests.e2e.oauth_support import Browser, oauth_stack, query_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e-browser-cors")]
@@ -266,19 +265,6 @@ async def test_a_preflight_runs_no_function_and_mcp_has_none(stack: dict[str, An
 # page on another origin. The browser itself enforces CORS; the consent page's fetch failing is
 # the control that shows it does.
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-BROWSER_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Runs in the page: each step is a fetch; a CORS refusal is a TypeError the page sees.
 STEPS_SCRIPT = """
 const [steps, done] = [arguments[0], arguments[arguments.length - 1]];
@@ -296,13 +282,6 @@ const [steps, done] = [arguments[0], arguments[arguments.length - 1]];
   done(results);
 })();
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -334,11 +313,10 @@ def page_origin() -> Iterator[str]:
 @contextmanager
 def webdriver_session() -> Iterator[tuple[httpx2.Client, str]]:
     """chromedriver on a free loopback port and one headless Chromium session; both stopped after."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    port = _free_port()
+    paths = browser_paths()
+    port = free_port()
     driver = subprocess.Popen(
-        [str(CHROMEDRIVER), f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [paths.chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
@@ -351,7 +329,7 @@ def webdriver_session() -> Iterator[tuple[httpx2.Client, str]]:
                 time.sleep(0.05)
             capabilities = {
                 "browserName": "chrome",
-                "goog:chromeOptions": {"binary": str(CHROMIUM), "args": BROWSER_FLAGS},
+                "goog:chromeOptions": {"binary": paths.chromium, "args": list(CHROMIUM_FLAGS)},
             }
             created = http.post("/session", json={"capabilities": {"alwaysMatch": capabilities}})
             assert created.status_code == 200, created.text

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= auto
 
-.PHONY: test dev lint typecheck unit bench events clean install conformance
+.PHONY: test dev lint typecheck unit bench events clean install conformance inspector
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ conformance: $(INSTALLED) node_modules/.installed
 
 dev: $(INSTALLED)
 	$(BIN)/mcp-lambda dev
+
+# The MCP Inspector (pinned in package.json) on the repo's own Node 22, pointed at `make dev`'s
+# endpoint with no header: Connect signs in through the authorization front. Open the URL it prints.
+PORT ?= 8787
+inspector: node_modules/.installed
+	PATH="$(CURDIR)/node_modules/node/bin:$$PATH" MCP_AUTO_OPEN_ENABLED=false \
+	  node node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js \
+	  --web --transport http --server-url http://127.0.0.1:$(PORT)/mcp
 
 # Benchmarks side by side with the alternatives (issue 7); not part of `make test`.
 bench: $(INSTALLED)

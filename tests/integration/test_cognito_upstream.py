@@ -24,7 +24,7 @@ What moto 5.2.5 can and cannot stand in for (measured with these tests):
   the OAuth endpoints under the user pool domain's ``/oauth2/``) whose ``jwks_uri`` is moto's real
   ``/<pool id>/.well-known/jwks.json``;
 * it signs every pool's tokens with ONE key (``kid`` ``dummy``): another pool's ID token has a
-  valid signature here, so the ``iss`` check alone refuses it (real pools have their own keys);
+  valid signature here, so its claims refuse it, ``iss`` first (real pools have their own keys);
 * ``AdminDisableUser`` does not stop moto from refreshing (real Cognito: "A deactivated user can't
   sign in", AWS API reference, AdminDisableUser); ``AdminUserGlobalSignOut`` does.
 """

@@ -60,16 +60,27 @@ CORS_PREFLIGHT_STATUS = 204
 
 # One JSON object per request. Field names are what the metric filters and saved queries use.
 # `status` is a number; every other value is a string ($context.error.messageString is quoted).
+#
+# Only variables whose values cannot hold a `"` or a `\` go between quotes. API Gateway writes a
+# variable's value into the format as is: "Variables for access logging for API Gateway"
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html)
+# documents no escaping for any of them, and the only quoted one, `$context.error.messageString`,
+# is "the quoted value of $context.error.message". So the two the client writes freely are left
+# out: `$context.identity.userAgent` ("the User-Agent header of the API caller") and
+# `$context.path` ("the request path", which a scanner fills with anything). One `"` in either
+# would make the line invalid JSON, and a JSON line that does not parse is missed by every
+# metric filter and Logs Insights field: the very requests an operator hunts for. AWS was seen
+# escaping them in one account (DataBiosphere/azul#4348), but undocumented behaviour is not a
+# contract. `resourcePath` (the declared resource, e.g. `/oauth/{proxy+}`) says which route
+# ran; the functions' audit events carry the rest, JSON-escaped by the logger.
 _ACCESS_LOG_STRINGS = {
     "requestId": "$context.requestId",
     "apiId": "$context.apiId",
     "stage": "$context.stage",
     "requestTime": "$context.requestTime",
     "ip": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
     "httpMethod": "$context.httpMethod",
     "resourcePath": "$context.resourcePath",
-    "path": "$context.path",
     "protocol": "$context.protocol",
     "responseLength": "$context.responseLength",
     "responseLatency": "$context.responseLatency",

@@ -21,7 +21,12 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    how-to-cors.html; "Enable CORS on a resource using the API Gateway import API", the MOCK
    OPTIONS method: https://docs.aws.amazon.com/apigateway/latest/developerguide/
    enable-cors-for-resource-using-swagger-importer-tool.html). A MOCK answers the same whatever
-   the request asks for: the browser, not the gateway, compares it with what it wants to send;
+   the request asks for: the browser, not the gateway, compares it with what it wants to send.
+   GET on the protected-resource metadata and on `/health` is answered the same way, as the
+   stack's MOCK integrations do ("Mock integrations for REST APIs in API Gateway":
+   https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-mock-integration.html):
+   200, the static body built from the configuration, the metadata's `Cache-Control` and
+   `Access-Control-Allow-Origin` headers, no authorizer and no function;
 3. build the request as the integration sees it: repeated headers and query parameters in
    `multiValueHeaders` / `multiValueQueryStringParameters` in order, their last value in
    `headers` / `queryStringParameters` (Lambda proxy input format: https://docs.aws.amazon.com/
@@ -132,7 +137,8 @@ DROPPED_RESPONSE_HEADERS: Final = frozenset(
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 
 
-Integration = Literal["mcp", "front"]
+# "static": a MOCK integration, answered by the gateway itself (see `Gateway._static`).
+Integration = Literal["mcp", "front", "static"]
 GREEDY_SUFFIX: Final = "/{proxy+}"
 
 # The CORS preflight's MOCK answer, as infra/constructs/api.py declares it (CORS_* there; a test
@@ -179,14 +185,20 @@ class Route:
         return {"proxy": rest} if path.startswith(prefix) and rest else None
 
 
+PRM_PATHS: Final = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
+HEALTH_PATH: Final = "/health"
 ROUTES: Final = (
     Route("/mcp", frozenset({"POST", "GET", "DELETE"}), authorized=True),
-    Route("/.well-known/oauth-protected-resource", frozenset({"GET"}), authorized=False, preflight=("GET",)),
-    Route(
-        "/.well-known/oauth-protected-resource/mcp", frozenset({"GET"}), authorized=False, preflight=("GET",)
+    *(
+        Route(path, frozenset({"GET"}), authorized=False, integration="static", preflight=("GET",))
+        for path in PRM_PATHS
     ),
-    Route("/health", frozenset({"GET"}), authorized=False),
+    Route(HEALTH_PATH, frozenset({"GET"}), authorized=False, integration="static"),
 )
+# The MOCK answers, as infra/constructs/api.py declares them (PRM_HEADERS, HEALTH_BODY there;
+# tests keep the three equal with what app/mcp/asgi.py serves on the same paths).
+METADATA_HEADERS: Final = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+HEALTH_BODY: Final = '{"status":"ok"}'
 # The authorization front's public routes (infra/constructs/api.py declares the same): the
 # RFC 8414 and OpenID discovery documents at the host root, and everything below /oauth. The
 # other two metadata paths (/oauth/.well-known/...) are reached through the proxy resource.
@@ -210,6 +222,7 @@ FRONT_ROUTES: Final = (
 class GatewayConfig:
     """What the gateway responses say, how the authorizer is cached, how long the function may take.
 
+    `protected_resource_metadata` is the body of the metadata routes' static answer.
     `identity_sources` are request header names (API Gateway's `method.request.header.<name>`);
     `access_denied_scopes` are the scopes the 403 ACCESS_DENIED challenge names, the base scope
     when empty, as the CDK stack's gateway response does.
@@ -217,6 +230,9 @@ class GatewayConfig:
 
     resource_metadata_url: str
     base_scope: str
+    # The protected-resource metadata document (JSON text), as the stack's MOCK integration
+    # serves it: `app.mcp.asgi.protected_resource_metadata_json` for the deployed settings.
+    protected_resource_metadata: str
     stage: str = "local"
     authorizer_ttl_seconds: float = 300
     identity_sources: tuple[str, ...] = ("authorization",)
@@ -381,6 +397,8 @@ class Gateway:
         if found is None or request.method not in found[0].methods:
             return _gateway_response(403, "Missing Authentication Token")
         route, path_parameters = found
+        if route.integration == "static":
+            return self._static(route.path)
         incoming = IncomingRequest.build(request, route, body)
         authorizer_context: dict[str, Any] | None = None
         if route.authorized:
@@ -403,6 +421,16 @@ class Gateway:
         # Lambda proxy input format: `pathParameters` is null for a resource without variables.
         event["pathParameters"] = path_parameters or None
         return await self._integrate(self._functions[route.integration], event)
+
+    def _static(self, path: str) -> Response:
+        """A MOCK integration's 200: its response template as the body, its declared headers.
+
+        The template is keyed application/json, which is the content type the client gets.
+        """
+        if path == HEALTH_PATH:
+            return Response(HEALTH_BODY.encode(), headers={"Content-Type": "application/json"})
+        body = self._config.protected_resource_metadata.encode()
+        return Response(body, headers={**METADATA_HEADERS, "Content-Type": "application/json"})
 
     async def _authorize(self, incoming: IncomingRequest, request_id: str) -> Response | dict[str, Any]:
         """The authorizer context to pass on, or the gateway response that ends the request."""

@@ -202,7 +202,8 @@ class LocalStack:
         from app.mcp.server import build_server
 
         # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
-        tool_scopes = build_server().requirements.tool_scopes()
+        requirements = build_server().requirements
+        tool_scopes = requirements.tool_scopes()
         api_key, base_scope, all_scopes = self._seed(
             endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
         )
@@ -213,6 +214,7 @@ class LocalStack:
         import app.oauth.handler as front_module
         from app.authorizer import handler as authorizer_module
         from app.mcp import handler as mcp_module
+        from app.mcp.asgi import protected_resource_metadata_json
         from devtools.gateway import Gateway, GatewayConfig
         from devtools.lambda_runtime import LambdaRuntime
 
@@ -229,6 +231,10 @@ class LocalStack:
             GatewayConfig(
                 resource_metadata_url=settings.resource_metadata_url,
                 base_scope=base_scope,
+                # Served by the gateway as the stack's MOCK integration serves it.
+                protected_resource_metadata=protected_resource_metadata_json(
+                    settings, requirements.all_scopes()
+                ),
                 authorizer_ttl_seconds=self.options.authorizer_ttl_seconds,
                 # As the stack's ACCESS_DENIED response: with per-tool decisions (TTL 0) it is the
                 # step-up answer and names every scope; with a cache, the base scope only.

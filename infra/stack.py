@@ -89,6 +89,7 @@ class ServerlessMcpStack(cdk.Stack):
             mcp_handler=self.functions.mcp_alias,
             authorizer_handler=self.functions.authorizer_alias,
             access_log_group=self.log_groups.access,
+            issuer=auth_settings.issuer,
             step_up_scopes=self.declared.scopes,
         )
 

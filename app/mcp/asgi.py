@@ -40,7 +40,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -525,6 +525,17 @@ def protected_resource_metadata(settings: AuthSettings, scopes_supported: frozen
     return document
 
 
+# The metadata's response headers. Public by design (RFC 9728): browsers and any client may read it.
+METADATA_HEADERS: Final = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+
+
+def protected_resource_metadata_json(settings: AuthSettings, scopes_supported: frozenset[str]) -> str:
+    """The document as served: compact JSON. The stack's MOCK integration serves these same bytes
+    (infra/constructs/api.py builds them at synth; tests/infra/test_mock_routes.py compares)."""
+    document = protected_resource_metadata(settings, scopes_supported)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
 def create_app(
     server: ScopedServer,
     source: SettingsSource,
@@ -555,10 +566,8 @@ def create_app(
     scopes_supported = server.requirements.all_scopes()
 
     async def metadata(_: Request) -> Response:
-        document = protected_resource_metadata(source.auth(), scopes_supported)
-        # Public by design (RFC 9728): browsers and any client may read it.
-        headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
-        return JSONResponse(document, headers=headers)
+        body = protected_resource_metadata_json(source.auth(), scopes_supported)
+        return Response(body, media_type="application/json", headers=METADATA_HEADERS)
 
     routes = [
         Route(MCP_PATH, endpoint),

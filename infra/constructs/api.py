@@ -2,9 +2,9 @@
 
 Routes, and nothing else:
   /mcp                                        POST GET DELETE  REQUEST authorizer -> MCP alias
-  /.well-known/oauth-protected-resource       GET              open             -> MCP alias
-  /.well-known/oauth-protected-resource/mcp   GET              open             -> MCP alias
-  /health                                     GET              open             -> MCP alias
+  /.well-known/oauth-protected-resource       GET              open             -> MOCK (static PRM)
+  /.well-known/oauth-protected-resource/mcp   GET              open             -> MOCK (static PRM)
+  /health                                     GET              open             -> MOCK (static)
 and, with the authorization front on (public by design: it is where a client without a token
 goes to get one; it authenticates clients and users itself):
   /.well-known/oauth-authorization-server/oauth   GET        open             -> front alias
@@ -18,6 +18,7 @@ so a browser client (the MCP Inspector) can read them from its own origin.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
@@ -28,7 +29,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
-from infra.config import StackConfig
+from infra.config import ConfigError, StackConfig
 
 MCP_PATH = "/mcp"
 PRM_ROOT_PATH = "/.well-known/oauth-protected-resource"
@@ -58,18 +59,71 @@ CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "MCP-Protocol-Version", "
 CORS_MAX_AGE_SECONDS = 3600
 CORS_PREFLIGHT_STATUS = 204
 
+# The unauthenticated GETs are answered by API Gateway itself, with MOCK integrations ("Mock
+# integrations for REST APIs in API Gateway": https://docs.aws.amazon.com/apigateway/latest/
+# developerguide/how-to-mock-integration.html): a scanner or a client polling the metadata costs
+# no invocation of the MCP function. The answers are what the MCP function serves on the same
+# paths (app/mcp/asgi.py, which keeps its own routes for use without this stack); the metadata
+# document is built at synth from the same inputs, and tests/infra/test_mock_routes.py compares
+# the synthesized body with the app's, byte for byte. devtools/gateway.py answers the same way.
+PRM_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+HEALTH_BODY = json.dumps({"status": "ok"}, separators=(",", ":"))
+# Characters a Velocity mapping template would read as a reference or a directive.
+_TEMPLATE_SYNTAX = ("$", "#")
+
+
+def protected_resource_metadata_body(
+    mcp_url: str, authorization_servers: Sequence[str], scopes: Sequence[str]
+) -> str:
+    """The RFC 9728 document, rendered as the MCP function renders it (compact JSON, same key order)."""
+    document = {
+        "resource": mcp_url,
+        "authorization_servers": list(authorization_servers),
+        "scopes_supported": sorted(set(scopes)),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "serverless-mcp",
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_template_literal(name: str, value: str) -> None:
+    """A value written into a MOCK response template must be plain text to Velocity.
+
+    Deploy-time values (CDK tokens: the API id, the region, a user pool id) are URL characters;
+    only the literals from the configuration can bring `$` or `#`.
+    """
+    if cdk.Token.is_unresolved(value):
+        return
+    if any(mark in value for mark in _TEMPLATE_SYNTAX):
+        raise ConfigError(
+            f"{name} {value!r} contains '$' or '#', which API Gateway's mapping templates (Velocity) "
+            "would interpret in the static protected-resource metadata; choose a value without them"
+        )
+
+
 # One JSON object per request. Field names are what the metric filters and saved queries use.
 # `status` is a number; every other value is a string ($context.error.messageString is quoted).
+#
+# Only variables whose values cannot hold a `"` or a `\` go between quotes. API Gateway writes a
+# variable's value into the format as is: "Variables for access logging for API Gateway"
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html)
+# documents no escaping for any of them, and the only quoted one, `$context.error.messageString`,
+# is "the quoted value of $context.error.message". So the two the client writes freely are left
+# out: `$context.identity.userAgent` ("the User-Agent header of the API caller") and
+# `$context.path` ("the request path", which a scanner fills with anything). One `"` in either
+# would make the line invalid JSON, and a JSON line that does not parse is missed by every
+# metric filter and Logs Insights field: the very requests an operator hunts for. AWS was seen
+# escaping them in one account (DataBiosphere/azul#4348), but undocumented behaviour is not a
+# contract. `resourcePath` (the declared resource, e.g. `/oauth/{proxy+}`) says which route
+# ran; the functions' audit events carry the rest, JSON-escaped by the logger.
 _ACCESS_LOG_STRINGS = {
     "requestId": "$context.requestId",
     "apiId": "$context.apiId",
     "stage": "$context.stage",
     "requestTime": "$context.requestTime",
     "ip": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
     "httpMethod": "$context.httpMethod",
     "resourcePath": "$context.resourcePath",
-    "path": "$context.path",
     "protocol": "$context.protocol",
     "responseLength": "$context.responseLength",
     "responseLatency": "$context.responseLatency",
@@ -124,6 +178,7 @@ class McpApi(Construct):
         mcp_handler: lambda_.IFunction,
         authorizer_handler: lambda_.IFunction,
         access_log_group: logs.ILogGroup,
+        issuer: str,
         step_up_scopes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -184,10 +239,8 @@ class McpApi(Construct):
         prm_root = well_known.add_resource("oauth-protected-resource")
         prm = prm_root.add_resource(MCP_PATH.strip("/"))
         health = self.api.root.add_resource(HEALTH_PATH.strip("/"))
-        self.public_methods = [
-            resource.add_method("GET", integration, authorization_type=apigw.AuthorizationType.NONE)
-            for resource in (prm_root, prm, health)
-        ]
+        self._prm_resources = (prm_root, prm)
+        self._health = health
         self.preflight_methods: list[apigw.Method] = [
             self._preflight(resource, ("GET",)) for resource in (prm_root, prm)
         ]
@@ -214,7 +267,23 @@ class McpApi(Construct):
         self.front_issuer = f"{base}{FRONT_PATH}"
         self.front_methods: list[apigw.Method] = []
 
+        # The metadata names the front first when it is deployed, then the upstream issuer
+        # (app/core/config.py AuthSettings.authorization_servers); it advertises the base scope and
+        # every scope a tool declares.
         base_scope = config.base_scope
+        for scope_name in (base_scope, *step_up_scopes):
+            _check_template_literal("the scope", scope_name)
+        _check_template_literal("the issuer", issuer)
+        _check_template_literal("the custom domain", config.custom_domain_name or "")
+        servers = ((self.front_issuer,) if config.oauth_front.enabled else ()) + ((issuer,) if issuer else ())
+        self.metadata_body = protected_resource_metadata_body(
+            self.mcp_url, servers, (base_scope, *step_up_scopes)
+        )
+        self.public_methods = [
+            self._static_get(resource, self.metadata_body, PRM_HEADERS) for resource in self._prm_resources
+        ]
+        self.public_methods.append(self._static_get(self._health, HEALTH_BODY, {}))
+
         # ACCESS_DENIED is also the per-tool step-up answer when the authorizer decides per tool
         # (TTL 0). Its headers are literals or request parameters, never the authorizer's
         # context (https://docs.aws.amazon.com/apigateway/latest/developerguide/
@@ -265,6 +334,38 @@ class McpApi(Construct):
             # Access-Control-Allow-Origin, which the front sets only on metadata, JWKS, register,
             # token and revoke (app/oauth/cors.py), never on those cookie-bound navigations.
             self.preflight_methods.append(self._preflight(resource, verbs))
+
+    @staticmethod
+    def _static_get(resource: apigw.IResource, body: str, headers: dict[str, str]) -> apigw.Method:
+        """GET on `resource` answered by API Gateway with `body` and `headers`: no function, no authorizer.
+
+        The request template selects status 200; a request of another content type passes through
+        untemplated and gets the default integration response (the one without a status pattern),
+        which is the same one, so the answer never depends on what the client sends.
+        """
+        parameters = {f"method.response.header.{name}": f"'{value}'" for name, value in headers.items()}
+        integration = apigw.MockIntegration(
+            request_templates={"application/json": json.dumps({"statusCode": 200})},
+            passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
+            integration_responses=[
+                apigw.IntegrationResponse(
+                    status_code="200",
+                    response_templates={"application/json": body},
+                    response_parameters=parameters or None,
+                )
+            ],
+        )
+        return resource.add_method(
+            "GET",
+            integration,
+            authorization_type=apigw.AuthorizationType.NONE,
+            method_responses=[
+                apigw.MethodResponse(
+                    status_code="200",
+                    response_parameters={name: True for name in parameters} or None,
+                )
+            ],
+        )
 
     @staticmethod
     def _preflight(resource: apigw.IResource, verbs: tuple[str, ...]) -> apigw.Method:

@@ -92,14 +92,26 @@ def test_authorizer_cache_ttl_identity_source_and_alias(synth: Synth) -> None:
     assert "${" + alias + "}" in render(props["AuthorizerUri"])
 
 
-def test_all_routes_but_the_fronts_invoke_the_mcp_alias(synth: Synth) -> None:
+# Answered by API Gateway itself (test_mock_routes.py: bodies and headers).
+STATIC_ROUTES = {
+    ("GET", "/.well-known/oauth-protected-resource"),
+    ("GET", "/.well-known/oauth-protected-resource/mcp"),
+    ("GET", "/health"),
+}
+
+
+def test_mcp_invokes_the_mcp_alias_and_metadata_and_health_invoke_nothing(synth: Synth) -> None:
     alias = _logical_id(synth, "AWS::Lambda::Alias", "McpAlias")
     for route, props in api_routes(synth).items():
         if route in FRONT_ROUTES:
             continue  # test_oauth_front.py: the front's alias
-        if route in PREFLIGHT_ROUTES:
-            continue  # test_cors.py: MOCK integrations, no function
         integration = props["Integration"]
+        if route in PREFLIGHT_ROUTES or route in STATIC_ROUTES:
+            # test_cors.py, test_mock_routes.py: MOCK integrations, no function
+            assert integration["Type"] == "MOCK", route
+            assert "Uri" not in integration, route
+            continue
+        assert route[1] == "/mcp", route
         assert integration["Type"] == "AWS_PROXY", route
         assert "${" + alias + "}" in render(integration["Uri"]), route
 

@@ -23,6 +23,12 @@ from devtools.lambda_runtime import LambdaRuntime
 
 PRM_URL: Final = "http://127.0.0.1/.well-known/oauth-protected-resource/mcp"
 BASE_SCOPE: Final = "mcp/access"
+# The static metadata body the gateway serves (what a real document looks like; its content is
+# the configuration's business, the tests check it is served as given).
+PRM_BODY: Final = (
+    '{"resource":"http://127.0.0.1/mcp","authorization_servers":["http://127.0.0.1/oauth"],'
+    '"scopes_supported":["mcp/access"],"bearer_methods_supported":["header"],"resource_name":"serverless-mcp"}'
+)
 VALID: Final = "Bearer let-me-in"
 FORBIDDEN: Final = "Bearer lacks-the-base-scope"
 
@@ -95,7 +101,9 @@ def running_gateway(
     runtimes = [LambdaRuntime(authorizer, "fake-authorizer"), LambdaRuntime(function, "fake-mcp")]
     if front_function is not None:
         runtimes.append(LambdaRuntime(front_function, "fake-front"))
-    settings = GatewayConfig(resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, **config)
+    settings = GatewayConfig(
+        resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, protected_resource_metadata=PRM_BODY, **config
+    )
     gateway = Gateway(runtimes[0], runtimes[1], settings, runtimes[2] if front_function else None)
     server = uvicorn.Server(server_config(gateway, host="127.0.0.1", port=0))
     thread = threading.Thread(target=server.run, name="test-gateway", daemon=True)

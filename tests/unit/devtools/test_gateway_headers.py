@@ -54,7 +54,7 @@ def test_integration_response_headers_are_remapped_or_dropped_as_api_gateway_doe
         "Set-Cookie": ["a=1", "b=2"],
     }
     with running_gateway(ok("{}", headers=headers, multiValueHeaders=multi)) as gateway:
-        response = httpx2.get(f"{gateway.url}/health")
+        response = httpx2.get(gateway.mcp_url, headers={"Authorization": VALID})
 
     assert response.status_code == 200
     got = response.headers
@@ -97,7 +97,7 @@ def test_multi_value_headers_win_over_headers_and_a_content_type_is_always_sent(
     single = {"X-Tag": "single", "X-Only": "one"}
     respond = ok("{}", headers=single, multiValueHeaders={"x-tag": ["m1", "m2"]})
     with running_gateway(respond) as gateway:
-        response = httpx2.get(f"{gateway.url}/health")
+        response = httpx2.get(gateway.mcp_url, headers={"Authorization": VALID})
 
     assert response.headers.get_list("x-tag") == ["m1", "m2"]
     assert response.headers["x-only"] == "one"

@@ -16,7 +16,7 @@ from devtools.gateway import (
     MAX_PAYLOAD_BYTES,
     GatewayConfig,
 )
-from tests.unit.devtools.conftest import BASE_SCOPE, PRM_URL, VALID, ok, running_gateway
+from tests.unit.devtools.conftest import BASE_SCOPE, PRM_BODY, PRM_URL, VALID, ok, running_gateway
 
 AUTH = {"Authorization": VALID}
 
@@ -117,7 +117,9 @@ def test_the_integration_timeout_defaults_to_29_seconds_and_bad_settings_name_th
     Caching needs an identity source and a TTL of 0-3600 s (`identitySource`,
     `authorizerResultTtlInSeconds`: https://docs.aws.amazon.com/apigateway/latest/api/API_Authorizer.html).
     """
-    config = GatewayConfig(resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE)
+    config = GatewayConfig(
+        resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, protected_resource_metadata=PRM_BODY
+    )
     assert config.integration_timeout_seconds == DEFAULT_INTEGRATION_TIMEOUT_SECONDS == 29
     bad: list[tuple[dict[str, Any], str]] = [
         ({"integration_timeout_seconds": 0.01}, "integration_timeout_seconds"),
@@ -127,7 +129,12 @@ def test_the_integration_timeout_defaults_to_29_seconds_and_bad_settings_name_th
     ]
     for settings, name in bad:
         with pytest.raises(ValueError, match=name):
-            GatewayConfig(resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, **settings)
+            GatewayConfig(
+                resource_metadata_url=PRM_URL,
+                base_scope=BASE_SCOPE,
+                protected_resource_metadata=PRM_BODY,
+                **settings,
+            )
 
 
 def test_a_response_over_lambdas_6_mb_response_quota_is_502() -> None:
@@ -200,7 +207,7 @@ def test_a_base64_body_reaches_the_client_as_text_without_binary_media_types() -
     """
     encoded = base64.b64encode(b"\x89PNG binary").decode()
     with running_gateway(ok(encoded, isBase64Encoded=True, headers={"Content-Type": "image/png"})) as gw:
-        response = httpx2.get(f"{gw.url}/health")
+        response = httpx2.get(gw.mcp_url, headers=AUTH)
 
     assert response.status_code == 200
     assert response.text == encoded

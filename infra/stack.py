@@ -10,7 +10,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import StackConfig
+from infra.config import StackConfig, check_snapstart_region
 from infra.constructs.api import McpApi
 from infra.constructs.functions import McpFunctions
 from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_settings
@@ -45,6 +45,8 @@ class ServerlessMcpStack(cdk.Stack):
             **kwargs,
         )
         self.config = config
+        # The region is a token when the stack is environment-agnostic: then nothing to check here.
+        check_snapstart_region(config, None if cdk.Token.is_unresolved(self.region) else self.region)
         # The scopes the tools declare: the pool issues them, the authorizer checks them per tool,
         # the gateway's 403 challenge names them.
         self.declared = declared_scopes(config.app_source_dir)

@@ -1,9 +1,12 @@
 """Deploy traps from issue 13: the API key store survives `cdk destroy` and template changes;
-SnapStart is refused at synth in a region that does not offer it."""
+SnapStart is refused at synth in a region that does not offer it; the auth-failure alarm counts
+the authorizer's refusals only, not scanners' 403s or WAF blocks."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,8 @@ from aws_cdk.assertions import Template
 
 from infra.app import build_app, main
 from infra.config import ConfigError, StackConfig, check_snapstart_region, snapstart_offered_in
+from infra.constructs.api import access_log_format
+from infra.constructs.observability import authorizer_refusals
 from infra.stack import EMPTY_KEY_STORE_JSON, ServerlessMcpStack
 from tests.infra.conftest import NO_BUNDLING, Synth, synthesize
 
@@ -141,3 +146,120 @@ def test_environment_agnostic_stack_is_not_checked(default_synth: Synth) -> None
     assert {json.dumps(f["Properties"].get("SnapStart")) for f in functions} == {
         json.dumps({"ApplyOn": "PublishedVersions"})
     }
+
+
+# --- the auth-failure alarm ------------------------------------------------------------------------
+
+_COMPARISON = re.compile(r'\$\.(\w+) = ("[^"]*"|\d+)')
+
+
+def _matches(pattern: str, line: dict[str, Any]) -> bool:
+    """Evaluate a CloudWatch Logs JSON filter pattern made of `$.key = value` comparisons, `&&`,
+    `||` and parentheses (what `logs.FilterPattern` writes) against one parsed log line.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html"""
+    body = pattern.strip()
+    assert body[0] + body[-1] == "{}", pattern
+    tokens = re.findall(r'\(|\)|&&|\|\||\$\.\w+ = (?:"[^"]*"|\d+)', body[1:-1])
+    # Every character is a known token: anything else (NOT, ranges, wildcards) is not evaluated here.
+    assert "".join(tokens).replace(" ", "") == body[1:-1].replace(" ", ""), pattern
+    position = 0
+
+    def chain(operator: str, operand: Callable[[], bool], combine: Callable[[bool, bool], bool]) -> bool:
+        """operand (operator operand)*: every operand is evaluated, so every token is consumed."""
+        nonlocal position
+        value = operand()
+        while position < len(tokens) and tokens[position] == operator:
+            position += 1
+            value = combine(value, operand())
+        return value
+
+    def expression() -> bool:
+        return chain("||", lambda: chain("&&", factor, lambda a, b: a and b), lambda a, b: a or b)
+
+    def factor() -> bool:
+        nonlocal position
+        token = tokens[position]
+        position += 1
+        if token == "(":
+            value = expression()
+            assert tokens[position] == ")", pattern
+            position += 1
+            return value
+        found = _COMPARISON.fullmatch(token)
+        assert found, token
+        key, raw = found.groups()
+        return bool(line.get(key) == json.loads(raw))
+
+    result = expression()
+    assert position == len(tokens), pattern
+    return result
+
+
+def _access_line(**context: object) -> dict[str, Any]:
+    """The access log line API Gateway would write (the stack's real format), with these
+    `$context` values (dots as underscores) and "-" for the rest, as API Gateway logs a missing value."""
+    values = {key.replace("_", "."): value for key, value in context.items()}
+
+    def fill(found: re.Match[str]) -> str:
+        name = found.group(0)[len("$context.") :]
+        value = values.get(name, "-")
+        if name == "error.messageString":  # logged with its quotes
+            return json.dumps(value)
+        return str(value)
+
+    line: dict[str, Any] = json.loads(re.sub(r"\$context\.[A-Za-z.]+", fill, access_log_format()))
+    return line
+
+
+def _pattern(synth: Synth) -> str:
+    filters = synth.of_type("AWS::Logs::MetricFilter").values()
+    (found,) = [
+        f["Properties"]["FilterPattern"]
+        for f in filters
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == "AuthorizationFailures"
+    ]
+    return str(found)
+
+
+REQUESTS = {
+    # (status, error.responseType, resourcePath): counted?
+    "no or bad token on /mcp": (401, "UNAUTHORIZED", "/mcp", True),
+    "authorizer Deny on /mcp (scope, revoked key)": (403, "ACCESS_DENIED", "/mcp", True),
+    "scanner: unknown path": (403, "MISSING_AUTHENTICATION_TOKEN", "-", False),
+    "scanner: unknown method on a real path": (403, "MISSING_AUTHENTICATION_TOKEN", "/health", False),
+    "WAF block on /mcp": (403, "WAF_FILTERED", "/mcp", False),
+    "authorizer crashed (alarmed by AuthorizerErrors)": (500, "AUTHORIZER_FAILURE", "/mcp", False),
+    "front: invalid_client at /oauth/token": (401, "-", "/oauth/{proxy+}", False),
+    "allowed call": (200, "-", "/mcp", False),
+    "throttled": (429, "THROTTLED", "/mcp", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REQUESTS))
+def test_auth_failure_alarm_counts_only_authorizer_refusals(case: str, default_synth: Synth) -> None:
+    """The synthesized metric filter, run on the lines the stack's access log format produces.
+    Response types: https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    supported-gateway-response-types.html (WAF_FILTERED, MISSING_AUTHENTICATION_TOKEN, ...)."""
+    status, kind, resource, counted = REQUESTS[case]
+    line = _access_line(
+        status=status,
+        error_responseType=kind,
+        resourcePath=resource,
+        error_messageString="Forbidden",
+        identity_sourceIp="203.0.113.9",
+    )
+    assert line["status"] == status
+    assert line["errorType"] == kind
+    assert _matches(_pattern(default_synth), line) is counted
+
+
+def test_auth_failure_filter_is_the_shared_pattern_and_keeps_its_alarm(default_synth: Synth) -> None:
+    assert _pattern(default_synth) == authorizer_refusals().log_pattern_string
+    assert _pattern(default_synth) == (
+        '{ ($.resourcePath = "/mcp") && ((($.status = 401) && ($.errorType = "UNAUTHORIZED")) || '
+        '(($.status = 403) && ($.errorType = "ACCESS_DENIED"))) }'
+    )
+    alarms = default_synth.of_type("AWS::CloudWatch::Alarm")
+    (alarm,) = [a for key, a in alarms.items() if "AuthFailureSpike" in key]
+    assert alarm["Properties"]["MetricName"] == "AuthorizationFailures"
+    assert alarm["Properties"]["Threshold"] == 50

@@ -15,7 +15,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from devtools.env_file import EnvFileError, load_env_file
-from infra.config import StackConfig
+from infra.config import ConfigError, StackConfig
 from infra.stack import ServerlessMcpStack
 
 
@@ -48,7 +48,11 @@ def main() -> None:
         load_env_file(Path(".env"))
     except EnvFileError as exc:
         raise SystemExit(f"infra.app: {exc}") from None
-    app, _stack = build_app()
+    try:
+        app, _stack = build_app()
+    except ConfigError as exc:
+        # The message names the setting to change; a traceback would only bury it.
+        raise SystemExit(f"infra.app: {exc}") from None
     app.synth()
 
 

@@ -103,6 +103,40 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it and says how to fix it."""
 
 
+# Where Lambda offers SnapStart (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html,
+# "Supported Regions", read 2026-12): "all commercial Regions except Asia Pacific (New Zealand)
+# and Asia Pacific (Taipei)", for every SnapStart runtime including Python 3.12+. So: the `aws`
+# partition minus these two; no other partition (China, GovCloud, ISO, European Sovereign Cloud)
+# is on the list. A region AWS adds later to the `aws` partition is assumed supported, as the
+# documentation's wording says.
+SNAPSTART_UNSUPPORTED_COMMERCIAL_REGIONS = frozenset({"ap-southeast-6", "ap-east-2"})
+_NON_COMMERCIAL_REGION_PREFIXES = ("cn-", "us-gov-", "us-iso", "eusc-")
+
+
+def snapstart_offered_in(region: str) -> bool:
+    """Whether AWS's documentation lists `region` for Lambda SnapStart (Python)."""
+    return not (
+        region in SNAPSTART_UNSUPPORTED_COMMERCIAL_REGIONS
+        or region.startswith(_NON_COMMERCIAL_REGION_PREFIXES)
+    )
+
+
+def check_snapstart_region(config: StackConfig, region: str | None) -> None:
+    """Stop synthesis when SnapStart is on and the stack's explicit region does not offer it:
+    otherwise CloudFormation would fail half-way through the deploy, at the first function.
+
+    `region` is None for an environment-agnostic stack (no region known at synth): nothing can be
+    checked then, and a deploy to a region without SnapStart fails at the first function
+    (CloudFormation rolls back); infra/README-deploy.md says so and names ENABLE_SNAPSTART."""
+    if region is None or not config.enable_snapstart or snapstart_offered_in(region):
+        return
+    raise ConfigError(
+        f"Lambda SnapStart is not offered in {region} (https://docs.aws.amazon.com/lambda/latest/dg/"
+        "snapstart.html#snapstart-supported-regions): set ENABLE_SNAPSTART=false "
+        "(e.g. `npx cdk deploy -c ENABLE_SNAPSTART=false`), or deploy to a region that offers it"
+    )
+
+
 Lookup = Callable[[str], object]
 
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import StackConfig
+from infra.config import StackConfig, check_snapstart_region
 from infra.constructs.api import McpApi
 from infra.constructs.functions import McpFunctions
 from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_settings
@@ -20,7 +20,18 @@ from infra.constructs.observability import LogGroups, Monitoring
 from infra.constructs.waf import McpWaf
 from infra.registry import declared_scopes
 
-EMPTY_KEY_STORE = {"version": 1, "keys": []}
+# The API key store's initial value, as a FROZEN literal: the exact bytes the template carries.
+# CloudFormation applies a changed `SecretString` of an `AWS::SecretsManager::Secret` in place
+# ("Update requires: No interruption",
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html):
+# it calls UpdateSecret, which writes a new version and moves AWSCURRENT to it
+# (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html). Any change
+# here would therefore replace the live store, with every key `mcp-lambda keys` added, by this
+# document. So the value depends on no setting and no serializer (it is not `json.dumps` of a
+# dict, whose output could change) and tests/infra/test_key_store_retained.py pins these bytes
+# under every configuration. Never edit it: a new store format must be migrated by the CLI.
+EMPTY_KEY_STORE_JSON = '{"version": 1, "keys": []}'
+EMPTY_KEY_STORE = json.loads(EMPTY_KEY_STORE_JSON)
 
 
 class ServerlessMcpStack(cdk.Stack):
@@ -34,6 +45,8 @@ class ServerlessMcpStack(cdk.Stack):
             **kwargs,
         )
         self.config = config
+        # The region is a token when the stack is environment-agnostic: then nothing to check here.
+        check_snapstart_region(config, None if cdk.Token.is_unresolved(self.region) else self.region)
         # The scopes the tools declare: the pool issues them, the authorizer checks them per tool,
         # the gateway's 403 challenge names them.
         self.declared = declared_scopes(config.app_source_dir)
@@ -45,9 +58,13 @@ class ServerlessMcpStack(cdk.Stack):
             self,
             "ApiKeysSecret",
             description=f"{self.stack_name}: API key store (key hashes only), managed with `mcp-lambda keys`",
-            # Not secret material: the empty store document. CloudFormation never rewrites it on
-            # update because the template value does not change.
-            secret_string_value=cdk.SecretValue.unsafe_plain_text(json.dumps(EMPTY_KEY_STORE)),
+            # Not secret material: the empty store document, frozen (see EMPTY_KEY_STORE_JSON), so
+            # CloudFormation never rewrites the live store on update.
+            secret_string_value=cdk.SecretValue.unsafe_plain_text(EMPTY_KEY_STORE_JSON),
+            # The store holds every issued key's hash: `cdk destroy`, or a change that makes
+            # CloudFormation replace the resource, must not delete it (DeletionPolicy and
+            # UpdateReplacePolicy Retain). A retained store is reattached by hand (README-deploy).
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.upstream_secret = secretsmanager.Secret(
             self,

@@ -24,7 +24,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import StackConfig
-from infra.constructs.api import FRONT_METADATA_PATHS, FRONT_PATH
+from infra.constructs.api import FRONT_METADATA_PATHS, FRONT_PATH, MCP_PATH
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
 TITLES = {"mcp": "MCP", "authorizer": "Authorizer", "oauth": "Authorization front"}
@@ -112,6 +112,30 @@ SAVED_QUERIES = (
 )
 
 
+def authorizer_refusals() -> logs.IFilterPattern:
+    """Access-log lines of the MCP route's authorizer refusing a request: 401 UNAUTHORIZED (no or
+    bad credentials) and 403 ACCESS_DENIED (the authorizer's Deny, e.g. a tool's scope missing).
+
+    Not by status alone: a scanner's request for an unknown path is a 403
+    MISSING_AUTHENTICATION_TOKEN and a WAF block a 403 WAF_FILTERED, which would make the alarm
+    page on internet noise. `errorType` is `$context.error.responseType`, the gateway response
+    API Gateway chose (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    supported-gateway-response-types.html: ACCESS_DENIED is "access denied by a custom or Amazon
+    Cognito authorizer"). The access log, not the audit log, because it also records the refusals
+    the gateway makes before the function runs, and it does not depend on the function writing
+    its audit line. The authorization front's own 400/401 answers (`/oauth/...`) are OAuth errors
+    to clients, not refused API calls: not counted here (OAuth5xx watches the front)."""
+    resource = logs.FilterPattern.string_value("$.resourcePath", "=", MCP_PATH)
+    refusals = (
+        logs.FilterPattern.all(
+            logs.FilterPattern.number_value("$.status", "=", code),
+            logs.FilterPattern.string_value("$.errorType", "=", kind),
+        )
+        for code, kind in ((401, "UNAUTHORIZED"), (403, "ACCESS_DENIED"))
+    )
+    return logs.FilterPattern.all(resource, logs.FilterPattern.any(*refusals))
+
+
 class LogGroups(Construct):
     """The two log groups (created before the functions and the API that write to them)."""
 
@@ -167,14 +191,7 @@ class Monitoring(Construct):
             )
 
         status = "$.status"
-        self.auth_failures = counted(
-            "AuthFailuresFilter",
-            "AuthorizationFailures",
-            logs.FilterPattern.any(
-                logs.FilterPattern.number_value(status, "=", 401),
-                logs.FilterPattern.number_value(status, "=", 403),
-            ),
-        )
+        self.auth_failures = counted("AuthFailuresFilter", "AuthorizationFailures", authorizer_refusals())
         self.mcp_5xx = counted(
             "Mcp5xxFilter",
             "Mcp5xx",
@@ -226,7 +243,7 @@ class Monitoring(Construct):
         specs: list[tuple[str, str, cloudwatch.IMetric, int]] = [
             (
                 "AuthFailureSpikeAlarm",
-                "Spike of 401/403 answers (failed or refused credentials) at the API",
+                "Spike of authorizer refusals on /mcp (401 UNAUTHORIZED, 403 ACCESS_DENIED)",
                 self.auth_failures,
                 config.auth_failure_alarm_threshold,
             ),

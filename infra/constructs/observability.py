@@ -95,7 +95,7 @@ SAVED_QUERIES = (
     SavedQuery(
         name="gateway-denials-by-type",
         target="access",
-        fields=("@timestamp", "status", "errorType", "ip", "userAgent"),
+        fields=("@timestamp", "status", "errorType", "ip", "resourcePath"),
         filters=("status = 401 or status = 403 or status = 429",),
         stats="count(*) as requests by status, errorType, ip",
         sort="requests desc",

@@ -18,7 +18,7 @@ from infra.config import ConfigError, StackConfig, check_snapstart_region, snaps
 from infra.constructs.api import access_log_format
 from infra.constructs.observability import authorizer_refusals
 from infra.stack import EMPTY_KEY_STORE_JSON, ServerlessMcpStack
-from tests.infra.conftest import NO_BUNDLING, Synth, synthesize
+from tests.infra.conftest import NO_BUNDLING, Synth, cdk_json_context, synthesize
 
 # Shares the default synthesis (session fixture `default_synth`) with test_stack_default.py.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
@@ -263,3 +263,26 @@ def test_auth_failure_filter_is_the_shared_pattern_and_keeps_its_alarm(default_s
     (alarm,) = [a for key, a in alarms.items() if "AuthFailureSpike" in key]
     assert alarm["Properties"]["MetricName"] == "AuthorizationFailures"
     assert alarm["Properties"]["Threshold"] == 50
+
+
+# --- region: agnostic when synthesized without one, pinned when the CLI gives one ---------------------
+
+REGION_LITERAL = re.compile(r"\b(?:us-gov|us|eu|ap|ca|sa|me|af|il|mx|cn)-[a-z]+-\d\b")
+
+
+def test_a_synth_without_a_region_is_environment_agnostic(other: Synth) -> None:
+    """`npx cdk synth` with no credentials: every region in the template is `AWS::Region`, so the
+    same template deploys anywhere (CDK "Environments": an environment-agnostic stack)."""
+    assert REGION_LITERAL.findall(other.template_path.read_text()) == []
+
+
+def test_a_synth_for_a_region_names_that_region_and_no_other(tmp_path: Path) -> None:
+    """`npx cdk deploy` with a profile: the CDK CLI sets CDK_DEFAULT_REGION/ACCOUNT, the stack is for
+    that environment (which the SnapStart check needs), and the template names that region only."""
+    app, stack = build_app(
+        {**cdk_json_context(), **NO_BUNDLING},
+        env={"CDK_DEFAULT_REGION": "eu-central-1", "CDK_DEFAULT_ACCOUNT": "123456789012"},
+        outdir=str(tmp_path),
+    )
+    template = json.dumps(app.synth().get_stack_by_name(stack.stack_name).template)
+    assert set(REGION_LITERAL.findall(template)) == {"eu-central-1"}

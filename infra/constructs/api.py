@@ -195,6 +195,11 @@ class McpApi(Construct):
             rest_api_name=f"{stack.stack_name}-mcp",
             description="serverless-mcp: MCP server behind a REQUEST authorizer",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # With a custom domain, the metadata and every challenge name that domain as the
+            # resource; the execute-api URL would serve the same metadata from another origin,
+            # which RFC 9728 §3.3 clients must reject (the `resource` must match the URL they
+            # fetched it for). So the domain is the only way in: the default endpoint is off.
+            disable_execute_api_endpoint=bool(config.custom_domain_name),
             cloud_watch_role=cloudwatch_role,
             cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN if cloudwatch_role else None,
             deploy_options=apigw.StageOptions(
@@ -211,6 +216,10 @@ class McpApi(Construct):
             ),
         )
         self.stage = self.api.deployment_stage
+        if config.custom_domain_name:
+            # RestApi always outputs its execute-api URL ("Endpoint"); with that endpoint disabled
+            # the URL answers 403 to everyone, so the output would only mislead.
+            self.api.node.try_remove_child("Endpoint")
 
         # The authorizer: every credential is in the Authorization header (the cache key when the
         # TTL is not 0; with TTL 0 it runs on every request and decides per tool).

@@ -25,6 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 IdentityProvider = Literal["cognito", "oidc"]
 MfaMode = Literal["required", "optional", "off"]
+# API Gateway custom domain IP address types (EndpointConfiguration.IpAddressType).
+DomainIpAddressType = Literal["ipv4", "dualstack"]
 
 # Retention values CloudWatch Logs accepts (RetentionInDays), in days.
 VALID_RETENTION_DAYS = (
@@ -217,6 +219,9 @@ class StackConfig:
     certificate_arn: str = ""
     hosted_zone_id: str = ""
     hosted_zone_name: str = ""
+    # IPv4 is API Gateway's default for a public custom domain; only a dualstack domain answers
+    # over IPv6, so only then is an AAAA record made.
+    custom_domain_ip_address_type: DomainIpAddressType = "ipv4"
     enable_waf: bool = False
     waf_rate_limit: int = 1000
     # Lambda.
@@ -398,6 +403,7 @@ class _Reader:
         cert_arn = self.text("CERTIFICATE_ARN")
         zone_id = self.text("HOSTED_ZONE_ID")
         zone_name = self.text("HOSTED_ZONE_NAME").lower().rstrip(".")
+        ip_type = self.choice("CUSTOM_DOMAIN_IP_ADDRESS_TYPE", "ipv4", ("ipv4", "dualstack"))
         if domain:
             if not _DOMAIN.match(domain):
                 raise ConfigError("CUSTOM_DOMAIN_NAME must be a host name like mcp.example.com")
@@ -446,6 +452,7 @@ class _Reader:
             certificate_arn=cert_arn,
             hosted_zone_id=zone_id,
             hosted_zone_name=zone_name,
+            custom_domain_ip_address_type="dualstack" if ip_type == "dualstack" else "ipv4",
             enable_waf=self.boolean("ENABLE_WAF", False),
             waf_rate_limit=self.integer("WAF_RATE_LIMIT", 1000, 10, 2_000_000_000),
             enable_snapstart=self.boolean("ENABLE_SNAPSTART", True),

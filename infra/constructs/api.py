@@ -412,6 +412,13 @@ class McpApi(Construct):
             endpoint_type=apigw.EndpointType.REGIONAL,
             security_policy=apigw.SecurityPolicy.TLS_1_2,
         )
+        dual_stack = config.custom_domain_ip_address_type == "dualstack"
+        if dual_stack:
+            # DomainName has no IP address type property (aws-cdk-lib 2.275); the L1 has it
+            # (https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-custom-domain-ip-address-type.html).
+            cfn_domain = domain.node.default_child
+            assert isinstance(cfn_domain, apigw.CfnDomainName)
+            cfn_domain.add_property_override("EndpointConfiguration.IpAddressType", "dualstack")
         # Mapped at the root, so https://<domain>/.well-known/oauth-protected-resource works too.
         domain.add_base_path_mapping(self.api, stage=self.stage)
         if zone is not None:
@@ -419,7 +426,10 @@ class McpApi(Construct):
             route53.ARecord(
                 self, "AliasRecord", zone=zone, record_name=config.custom_domain_name, target=target
             )
-            route53.AaaaRecord(
-                self, "AliasRecordIpv6", zone=zone, record_name=config.custom_domain_name, target=target
-            )
+            if dual_stack:
+                # An IPv4-only domain (API Gateway's default) has no IPv6 address: an AAAA alias
+                # to it would resolve to nothing, and IPv6-preferring clients would fail first.
+                route53.AaaaRecord(
+                    self, "AliasRecordIpv6", zone=zone, record_name=config.custom_domain_name, target=target
+                )
         return domain

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from infra.config import ConfigError, StackConfig
 from tests.infra.conftest import Synth, render, synthesize
 
 # One synthesis per fixture and module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-custom-domain")]
 
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
 ZONE_ONLY: dict[str, object] = {
     "STACK_NAME": "McpDomain",
     "CUSTOM_DOMAIN_NAME": "mcp.example.net",
@@ -51,3 +53,24 @@ def test_without_a_custom_domain_the_execute_api_endpoint_stays(plain: Synth) ->
     assert api["Properties"].get("DisableExecuteApiEndpoint", False) is False
     outputs = {key: render(value["Value"]) for key, value in plain.outputs.items()}
     assert "execute-api" in outputs["McpUrl"]
+
+
+def test_an_ipv4_domain_gets_an_a_record_only(zone: Synth) -> None:
+    """API Gateway's default IP address type for a public custom domain is IPv4
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-custom-domain-ip-address-type.html):
+    such a domain has no IPv6 address, so an AAAA alias would send IPv6-first clients nowhere."""
+    _, domain = zone.one("AWS::ApiGateway::DomainName")
+    assert domain["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    records = [r["Properties"] for r in zone.of_type("AWS::Route53::RecordSet").values()]
+    assert [(r["Type"], r["Name"]) for r in records] == [("A", "mcp.example.net.")]
+    assert records[0]["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
+
+
+def test_ip_address_type_is_ipv4_or_dualstack() -> None:
+    """A typo (`ipv6`: API Gateway has no IPv6-only public domain) stops synth naming the setting."""
+    base = {"CUSTOM_DOMAIN_NAME": "mcp.example.net", "CERTIFICATE_ARN": CERTIFICATE}
+    assert StackConfig.from_sources(base).custom_domain_ip_address_type == "ipv4"
+    dual = StackConfig.from_sources({**base, "CUSTOM_DOMAIN_IP_ADDRESS_TYPE": "DualStack"})
+    assert dual.custom_domain_ip_address_type == "dualstack"
+    with pytest.raises(ConfigError, match="CUSTOM_DOMAIN_IP_ADDRESS_TYPE must be one of ipv4, dualstack"):
+        StackConfig.from_sources({**base, "CUSTOM_DOMAIN_IP_ADDRESS_TYPE": "ipv6"})

@@ -35,6 +35,7 @@ ALL_ON: dict[str, object] = {
     "CUSTOM_DOMAIN_NAME": "mcp.example.com",
     "HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ",
     "HOSTED_ZONE_NAME": "example.com",
+    "CUSTOM_DOMAIN_IP_ADDRESS_TYPE": "dualstack",
     "ENABLE_WAF": "true",
     "WAF_RATE_LIMIT": "500",
     "ENABLE_XRAY": "true",
@@ -126,7 +127,7 @@ def test_custom_domain_with_hosted_zone(on: Synth) -> None:
     _, domain = on.one("AWS::ApiGateway::DomainName")
     props = domain["Properties"]
     assert props["DomainName"] == "mcp.example.com"
-    assert props["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert props["EndpointConfiguration"] == {"Types": ["REGIONAL"], "IpAddressType": "dualstack"}
     assert props["SecurityPolicy"] == "TLS_1_2"
     _, mapping = on.one("AWS::ApiGateway::BasePathMapping")
     assert "BasePath" not in mapping["Properties"]  # at the root: the root well-known URL works

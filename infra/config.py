@@ -139,6 +139,31 @@ def check_snapstart_region(config: StackConfig, region: str | None) -> None:
     )
 
 
+def certificate_region(arn: str) -> str:
+    """The region field of an ACM certificate ARN (`arn:<partition>:acm:<region>:<account>:...`)."""
+    return arn.split(":")[3]
+
+
+def check_certificate_region(config: StackConfig, region: str | None) -> None:
+    """Stop synthesis when CERTIFICATE_ARN is in another region than the stack.
+
+    The custom domain is REGIONAL, and a regional custom domain name needs an ACM certificate in
+    the same region as the API (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    apigateway-regional-api-custom-domain-create.html, "Considerations"); CloudFormation would
+    otherwise fail at the DomainName, half-way through the deploy. `region` is None for an
+    environment-agnostic stack: nothing to compare then (infra/README-deploy.md says so)."""
+    if region is None or not config.custom_domain_name or not config.certificate_arn:
+        return
+    found = certificate_region(config.certificate_arn)
+    if found != region:
+        raise ConfigError(
+            f"CERTIFICATE_ARN is a certificate in {found}, but the stack deploys to {region}: a regional "
+            "custom domain needs an ACM certificate in the API's own region (https://docs.aws.amazon.com/"
+            "apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html); "
+            f"request or import one in {region}, or use HOSTED_ZONE_ID + HOSTED_ZONE_NAME instead"
+        )
+
+
 Lookup = Callable[[str], object]
 
 

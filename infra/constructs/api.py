@@ -29,7 +29,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
-from infra.config import ConfigError, StackConfig
+from infra.config import ConfigError, StackConfig, check_certificate_region
 
 MCP_PATH = "/mcp"
 PRM_ROOT_PATH = "/.well-known/oauth-protected-resource"
@@ -395,6 +395,9 @@ class McpApi(Construct):
             )
         certificate: acm.ICertificate
         if config.certificate_arn:
+            # The region is a token when the stack is environment-agnostic: nothing to check then.
+            region = cdk.Stack.of(self).region
+            check_certificate_region(config, None if cdk.Token.is_unresolved(region) else region)
             certificate = acm.Certificate.from_certificate_arn(self, "Certificate", config.certificate_arn)
         else:
             assert zone is not None  # config validation guarantees a zone or a certificate

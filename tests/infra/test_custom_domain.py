@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from infra.config import ConfigError, StackConfig
-from tests.infra.conftest import Synth, render, synthesize
+from infra.app import build_app, main
+from infra.config import ConfigError, StackConfig, check_certificate_region
+from tests.infra.conftest import NO_BUNDLING, Synth, render, synthesize
 
 # One synthesis per fixture and module: with `pytest -n --dist loadgroup` the module stays on one worker.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-custom-domain")]
@@ -74,3 +78,46 @@ def test_ip_address_type_is_ipv4_or_dualstack() -> None:
     assert dual.custom_domain_ip_address_type == "dualstack"
     with pytest.raises(ConfigError, match="CUSTOM_DOMAIN_IP_ADDRESS_TYPE must be one of ipv4, dualstack"):
         StackConfig.from_sources({**base, "CUSTOM_DOMAIN_IP_ADDRESS_TYPE": "ipv6"})
+
+
+def _build(region: str, certificate: str) -> None:
+    """Construct (not synthesize) the stack for an explicit region, as `CDK_DEFAULT_REGION` gives it."""
+    context = {**NO_BUNDLING, "CUSTOM_DOMAIN_NAME": "mcp.example.net", "CERTIFICATE_ARN": certificate}
+    build_app(context, env={"CDK_DEFAULT_REGION": region}, nag=False)
+
+
+def test_a_certificate_from_another_region_stops_synth() -> None:
+    """A regional custom domain name needs an ACM certificate in the API's region
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html,
+    "Considerations"): CloudFormation would fail at the DomainName mid-deploy, so synth refuses first."""
+    us_east = CERTIFICATE.replace(":eu-west-1:", ":us-east-1:")
+    with pytest.raises(
+        ConfigError, match="CERTIFICATE_ARN is a certificate in us-east-1, but the stack deploys"
+    ):
+        _build("eu-west-1", us_east)
+
+
+def test_a_certificate_in_the_stack_region_is_used() -> None:
+    _build("eu-west-1", CERTIFICATE)
+
+
+def test_the_certificate_region_is_not_checked_without_a_region() -> None:
+    """Environment-agnostic (no CDK_DEFAULT_REGION): the region is unknown at synth, nothing to compare."""
+    config = StackConfig.from_sources(
+        {"CUSTOM_DOMAIN_NAME": "mcp.example.net", "CERTIFICATE_ARN": CERTIFICATE}
+    )
+    check_certificate_region(config, None)
+    with pytest.raises(ConfigError, match="CERTIFICATE_ARN"):
+        check_certificate_region(config, "us-west-2")
+
+
+def test_the_cli_prints_the_certificate_message_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "ap-southeast-2")
+    monkeypatch.setenv("CUSTOM_DOMAIN_NAME", "mcp.example.net")
+    monkeypatch.setenv("CERTIFICATE_ARN", CERTIFICATE)
+    monkeypatch.setenv("ENABLE_SNAPSTART", "false")
+    monkeypatch.setenv("CDK_CONTEXT_JSON", json.dumps(NO_BUNDLING))
+    monkeypatch.chdir(Path(__file__).parent)  # no .env here
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert str(exited.value).startswith("infra.app: CERTIFICATE_ARN is a certificate in eu-west-1")

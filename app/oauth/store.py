@@ -116,6 +116,10 @@ class RefreshRedemption:
     REVOKED: Final = "revoked"
 
 
+# `_use_once`'s answer for an item used before (an identity check: no item is this object).
+_REPLAYED: Final[dict[str, Any]] = {}
+
+
 class SealBroken(Exception):
     """A sealed value did not open: KMS refused its ciphertext or encryption context.
 
@@ -384,13 +388,12 @@ class FrontStore:
             }
         self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
-    def redeem_code(self, code: str) -> AuthorizationCode | str:
-        """Mark the code used (atomically) and return it, or why not (`CodeRedemption`).
+    def _use_once(self, key: str) -> dict[str, Any] | None:
+        """Mark the live, unused item `key` used (one conditional write) and return its attributes.
 
-        A replay answers `REPLAYED` and revokes the family the first redemption created: the
-        code leaked, so the tokens issued for it must not outlive the discovery (RFC 6749 §4.1.2).
+        None when there is no such live item; `_REPLAYED` when it was used before, after revoking
+        the family it belongs to (a code or refresh token presented twice leaked somewhere).
         """
-        key = f"code#{digest(code)}"
         try:
             answer = self._db.update_item(
                 TableName=self._table,
@@ -408,9 +411,23 @@ class FrontStore:
             item = self._get(key, check_expiry=False)
             if item is not None and item["used"]["BOOL"]:
                 self.revoke_family(item["family"]["S"])
-                return CodeRedemption.REPLAYED
+                return _REPLAYED
+            return None
+        attributes: dict[str, Any] = answer["Attributes"]
+        return attributes
+
+    def redeem_code(self, code: str) -> AuthorizationCode | str:
+        """Mark the code used (atomically) and return it, or why not (`CodeRedemption`).
+
+        A replay answers `REPLAYED` and revokes the family the first redemption created: the
+        code leaked, so the tokens issued for it must not outlive the discovery (RFC 6749 §4.1.2).
+        """
+        key = f"code#{digest(code)}"
+        item = self._use_once(key)
+        if item is None:
             return CodeRedemption.UNKNOWN
-        item = answer["Attributes"]
+        if item is _REPLAYED:
+            return CodeRedemption.REPLAYED
         sealed = item.get("upstream_refresh", {}).get("B")
         return AuthorizationCode(
             key=key,
@@ -533,27 +550,12 @@ class FrontStore:
         A second use of a token revokes its family (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2): either
         the client or an attacker holds a stolen copy, and the server cannot tell which.
         """
-        key = f"refresh#{digest(token)}"
-        try:
-            answer = self._db.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": key}},
-                UpdateExpression="SET used = :yes",
-                ConditionExpression="attribute_exists(pk) AND used = :no AND expires_at > :now",
-                ExpressionAttributeValues={
-                    ":yes": {"BOOL": True},
-                    ":no": {"BOOL": False},
-                    ":now": {"N": str(self.now())},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            item = self._get(key, check_expiry=False)
-            if item is not None and item["used"]["BOOL"]:
-                self.revoke_family(item["family"]["S"])
-                return RefreshRedemption.REUSED
+        item = self._use_once(f"refresh#{digest(token)}")
+        if item is None:
             return RefreshRedemption.UNKNOWN
-        family = self.get_family(answer["Attributes"]["family"]["S"])
+        if item is _REPLAYED:
+            return RefreshRedemption.REUSED
+        family = self.get_family(item["family"]["S"])
         if family is None or family.revoked:
             return RefreshRedemption.REVOKED
         return family

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
@@ -493,11 +494,10 @@ the one dev user with one click on the dev issuer's page):
     claude mcp add --transport http serverless-mcp {url}
     (no header: it signs in; then /mcp in Claude Code → Authenticate)
 
-  MCP Inspector:
-    npx @modelcontextprotocol/inspector
-    → Transport: Streamable HTTP, URL: {url}
-    → leave Authentication empty and Connect: it signs in with OAuth (registers itself,
-      opens the dev sign-in page; no client ID needed)
+  MCP Inspector (pinned in package.json, on the repo's Node 22; in a second terminal):
+    make inspector PORT={urlsplit(url).port}
+    → open the URL it prints and Connect: no header; it signs in with OAuth (registers itself,
+      opens the consent and dev sign-in pages; no client ID needed)
 
 For agents and CI (no browser): the API key, or a token for the dev machine client
 

@@ -23,7 +23,7 @@ def test_the_banner_leads_with_oauth_sign_in_and_keeps_the_key_for_agents() -> N
     assert "http://127.0.0.1:8787/oauth" in text
     # Sign-in (Claude Code, then the Inspector) comes before any credential is shown.
     first_key = text.index(CREDENTIALS.api_key)
-    assert text.index(no_header) < text.index("npx @modelcontextprotocol/inspector") < first_key
+    assert text.index(no_header) < text.index("make inspector PORT=") < first_key
     assert text.index("agents and CI") < first_key
     # The key-based commands are still there, after it.
     assert f'--header "Authorization: Bearer {CREDENTIALS.api_key}"' in text

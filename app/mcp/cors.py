@@ -40,7 +40,7 @@ def cors_headers(origin: str | None, allowed_origins: frozenset[str]) -> dict[st
     headers = {"Vary": "Origin"}
     if origin is not None and origin in allowed_origins:
         headers["Access-Control-Allow-Origin"] = origin
-        headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSE_HEADERS)
+        headers["Access-Control-Expose-Headers"] = ",".join(EXPOSE_HEADERS)
     return headers
 
 

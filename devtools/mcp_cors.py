@@ -1,4 +1,6 @@
-"""What API Gateway answers a browser on /mcp when ALLOWED_ORIGINS is set, as the stack declares it.
+"""What API Gateway answers a browser on /mcp when ALLOWED_ORIGINS is set: the policy the stack
+declares (infra/constructs/mcp_cors.py builds the template from these values) and the emulator
+serves.
 
 Two pieces, both API Gateway's own (no function runs), both absent when the list is empty:
 
@@ -33,8 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from app.mcp.cors import EXPOSE_HEADERS
-
 # A browser MCP client's request headers beyond the safelisted ones: the bearer token, a JSON
 # body, the Streamable HTTP transport's protocol version and session id, and the routing headers
 # of protocol 2026-07-28. `*` would not cover Authorization (Fetch standard, CORS-preflight fetch).
@@ -46,6 +46,9 @@ ALLOW_HEADERS: Final = (
     "Mcp-Name",
     "Mcp-Session-Id",
 )
+# What such a client must read on a gateway response: the challenge (where the resource metadata
+# is), the session id and the protocol version; app/mcp/cors.py exposes the same on the function's.
+EXPOSE_HEADERS: Final = ("WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version")
 MAX_AGE_SECONDS: Final = 3600
 
 

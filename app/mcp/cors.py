@@ -29,7 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.config import ConfigurationError, SettingsSource
 
 # What a browser MCP client must read: the challenge on a 401/403 (where the resource metadata
-# is), the session id and the negotiated protocol version (Streamable HTTP transport).
+# is), the session id and the negotiated protocol version (Streamable HTTP transport). The
+# gateway responses expose the same (devtools/mcp_cors.py; a test keeps the two equal).
 EXPOSE_HEADERS: Final = ("WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version")
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from app.mcp import cors as function_cors
+from devtools import mcp_cors as gateway_cors
 from tests.unit.devtools.conftest import FORBIDDEN, VALID, ok, running_gateway
 
 APP = "https://app.example.com"
@@ -190,3 +192,9 @@ def test_the_functions_own_answers_are_passed_on_untouched() -> None:
     assert "access-control-allow-origin" not in untouched.headers
     assert passed.headers["access-control-allow-origin"] == DEV
     assert passed.headers["vary"] == "Origin"
+
+
+def test_the_gateway_and_the_function_expose_the_same_headers() -> None:
+    """A browser client reads the same headers whoever answered (app/mcp/cors.py ships in the
+    function and cannot import devtools, so the two lists are kept equal here)."""
+    assert gateway_cors.EXPOSE_HEADERS == function_cors.EXPOSE_HEADERS

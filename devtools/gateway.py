@@ -88,6 +88,7 @@ from devtools.events import (
     request_authorizer_event,
     rest_v1_event,
 )
+from devtools.inspector_site import INSPECTOR_PATH, JSON_TYPE, NOT_FOUND_BODY, SiteObject, object_key
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import MalformedProxyResponse, ProxyResponse
 from devtools.mcp_cors import McpCors
@@ -142,8 +143,9 @@ DROPPED_RESPONSE_HEADERS: Final = frozenset(
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110 token)
 
 
-# "static": a MOCK integration, answered by the gateway itself (see `Gateway._static`).
-Integration = Literal["mcp", "front", "static"]
+# "static": a MOCK integration, answered by the gateway itself (see `Gateway._static`); "site":
+# the inspector's objects, which the stack reads from S3 (see `Gateway._site`).
+Integration = Literal["mcp", "front", "static", "site"]
 GREEDY_SUFFIX: Final = "/{proxy+}"
 
 # The CORS preflight's MOCK answer, as infra/constructs/api.py declares it (CORS_* there; a test
@@ -223,6 +225,22 @@ FRONT_ROUTES: Final = (
         preflight=("GET", "POST"),
     ),
 )
+
+
+# The inspector (INSPECTOR=true; infra/constructs/inspector.py declares the same): GET on
+# /inspector and on the greedy /inspector/{proxy+}, public, answered from the site's objects.
+INSPECTOR_ROUTES: Final = (
+    Route(INSPECTOR_PATH, frozenset({"GET"}), authorized=False, integration="site"),
+    Route(INSPECTOR_PATH + GREEDY_SUFFIX, frozenset({"GET"}), authorized=False, integration="site"),
+)
+
+
+@dataclass(frozen=True)
+class InspectorSite:
+    """The inspector's objects by key and the headers every one is served with."""
+
+    objects: Mapping[str, SiteObject]
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -365,6 +383,7 @@ class Gateway:
         mcp: LambdaRuntime,
         config: GatewayConfig,
         front: LambdaRuntime | None = None,
+        inspector: InspectorSite | None = None,
     ) -> None:
         self._authorizer = authorizer
         self._functions: dict[Integration, LambdaRuntime] = {"mcp": mcp}
@@ -377,7 +396,10 @@ class Gateway:
         self._routes: tuple[Route, ...] = routes
         if front is not None:
             self._functions["front"] = front
-            self._routes = (*routes, *FRONT_ROUTES)
+            self._routes = (*self._routes, *FRONT_ROUTES)
+        self._inspector = inspector
+        if inspector is not None:
+            self._routes = (*self._routes, *INSPECTOR_ROUTES)
         self._config = config
         self._cache = AuthorizerCache(config.authorizer_ttl_seconds)
 
@@ -402,7 +424,14 @@ class Gateway:
         await response(scope, receive, send)
 
     def _route(self, path: str) -> tuple[Route, dict[str, str]] | None:
-        """The resource `path` names, and its path parameters; a plain resource wins over a greedy one."""
+        """The resource `path` names, and its path parameters; a plain resource wins over a greedy one.
+
+        A REST API routes `/x/` to the resource `/x` (observed, aws-powertools/
+        powertools-lambda-python#1552: "both API Gateway REST and HTTPV2 route both /hello and
+        /hello/"), so one trailing slash is ignored.
+        """
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
         matches = [(route, params) for route in self._routes if (params := route.match(path)) is not None]
         matches.sort(key=lambda match: match[0].path.endswith(GREEDY_SUFFIX))
         return matches[0] if matches else None
@@ -419,6 +448,8 @@ class Gateway:
         route, path_parameters = found
         if route.integration == "static":
             return self._static(route.path)
+        if route.integration == "site":
+            return self._site(path_parameters.get("proxy"))
         incoming = IncomingRequest.build(request, route, body)
         authorizer_context: dict[str, Any] | None = None
         if route.authorized:
@@ -451,6 +482,16 @@ class Gateway:
             return Response(HEALTH_BODY.encode(), headers={"Content-Type": "application/json"})
         body = self._config.protected_resource_metadata.encode()
         return Response(body, headers={**METADATA_HEADERS, "Content-Type": "application/json"})
+
+    def _site(self, proxy: str | None) -> Response:
+        """The stack's S3 integration: the object's bytes and type, the declared headers; a key
+        that does not exist (S3 answers 403 without ListBucket) is the integration response's 404."""
+        assert self._inspector is not None
+        obj = self._inspector.objects.get(object_key(proxy))
+        if obj is None:
+            return Response(NOT_FOUND_BODY.encode(), status_code=404, headers={"Content-Type": JSON_TYPE})
+        headers = {"Content-Type": obj.content_type, **self._inspector.headers}
+        return Response(obj.body, headers=headers)
 
     async def _authorize(self, incoming: IncomingRequest, request_id: str) -> Response | dict[str, Any]:
         """The authorizer context to pass on, or the gateway response that ends the request."""

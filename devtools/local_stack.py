@@ -36,6 +36,7 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
     from devtools.dev_issuer import DevIssuer
+    from devtools.gateway import InspectorSite
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -70,6 +71,9 @@ class LocalCredentials:
     dev_client_secret: str = ""
     # The authorization front's issuer: what the protected-resource metadata names.
     oauth_issuer: str = ""
+    # The inspector page, and the origin its MCP Apps widgets render on; "" when it is off.
+    inspector_url: str = ""
+    inspector_sandbox_origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
+    # The inspector at /inspector (on by default locally; off by default deployed: INSPECTOR).
+    inspector: bool = True
 
 
 DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
@@ -160,6 +166,7 @@ class LocalStack:
         # The dev issuer (the front's upstream), for tests that act as its administrator.
         self.issuer: DevIssuer | None = None
         self._server: Any = None
+        self._inspector_on = False
 
     def start(self) -> LocalCredentials:
         try:
@@ -190,6 +197,8 @@ class LocalStack:
         gateway_socket.bind(("127.0.0.1", self.options.port))
         port = gateway_socket.getsockname()[1]
         mcp_url = f"http://127.0.0.1:{port}/mcp"
+        sandbox_socket = self._inspector_sandbox_socket()
+        self._inspector_on = sandbox_socket is not None
 
         from devtools.dev_issuer import DevIssuerServer
 
@@ -226,6 +235,7 @@ class LocalStack:
         front = LambdaRuntime(front_module.handler, "serverless-mcp-oauth")
         self._stoppers.extend([authorizer.close, mcp.close, front.close])
         settings = mcp_module.settings_source.auth()
+        inspector = self._inspector_site(mcp_url, sandbox_socket)
         gateway = Gateway(
             authorizer,
             mcp,
@@ -246,8 +256,15 @@ class LocalStack:
                 allowed_origins=self.options.allowed_origins,
             ),
             front,
+            inspector,
         )
         self._serve(gateway, gateway_socket)
+        sandbox_origin = ""
+        if sandbox_socket is not None:
+            from devtools.inspector_site import SandboxApp
+
+            sandbox_origin = _origin(sandbox_socket)
+            self._serve(SandboxApp(_origin(gateway_socket)), sandbox_socket)
 
         dev_client_secret = register_dev_machine_client(issuer, all_scopes)
         self.credentials = LocalCredentials(
@@ -261,9 +278,40 @@ class LocalStack:
             dev_client_id=DEV_MACHINE_CLIENT_ID,
             dev_client_secret=dev_client_secret,
             oauth_issuer=front_issuer(mcp_url),
+            inspector_url=f"{_origin(gateway_socket)}/inspector" if sandbox_socket is not None else "",
+            inspector_sandbox_origin=sandbox_origin,
         )
         self._write_credentials(self.credentials)
         return self.credentials
+
+    def _inspector_sandbox_socket(self) -> socket.socket | None:
+        """With the inspector on: a socket on another loopback port for the widget sandbox (another
+        origin, as the stack's second API), or None and a note when the package is not installed."""
+        if not self.options.inspector:
+            return None
+        from devtools.inspector_site import package_installed
+
+        if not package_installed():
+            self._progress(
+                "the inspector is off: @mcp-use/inspector is not installed "
+                "(run `make node_modules/.installed`)"
+            )
+            return None
+        sandbox = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sandbox.bind(("127.0.0.1", 0))
+        self._stoppers.append(sandbox.close)
+        return sandbox
+
+    def _inspector_site(self, mcp_url: str, sandbox_socket: socket.socket | None) -> InspectorSite | None:
+        """The inspector's objects and headers, as the stack's bucket and integration serve them."""
+        if sandbox_socket is None:
+            return None
+        from devtools.gateway import InspectorSite
+        from devtools.inspector_site import site_headers, site_objects
+
+        base_url = mcp_url.removesuffix("/mcp")
+        sandbox_origin = _origin(sandbox_socket)
+        return InspectorSite(site_objects(base_url, "", sandbox_origin), site_headers(sandbox_origin))
 
     def _configure_per_tool_decisions(self, tool_scopes: ToolScopes) -> None:
         """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
@@ -340,6 +388,8 @@ class LocalStack:
             "allowed_origins": list(self.options.allowed_origins),
             # The authorizer also trusts the front's tokens; the PRM names the front.
             "oauth_front": True,
+            # The inspector's page (this origin) may call /mcp.
+            "inspector": self._inspector_on,
         }
         ssm.put_parameter(
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
@@ -398,13 +448,18 @@ class LocalStack:
         boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION).create_secret(
             Name=OAUTH_UPSTREAM_SECRET_NAME, SecretString=json.dumps({"client_secret": client_secret})
         )
-        settings = {
+        settings: dict[str, object] = {
             "upstream_issuer": issuer.issuer_url,
             "upstream_client_id": FRONT_UPSTREAM_CLIENT_ID,
             "upstream_scopes": list(FRONT_UPSTREAM_SCOPES),
             "base_scope": base_scope,
             "scopes": [base_scope, *sorted(all_scopes - {base_scope})],
         }
+        if self._inspector_on:
+            from devtools.inspector_site import inspector_client
+
+            # As the stack: the front knows the inspector by its metadata document's URL.
+            settings["preregistered_clients"] = [inspector_client(mcp_url.removesuffix("/mcp"))]
         boto3.client("ssm", endpoint_url=endpoint, region_name=REGION).put_parameter(
             Name=OAUTH_FRONT_SETTINGS_PARAMETER, Value=json.dumps(settings), Type="String", Overwrite=True
         )
@@ -480,15 +535,25 @@ class LocalStack:
                 logging.getLogger(__name__).warning("a local stack component did not stop cleanly")
 
 
+def _origin(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
+    inspector = (
+        f"  inspector      {credentials.inspector_url}  (open it: paste the dev API key, or sign in)\n"
+        if credentials.inspector_url
+        else ""
+    )
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
   MCP endpoint   {url}
   sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer)
-
+{inspector}
 Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
 the one dev user with one click on the dev issuer's page):
 

@@ -147,6 +147,9 @@ class AuthSettings:
     jwks_refresh_min_interval_seconds: float = 60
     jwks_fetch_timeout_seconds: float = 3
     oauth_front: bool = False
+    # The inspector is served at /inspector on this API (INSPECTOR=true): its origin, the MCP URL's
+    # own, may call /mcp (a same-origin POST still carries Origin).
+    inspector: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.mcp_url)
@@ -158,6 +161,13 @@ class AuthSettings:
         if parts.query or parts.fragment:
             raise ConfigurationError("MCP_URL must not carry a query string or fragment")
         check_base_scope(self.base_scope)
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a browser page on `origin` may call /mcp: ALLOWED_ORIGINS, or the inspector's own."""
+        if origin in self.allowed_origins:
+            return True
+        parts = urlsplit(self.mcp_url)
+        return self.inspector and origin == f"{parts.scheme}://{parts.netloc}"
 
     @property
     def accepted_audiences(self) -> tuple[str, ...]:
@@ -237,6 +247,7 @@ class AuthSettings:
             jwks_refresh_min_interval_seconds=number("jwks_refresh_min_interval_seconds", 60),
             jwks_fetch_timeout_seconds=number("jwks_fetch_timeout_seconds", 3),
             oauth_front=flag("oauth_front"),
+            inspector=flag("inspector"),
         )
 
     @classmethod
@@ -255,6 +266,7 @@ class AuthSettings:
             jwks_refresh_min_interval_seconds=read_float(env, "JWKS_REFRESH_MIN_INTERVAL_SECONDS", 60),
             jwks_fetch_timeout_seconds=read_float(env, "JWKS_FETCH_TIMEOUT_SECONDS", 3, minimum=0.1),
             oauth_front=read_bool(env, "OAUTH_FRONT", False),
+            inspector=read_bool(env, "INSPECTOR", False),
         )
 
 
@@ -350,7 +362,7 @@ class SettingsSource:
                 raise ConfigurationError(
                     f"AUTH_SETTINGS_PARAMETER: SSM parameter {settings_name} must hold a JSON object "
                     "(keys: issuer, jwks_url, audiences, allowed_client_ids, base_scope, allowed_origins, "
-                    "oauth_front)"
+                    "oauth_front, inspector)"
                 )
             settings = AuthSettings.from_mapping(key[0], values, f"SSM parameter {settings_name}")
         else:

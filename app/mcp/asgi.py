@@ -376,7 +376,7 @@ class McpEndpoint:
                 headers={"Allow": "POST"},
             )
         origin = request.headers.get("origin")
-        if origin is not None and origin not in settings.allowed_origins:
+        if origin is not None and not settings.origin_allowed(origin):
             audit.refuse("origin_not_allowed")
             return jsonrpc_error(403, INVALID_REQUEST, "Forbidden: origin not allowed")
         limit = self._http.max_body_bytes

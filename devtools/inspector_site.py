@@ -44,6 +44,9 @@ KEY_PREFIX: Final = "inspector/"
 INDEX_KEY: Final = "inspector/index.html"
 CALLBACK_KEY: Final = "inspector/oauth/callback"
 CLIENT_METADATA_KEY: Final = "inspector/oauth/client-metadata.json"
+# The bundle asks for it at start (its own server answers with a server to connect to); ours
+# names none: the page lists this stack's server itself (boot.js).
+CONFIG_KEY: Final = "inspector/config.json"
 CLIENT_NAME: Final = "serverless-mcp Inspector"
 
 HTML_TYPE: Final = "text/html; charset=utf-8"
@@ -58,6 +61,7 @@ _OWN_FILES: Final = (
     ("boot.js", "inspector/assets/boot.js", "text/javascript; charset=utf-8"),
     ("exchanges.js", "inspector/assets/exchanges.js", "text/javascript; charset=utf-8"),
     ("exchanges.css", "inspector/assets/exchanges.css", "text/css; charset=utf-8"),
+    ("config.json", CONFIG_KEY, "application/json"),
 )
 NOT_FOUND_BODY: Final = '{"message":"Not Found"}'
 # Re-read at most this often by a browser: the page and the assets change only with a deploy.

@@ -83,19 +83,35 @@ def browser_paths() -> BrowserPaths:
 
 
 @contextmanager
-def headless_chromium(paths: BrowserPaths) -> Iterator[webdriver.Chrome]:
-    """A fresh headless Chromium (its own profile, so its own cookies), closed afterwards."""
+def headless_chromium(paths: BrowserPaths, *, network_log: bool = False) -> Iterator[webdriver.Chrome]:
+    """A fresh headless Chromium (its own profile, so its own cookies), closed afterwards.
+
+    `network_log`: also keep Chromium's performance log (DevTools Network events), where every
+    request the page made, or tried to make, can be read (`network_events`).
+    """
     options = Options()
     options.binary_location = paths.chromium
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     # The console (errors, CSP violations) is what explains a stuck sign-in.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability(
+        "goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if network_log else {})}
+    )
     driver = webdriver.Chrome(options=options, service=Service(executable_path=paths.chromedriver))
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def network_events(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The DevTools Network events since the last read (each entry is handed out once)."""
+    events: list[dict[str, Any]] = []
+    for entry in driver.get_log("performance"):  # type: ignore[no-untyped-call]
+        message = json.loads(entry["message"])["message"]
+        if str(message.get("method", "")).startswith("Network."):
+            events.append(message)
+    return events
 
 
 class Console:
@@ -119,23 +135,27 @@ class Console:
         ]
 
 
+def save_artifacts(console: Console, folder: Path) -> None:
+    """Save a screenshot, the page and the browser console in `folder`, and print where."""
+    folder.mkdir(parents=True, exist_ok=True)
+    driver = console.driver
+    try:
+        driver.save_screenshot(str(folder / "screenshot.png"))
+        (folder / "page.html").write_text(driver.page_source)
+        (folder / "url.txt").write_text(driver.current_url + "\n")
+        (folder / "console.json").write_text(json.dumps(console.read(), indent=2))
+    except WebDriverException as error:  # the browser itself died: say so next to the rest
+        (folder / "artifacts-error.txt").write_text(f"{type(error).__name__}: {error.msg}\n")
+    print(f"browser artifacts (screenshot, page, console): {folder}")
+
+
 @contextmanager
 def failure_artifacts(console: Console, folder: Path) -> Iterator[None]:
-    """On any failure inside, save a screenshot, the page and the browser console in `folder`,
-    print where, and re-raise."""
+    """On any failure inside, save the browser's artifacts in `folder` (`save_artifacts`), re-raise."""
     try:
         yield
     except BaseException:
-        folder.mkdir(parents=True, exist_ok=True)
-        driver = console.driver
-        try:
-            driver.save_screenshot(str(folder / "screenshot.png"))
-            (folder / "page.html").write_text(driver.page_source)
-            (folder / "url.txt").write_text(driver.current_url + "\n")
-            (folder / "console.json").write_text(json.dumps(console.read(), indent=2))
-        except WebDriverException as error:  # the browser itself died: say so next to the rest
-            (folder / "artifacts-error.txt").write_text(f"{type(error).__name__}: {error.msg}\n")
-        print(f"browser artifacts (screenshot, page, console): {folder}")
+        save_artifacts(console, folder)
         raise
 
 

@@ -96,3 +96,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         state["state_dir"] = str(state_dir)
         state["log_path"] = str(state_dir / "stack.log")
         yield state
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item (`item.stash[PHASE_REPORTS]`), so a fixture can
+    tell after `yield` whether the test failed (the browser fixtures then save artifacts)."""
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()

@@ -18,7 +18,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -200,10 +200,12 @@ class DocumentServer:
 
 @contextmanager
 def oauth_stack(
-    state_dir: Path, *, cimd_ca: Path | None, auto_approve: bool = True
+    state_dir: Path, *, cimd_ca: Path | None, auto_approve: bool = True, tool_modules: Sequence[str] = ()
 ) -> Iterator[dict[str, Any]]:
     """A local stack with the test options (see tests/e2e/oauth_harness.py); its credentials."""
     command = [sys.executable, "-m", "tests.e2e.oauth_harness", "--state-dir", str(state_dir)]
+    for module in tool_modules:
+        command += ["--tool-module", module]
     if cimd_ca is not None:
         command += ["--cimd-ca", str(cimd_ca)]
     if auto_approve:

@@ -252,6 +252,8 @@ class StackConfig:
     custom_domain_ip_address_type: DomainIpAddressType = "ipv4"
     enable_waf: bool = False
     waf_rate_limit: int = 1000
+    # The inspector at /inspector (infra/constructs/inspector.py); off: the routes do not exist.
+    inspector: bool = False
     # Lambda.
     enable_snapstart: bool = True
     mcp_memory_mb: int = 1024
@@ -489,6 +491,7 @@ class _Reader:
             custom_domain_ip_address_type="dualstack" if ip_type == "dualstack" else "ipv4",
             enable_waf=self.boolean("ENABLE_WAF", False),
             waf_rate_limit=self.integer("WAF_RATE_LIMIT", 1000, 10, 2_000_000_000),
+            inspector=self.boolean("INSPECTOR", False),
             enable_snapstart=self.boolean("ENABLE_SNAPSTART", True),
             mcp_memory_mb=self.integer("MCP_MEMORY_MB", 1024, 128, 10_240),
             authorizer_memory_mb=self.integer("AUTHORIZER_MEMORY_MB", 512, 128, 10_240),

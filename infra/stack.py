@@ -10,10 +10,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from devtools.inspector_site import inspector_client
 from infra.config import StackConfig, check_snapstart_region
 from infra.constructs.api import McpApi
 from infra.constructs.functions import McpFunctions
 from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_settings
+from infra.constructs.inspector import InspectorSite
 from infra.constructs.nag import acknowledge_findings
 from infra.constructs.oauth_front import OAuthFront, front_settings_document
 from infra.constructs.observability import LogGroups, Monitoring
@@ -130,6 +132,19 @@ class ServerlessMcpStack(cdk.Stack):
         for function in (self.functions.authorizer, self.functions.mcp):
             function.node.add_dependency(self.mcp_url_parameter, self.auth_settings_parameter)
 
+        # The inspector (INSPECTOR=true): its files in S3, read by API Gateway, its widget sandbox.
+        self.inspector: InspectorSite | None = None
+        if config.inspector:
+            self.inspector = InspectorSite(
+                self,
+                "Inspector",
+                config=config,
+                api=self.api.api,
+                origin=self.api.origin,
+                base_path=self.api.base_path,
+                access_log_group=self.log_groups.access,
+            )
+
         self.oauth_front: OAuthFront | None = None
         if config.oauth_front.enabled:
             self.oauth_front = self._oauth_front()
@@ -177,18 +192,24 @@ class ServerlessMcpStack(cdk.Stack):
                 resource_name=f"{secret_id}-??????",
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
             )
+        settings = front_settings_document(
+            config,
+            upstream_issuer=upstream_issuer,
+            upstream_client_id=upstream_client_id,
+            upstream_scopes=upstream_scopes,
+            scopes=self.declared.scopes,
+        )
+        if self.inspector is not None:
+            # The inspector signs in as this client: its id is its metadata document's URL.
+            preregistered = settings["preregistered_clients"]
+            assert isinstance(preregistered, list)
+            preregistered.append(inspector_client(f"{self.api.origin}{self.api.base_path}"))
         front = OAuthFront(
             self,
             "OAuthFront",
             config=config,
             log_group=self.log_groups.audit,
-            settings_document=front_settings_document(
-                config,
-                upstream_issuer=upstream_issuer,
-                upstream_client_id=upstream_client_id,
-                upstream_scopes=upstream_scopes,
-                scopes=self.declared.scopes,
-            ),
+            settings_document=settings,
             upstream_secret_id=secret_id,
             upstream_secret_arn=secret_arn,
         )
@@ -263,6 +284,15 @@ class ServerlessMcpStack(cdk.Stack):
                     "OAuthTableName": (front.table.table_name, "The front's DynamoDB table"),
                     "OAuthSigningKeyArn": (front.signing_key.key_arn, "KMS key signing the front's tokens"),
                 }
+            )
+        if self.inspector is not None:
+            outputs["InspectorUrl"] = (
+                self.inspector.url,
+                "The inspector: open it in a browser (public page)",
+            )
+            outputs["InspectorSandboxOrigin"] = (
+                self.inspector.sandbox_origin,
+                "Where the inspector renders MCP Apps widgets (another origin, no access to the page)",
             )
         if self.api.domain is not None:
             outputs["CustomDomainTarget"] = (

@@ -262,17 +262,18 @@ class McpApi(Construct):
         self.domain: apigw.DomainName | None = None
         if config.custom_domain_name:
             self.domain = self._custom_domain(config)
-            base = f"https://{config.custom_domain_name}"
+            self.origin = f"https://{config.custom_domain_name}"
+            self.base_path = ""
+            base = self.origin
             self.mcp_url = f"{base}{MCP_PATH}"
             self.prm_url = f"{base}{PRM_PATH}"
         else:
             # Built from the API id and the LITERAL stage name: `api.url` refers to the Stage
             # resource, which depends on the deployment, which depends on the gateway responses
             # and (through the methods) on the functions, and those would form a cycle.
-            base = (
-                f"https://{self.api.rest_api_id}.execute-api.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}"
-                f"/{config.stage_name}"
-            )
+            self.origin = f"https://{self.api.rest_api_id}.execute-api.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}"
+            self.base_path = f"/{config.stage_name}"
+            base = f"{self.origin}{self.base_path}"
             self.mcp_url = f"{base}{MCP_PATH}"
             self.prm_url = f"{base}{PRM_PATH}"
         self.base_url = base

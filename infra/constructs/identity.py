@@ -34,6 +34,8 @@ class AuthSettings:
     # True: the authorizer also trusts the authorization front's tokens (issuer and JWKS derived
     # from the MCP URL: app/auth/front.py) and the PRM names the front as the authorization server.
     oauth_front: bool = False
+    # True: the inspector is served on this API; its origin (the MCP URL's) may call /mcp.
+    inspector: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -44,6 +46,7 @@ class AuthSettings:
             "base_scope": self.base_scope,
             "allowed_origins": list(self.allowed_origins),
             "oauth_front": self.oauth_front,
+            "inspector": self.inspector,
         }
 
 
@@ -56,6 +59,7 @@ def oidc_auth_settings(config: StackConfig) -> AuthSettings:
         base_scope=config.base_scope,
         allowed_origins=list(config.allowed_origins),
         oauth_front=config.oauth_front.enabled,
+        inspector=config.inspector,
     )
 
 
@@ -212,4 +216,5 @@ class CognitoIdentity(Construct):
             base_scope=config.base_scope,
             allowed_origins=list(config.allowed_origins),
             oauth_front=config.oauth_front.enabled,
+            inspector=config.inspector,
         )

@@ -103,6 +103,8 @@ def acknowledge_findings(stack: ServerlessMcpStack) -> None:
     for method in api.front_methods:
         acknowledge(method, "APIG4", FRONT_ROUTE_REASON)
         acknowledge(method, "COG4", FRONT_ROUTE_REASON)
+    if stack.inspector is not None:
+        stack.inspector.acknowledge_findings()
 
     acknowledge(
         stack.api_keys_secret,

@@ -40,7 +40,8 @@ test: $(INSTALLED) node_modules/.installed lint typecheck
 conformance: $(INSTALLED) node_modules/.installed
 	$(BIN)/pytest tests/e2e/test_conformance.py
 
-dev: $(INSTALLED)
+# node_modules: the inspector at /inspector is served from the pinned @mcp-use/inspector package.
+dev: $(INSTALLED) node_modules/.installed
 	$(BIN)/mcp-lambda dev
 
 # The MCP Inspector (pinned in package.json) on the repo's own Node 22, pointed at `make dev`'s

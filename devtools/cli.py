@@ -288,6 +288,8 @@ def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalS
         api_keys_cache_seconds=keys_cache,
         config_cache_seconds=read_int(environ, "CONFIG_CACHE_SECONDS", 300),
         allowed_origins=origins,
+        # On locally whatever INSPECTOR says (that setting is the deployed stack's switch).
+        inspector=not args.no_inspector,
     )
 
 
@@ -539,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowed-origin",
         action="append",
         help="an Origin allowed to call /mcp (repeatable; default: $ALLOWED_ORIGINS, comma separated)",
+    )
+    dev.add_argument(
+        "--no-inspector",
+        action="store_true",
+        help="do not serve the inspector at /inspector (it is on locally by default)",
     )
     dev.set_defaults(run=cmd_dev)
 

@@ -11,7 +11,9 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    authorization front is wired in, its public routes: GET on the two host-root metadata
    resources (`/.well-known/oauth-authorization-server/oauth`, `/.well-known/openid-configuration/
    oauth`) and GET and POST on the greedy `/oauth/{proxy+}`, whose event carries that `resource`
-   and `pathParameters.proxy`. A resource that does not exist, or a method not defined on it, is
+   and `pathParameters.proxy`; with the inspector on (devtools/inspector_site.py), GET on
+   `/inspector` and `/inspector/{proxy+}`, answered from its objects as the stack's S3 integration
+   answers (`Gateway._site`). One trailing slash is ignored, as API Gateway's REST routing does. A resource that does not exist, or a method not defined on it, is
    403 "Missing Authentication Token" (https://repost.aws/knowledge-center/
    api-gateway-authentication-token-errors: "a method or resource that does not exist");
    OPTIONS on the resources the stack gives a CORS preflight (both protected-resource metadata

@@ -13,8 +13,8 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    oauth`) and GET and POST on the greedy `/oauth/{proxy+}`, whose event carries that `resource`
    and `pathParameters.proxy`; with the inspector on (devtools/inspector_site.py), GET on
    `/inspector` and `/inspector/{proxy+}`, answered from its objects as the stack's S3 integration
-   answers (`Gateway._site`). One trailing slash is ignored, as API Gateway's REST routing does. A resource that does not exist, or a method not defined on it, is
-   403 "Missing Authentication Token" (https://repost.aws/knowledge-center/
+   answers (`Gateway._site`). One trailing slash is ignored, as API Gateway's REST routing does.
+   A resource that does not exist, or a method not defined on it, is 403 "Missing Authentication Token" (https://repost.aws/knowledge-center/
    api-gateway-authentication-token-errors: "a method or resource that does not exist");
    OPTIONS on the resources the stack gives a CORS preflight (both protected-resource metadata
    resources, and the front's three) is answered here as its MOCK integration does: 204, the

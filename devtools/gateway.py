@@ -14,8 +14,9 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    and `pathParameters.proxy`; with the inspector on (devtools/inspector_site.py), GET on
    `/inspector` and `/inspector/{proxy+}`, answered from its objects as the stack's S3 integration
    answers (`Gateway._site`). One trailing slash is ignored, as API Gateway's REST routing does.
-   A resource that does not exist, or a method not defined on it, is 403 "Missing Authentication Token" (https://repost.aws/knowledge-center/
-   api-gateway-authentication-token-errors: "a method or resource that does not exist");
+   A resource that does not exist, or a method not defined on it, is 403 "Missing Authentication
+   Token" (https://repost.aws/knowledge-center/api-gateway-authentication-token-errors:
+   "a method or resource that does not exist");
    OPTIONS on the resources the stack gives a CORS preflight (both protected-resource metadata
    resources, and the front's three) is answered here as its MOCK integration does: 204, the
    declared `Access-Control-*` headers, an empty body, no authorizer and no function ("CORS for

@@ -38,7 +38,7 @@ class AuthSettings:
     inspector: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "issuer": self.issuer,
             "jwks_url": self.jwks_url,
             "audiences": list(self.audiences),
@@ -46,8 +46,10 @@ class AuthSettings:
             "base_scope": self.base_scope,
             "allowed_origins": list(self.allowed_origins),
             "oauth_front": self.oauth_front,
-            "inspector": self.inspector,
         }
+        if self.inspector:  # written only when on: the functions read it as false when absent
+            document["inspector"] = True
+        return document
 
 
 def oidc_auth_settings(config: StackConfig) -> AuthSettings:

@@ -106,7 +106,7 @@ def test_off_by_default_nothing_exists(default_synth: Synth) -> None:
     assert not [path for path in paths if path.startswith("/inspector")]
     assert not default_synth.of_type("AWS::S3::Bucket")
     assert not default_synth.of_type("Custom::CDKBucketDeployment")
-    assert parameter_json(default_synth, "AuthSettings")["inspector"] is False
+    assert parameter_json(default_synth, "AuthSettings").get("inspector", False) is False
     assert "InspectorUrl" not in default_synth.outputs
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 import pytest
 import uvicorn
 
-from devtools.gateway import Gateway, GatewayConfig, server_config
+from devtools.gateway import Gateway, GatewayConfig, InspectorSite, server_config
 from devtools.lambda_runtime import LambdaRuntime
 
 PRM_URL: Final = "http://127.0.0.1/.well-known/oauth-protected-resource/mcp"
@@ -93,9 +93,11 @@ def running_gateway(
     *,
     authorize: Respond = fake_authorizer,
     front: Respond | None = None,
+    inspector: InspectorSite | None = None,
     **config: Any,
 ) -> Iterator[RunningGateway]:
-    """Serve a Gateway over real HTTP on 127.0.0.1 until the block ends (with a front if given)."""
+    """Serve a Gateway over real HTTP on 127.0.0.1 until the block ends (with a front, the
+    inspector's objects, if given)."""
     authorizer, function = FakeFunction(authorize), FakeFunction(respond)
     front_function = FakeFunction(front) if front is not None else None
     runtimes = [LambdaRuntime(authorizer, "fake-authorizer"), LambdaRuntime(function, "fake-mcp")]
@@ -104,7 +106,7 @@ def running_gateway(
     settings = GatewayConfig(
         resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, protected_resource_metadata=PRM_BODY, **config
     )
-    gateway = Gateway(runtimes[0], runtimes[1], settings, runtimes[2] if front_function else None)
+    gateway = Gateway(runtimes[0], runtimes[1], settings, runtimes[2] if front_function else None, inspector)
     server = uvicorn.Server(server_config(gateway, host="127.0.0.1", port=0))
     thread = threading.Thread(target=server.run, name="test-gateway", daemon=True)
     thread.start()

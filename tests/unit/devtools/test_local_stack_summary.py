@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from devtools.local_stack import LocalCredentials, summary
 
 CREDENTIALS = LocalCredentials(
@@ -28,3 +30,9 @@ def test_the_banner_leads_with_oauth_sign_in_and_keeps_the_key_for_agents() -> N
     # The key-based commands are still there, after it.
     assert f'--header "Authorization: Bearer {CREDENTIALS.api_key}"' in text
     assert "A fresh token:" in text.splitlines()[-1]  # the e2e audit test reads what follows it
+
+
+def test_the_banner_prints_the_inspector_when_it_is_on() -> None:
+    assert "/inspector" not in summary(CREDENTIALS)
+    on = dataclasses.replace(CREDENTIALS, inspector_url="http://127.0.0.1:8787/inspector")
+    assert "  inspector      http://127.0.0.1:8787/inspector" in summary(on)

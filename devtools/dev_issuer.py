@@ -46,6 +46,11 @@ DEFAULT_CLIENT_ID: Final = "mcp-lambda-dev"
 DEV_USER: Final = "dev-user"
 DEV_USER_NAME: Final = "Dev User"
 DEV_USER_EMAIL: Final = "dev-user@example.test"
+# As Cognito's managed login sends it (observed: swagger-api/swagger-ui#10786, hashicorp/vault#26596):
+# a sign-in window that passes through here is cut off from the page that opened it (window.opener
+# is null afterwards), so a browser client's sign-in must not rely on its opener (the inspector's
+# boot.js does not).
+COOP: Final = "same-origin"
 
 ACCESS_TOKEN_SECONDS: Final = 3600
 CODE_SECONDS: Final = 60
@@ -680,6 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(302)
         self.send_header("Location", location)
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Cross-Origin-Opener-Policy", COOP)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -704,6 +710,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header(
             "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
         )
+        self.send_header("Cross-Origin-Opener-Policy", COOP)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))

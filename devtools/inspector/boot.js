@@ -5,7 +5,11 @@
    - storage in page memory only: localStorage and sessionStorage are replaced by in-memory stores
      before the bundle runs, so a pasted API key, an OAuth token or a connection never reaches the
      disk and is gone with the tab. The OAuth sign-in window, opened by this page on the same
-     origin, uses this page's stores, so the token it obtains lands here and nowhere else;
+     origin, uses this page's stores, so the token it obtains lands here and nowhere else. When the
+     sign-in went through a page that cuts the window off from its opener (Cognito's managed login
+     sends Cross-Origin-Opener-Policy: same-origin), the window's callback page asks the page that
+     started the sign-in (the one holding its `state`) for the sign-in's own entries over a
+     same-origin BroadcastChannel, and sends back what it writes (the token) the same way;
    - telemetry off: every switch the bundle reads (a window global and two storage flags);
    - this stack's own MCP endpoint listed, direct (no proxy), signing in through the stack's
      authorization front in a sign-in window, with the inspector's client ID (the URL of its client
@@ -38,9 +42,11 @@
     },
     setItem: function (name, value) {
       this._items.set(String(name), String(value));
+      if (this.mirror) this.mirror("set", String(name), String(value));
     },
     removeItem: function (name) {
       this._items.delete(String(name));
+      if (this.mirror) this.mirror("remove", String(name), null);
     },
     clear: function () {
       this._items.clear();
@@ -56,6 +62,8 @@
   } catch (error) {
     stores = null; // a cross-origin opener: not ours
   }
+  var callbackPage = /\/inspector\/oauth\/callback\/?$/.test(path);
+  var handoff = callbackPage && !stores; // a sign-in window cut off from the page that opened it
   if (!stores) {
     stores = { local: new MemoryStorage(), session: new MemoryStorage(), exchanges: [] };
   }
@@ -148,5 +156,76 @@
   };
   function notify() {
     window.dispatchEvent(new CustomEvent("serverless-mcp:exchange"));
+  }
+
+  // The sign-in handoff (see the top): only the OAuth client's own entries travel, only between
+  // the window whose callback carries a `state` and the page that holds that `state`.
+  var CHANNEL = "serverless-mcp-inspector-sign-in";
+  var OAUTH_PREFIX = "mcp:auth";
+  function oauthEntries() {
+    var entries = [];
+    for (var i = 0; i < stores.local.length; i++) {
+      var name = stores.local.key(i);
+      if (name.indexOf(OAUTH_PREFIX) === 0) entries.push([name, stores.local.getItem(name)]);
+    }
+    return entries;
+  }
+  function holdsState(state) {
+    return oauthEntries().some(function (entry) {
+      return entry[0].slice(-("_state_" + state).length) === "_state_" + state;
+    });
+  }
+  var channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(CHANNEL) : null;
+  if (channel && !handoff) {
+    var sessions = {};
+    channel.onmessage = function (event) {
+      var message = event.data || {};
+      if (message.type === "request" && typeof message.state === "string" && holdsState(message.state)) {
+        sessions[message.session] = true;
+        channel.postMessage({ type: "entries", session: message.session, entries: oauthEntries() });
+      } else if (sessions[message.session] && typeof message.name === "string" &&
+          message.name.indexOf(OAUTH_PREFIX) === 0) {
+        if (message.type === "set") stores.local.setItem(message.name, String(message.value));
+        if (message.type === "remove") stores.local.removeItem(message.name);
+      }
+    };
+  }
+
+  // The bundle itself, once the page is parsed (it mounts on #root) and, in a sign-in window cut
+  // off from its opener, once the sign-in's entries arrived (or after 5 s: it then says the sign-in
+  // expired, and the person starts again).
+  var started = false;
+  function start() {
+    if (started) return;
+    started = true;
+    var script = document.createElement("script");
+    script.type = "module";
+    script.src = base + "/inspector/assets/inspector.js";
+    document.head.appendChild(script);
+  }
+  function whenParsed(callback) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", callback);
+    else callback();
+  }
+  if (handoff && channel) {
+    var session = String(Math.random()).slice(2) + Date.now();
+    channel.onmessage = function (event) {
+      var message = event.data || {};
+      if (message.type !== "entries" || message.session !== session || started) return;
+      message.entries.forEach(function (entry) {
+        stores.local.setItem(entry[0], entry[1]);
+      });
+      stores.local.mirror = function (type, name, value) {
+        if (name.indexOf(OAUTH_PREFIX) === 0) {
+          channel.postMessage({ type: type, session: session, name: name, value: value });
+        }
+      };
+      whenParsed(start);
+    };
+    channel.postMessage({ type: "request", session: session,
+      state: new URLSearchParams(location.search).get("state") || "" });
+    setTimeout(function () { whenParsed(start); }, 5000);
+  } else {
+    whenParsed(start);
   }
 })();

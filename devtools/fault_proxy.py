@@ -20,6 +20,7 @@ connection is closed without an answer, as a server that went away closes it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
@@ -196,7 +197,10 @@ class FaultProxy:
         server = _Server(("127.0.0.1", self.port), self)
         self.port = server.server_address[1]
         thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fault-proxy-{self.name}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fault-proxy-{self.name}",
+            daemon=True,
         )
         thread.start()
         self._server, self._thread = server, thread
@@ -210,10 +214,8 @@ class FaultProxy:
         with self._lock:
             open_connections = list(self._connections)
         for connection in open_connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its peer
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its peer
 
     def _forward(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes

@@ -36,6 +36,7 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
     from devtools.dev_issuer import DevIssuer
+    from devtools.faults import FaultInjection
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -51,6 +52,7 @@ FRONT_UPSTREAM_SCOPES: Final = ("openid", "email")
 REGION: Final = "us-east-1"
 
 Progress = Callable[[str], None]
+_MAX_PENDING_EVENTS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
+    # Tests and `bench.faults` only: SSM, Secrets Manager and the issuer's JWKS are reached
+    # through fault-injecting proxies a control endpoint switches (`devtools.faults`).
+    fault_injection: bool = False
 
 
 DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
@@ -133,8 +138,16 @@ class CloudWatchShipper:
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
-        if batch:
+        if not batch:
+            return
+        try:
             self._client.put_log_events(logGroupName=self._group, logStreamName=self._stream, logEvents=batch)
+        except Exception:
+            # Kept for the next flush (the local AWS may be restarting), as Lambda's log delivery
+            # does not drop lines; bounded, so a log group that never comes back costs little.
+            with self._lock:
+                self._pending = [*batch, *self._pending][-_MAX_PENDING_EVENTS:]
+            raise
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
@@ -159,6 +172,7 @@ class LocalStack:
         self.credentials: LocalCredentials | None = None
         # The dev issuer (the front's upstream), for tests that act as its administrator.
         self.issuer: DevIssuer | None = None
+        self.faults: FaultInjection | None = None
         self._server: Any = None
 
     def start(self) -> LocalCredentials:
@@ -198,6 +212,11 @@ class LocalStack:
         self._stoppers.append(issuer_server.stop)
 
         self._point_environment_at(endpoint)
+        if self.options.fault_injection:
+            from devtools.faults import FaultInjection
+
+            self.faults = FaultInjection.start(moto, issuer, self.options.state_dir)
+            self._stoppers.append(self.faults.stop)
         # Before `_seed` builds a server (the dev key's scopes) and before the handlers import.
         self._register_extra_tool_modules()
         from app.mcp.server import build_server
@@ -292,8 +311,15 @@ class LocalStack:
                 "API_KEYS_CACHE_SECONDS": str(self.options.api_keys_cache_seconds),
             }
         )
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.pop("AWS_PROFILE", None)
+        # Service-specific endpoints (botocore reads them before AWS_ENDPOINT_URL): only the
+        # fault proxies set them, for their stack.
+        for name in (
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL_SSM",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        ):
+            os.environ.pop(name, None)
 
     def _register_extra_tool_modules(self) -> None:
         """Append each extra module's `register` to `app.tools.TOOL_MODULES` (this process only)."""
@@ -338,6 +364,7 @@ class LocalStack:
             "allowed_origins": list(self.options.allowed_origins),
             # The authorizer also trusts the front's tokens; the PRM names the front.
             "oauth_front": True,
+            **(self.faults.auth_settings() if self.faults else {}),
         }
         ssm.put_parameter(
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True

@@ -107,19 +107,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         proxy = self.server.proxy
         fault = proxy.fault
+        if fault is not None:
+            proxy._count("faulted")  # on arrival: a delayed request counts before its caller gives up
         if fault is not None and fault.kind == "refuse":
             # A connection opened before the fault: the service went away under it.
-            proxy._count("faulted")
             self.close_connection = True
             return
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "respond":
-            proxy._count("faulted")
             self._answer(fault.status, fault.headers, fault.body)
             return
-        if fault is not None:
-            proxy._count("faulted")
         try:
             status, headers, answer = proxy._forward(self.command, self.path, self.headers.items(), body)
         except OSError:
@@ -131,13 +129,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, headers, answer)
 
     def _answer(self, status: int, headers: tuple[tuple[str, str], ...], body: bytes) -> None:
-        self.send_response_only(status)
-        for name, value in headers:
-            if name.lower() not in _NOT_FORWARDED and name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response_only(status)
+            for name, value in headers:
+                if name.lower() not in _NOT_FORWARDED and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the caller gave up (its timeout) before a delayed answer
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # request lines are noise in the stack's log

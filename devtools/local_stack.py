@@ -53,6 +53,7 @@ REGION: Final = "us-east-1"
 
 Progress = Callable[[str], None]
 _MAX_PENDING_EVENTS: Final = 10_000
+_EVENTS_PER_PUT: Final = 1_000  # PutLogEvents takes at most 10,000 events and 1 MB per call
 
 
 @dataclass(frozen=True)
@@ -136,18 +137,26 @@ class CloudWatchShipper:
             self._pending.append({"timestamp": int(created * 1000), "message": line})
 
     def flush(self) -> None:
+        from botocore.exceptions import ConnectionError as EndpointUnreachable
+        from botocore.exceptions import HTTPClientError
+
         with self._lock:
             batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            self._client.put_log_events(logGroupName=self._group, logStreamName=self._stream, logEvents=batch)
-        except Exception:
-            # Kept for the next flush (the local AWS may be restarting), as Lambda's log delivery
-            # does not drop lines; bounded, so a log group that never comes back costs little.
-            with self._lock:
-                self._pending = [*batch, *self._pending][-_MAX_PENDING_EVENTS:]
-            raise
+        # PutLogEvents wants each batch in time order; two functions' threads append out of order.
+        batch.sort(key=lambda event: event["timestamp"])
+        for start in range(0, len(batch), _EVENTS_PER_PUT):
+            try:
+                self._client.put_log_events(
+                    logGroupName=self._group,
+                    logStreamName=self._stream,
+                    logEvents=batch[start : start + _EVENTS_PER_PUT],
+                )
+            except (EndpointUnreachable, HTTPClientError):
+                # The local AWS is away (restarting): kept for the next flush, as Lambda's log
+                # delivery does not drop lines; bounded, so an AWS that never comes back costs little.
+                with self._lock:
+                    self._pending = [*batch[start:], *self._pending][-_MAX_PENDING_EVENTS:]
+                raise
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):

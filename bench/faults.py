@@ -306,11 +306,13 @@ class LoadResults:
             if (step is None or r.step == step) and (kinds is None or r.kind in kinds)
         )
 
-    def refusal_reasons(self, step: int) -> Counter[str]:
+    def refusal_reasons(self, step: int, kinds: Sequence[str] | None = None) -> Counter[str]:
         return Counter(
             self.reasons.get(r.request_id or "", "no audit event")
             for r in self.records
-            if r.step == step and r.outcome in (REFUSED, DOCUMENTED_503)
+            if r.step == step
+            and r.outcome in (REFUSED, DOCUMENTED_503)
+            and (kinds is None or r.kind in kinds)
         )
 
     def unsafe(self) -> Counter[str]:

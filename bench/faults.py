@@ -30,7 +30,6 @@ import json
 import os
 import random
 import secrets
-import subprocess
 import sys
 import threading
 import time
@@ -49,7 +48,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bench.layout import ENVS_DIR, LOGS_DIR, REPO_ROOT, worker_env
 from bench.machine import machine_line
 from devtools.cli import machine_token
-from devtools.faults import API_KEYS_CACHE_SECONDS, CONFIG_CACHE_SECONDS, FaultControl
+from devtools.faults import API_KEYS_CACHE_SECONDS, CONFIG_CACHE_SECONDS, FaultControl, local_client
+from devtools.local_stack import StackStartError, stack_subprocess
 
 Progress = Callable[[str], None]
 
@@ -330,17 +330,9 @@ class _Faults:
     """Enters and leaves each step's fault."""
 
     def __init__(self, stack: Mapping[str, Any], control: FaultControl, credentials: Credentials) -> None:
-        import boto3
-
         self._control, self._credentials = control, credentials
         self._secret_id = str(stack["api_keys_secret_id"])
-        self._secrets = boto3.client(
-            "secretsmanager",
-            endpoint_url=stack["aws_endpoint"],
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
-        )
+        self._secrets = local_client("secretsmanager", str(stack["aws_endpoint"]))
         self._good_store = str(self._secrets.get_secret_value(SecretId=self._secret_id)["SecretString"])
 
     def enter(self, step: Step) -> None:
@@ -431,15 +423,7 @@ def _known_token(stack: Mapping[str, Any]) -> str:
 
 def _audit_reasons(stack: Mapping[str, Any], request_ids: set[str], wait_s: float = 15) -> dict[str, str]:
     """Request id → the reason the audit trail gives (the authorizer's, else the MCP function's)."""
-    import boto3
-
-    logs = boto3.client(
-        "logs",
-        endpoint_url=stack["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
-    )
+    logs = local_client("logs", str(stack["aws_endpoint"]))
     deadline = time.monotonic() + wait_s
     reasons: dict[str, str] = {}
     while True:
@@ -476,32 +460,12 @@ def fault_stack(state_dir: Path) -> Iterator[dict[str, Any]]:
     for stale in ("credentials.json", "faults.json"):
         (state_dir / stale).unlink(missing_ok=True)
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOGS_DIR / "fault-stack.log"
     env = {key: value for key, value in worker_env().items() if not key.startswith(("MCP_", "OAUTH_"))}
     env["PYTHONPATH"] = str(REPO_ROOT)
-    with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.faults", "--state-dir", str(state_dir)],
-            cwd=state_dir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (state_dir / "credentials.json").exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-                raise RuntimeError(f"the fault stack did not start: {' | '.join(tail) or 'no output'}")
-            time.sleep(0.1)
+    command = [sys.executable, "-m", "devtools.faults", "--state-dir", str(state_dir)]
+    log_path = LOGS_DIR / "fault-stack.log"
+    with stack_subprocess(command, state_dir, "credentials.json", env=env, log_path=log_path):
         yield json.loads((state_dir / "credentials.json").read_text())
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def measure(plan: FaultPlan, progress: Progress) -> LoadResults:
@@ -509,7 +473,7 @@ def measure(plan: FaultPlan, progress: Progress) -> LoadResults:
     try:
         with fault_stack(state_dir) as stack:
             return run_load(stack, state_dir, plan, progress)
-    except (RuntimeError, OSError, httpx2.HTTPError) as error:
+    except (StackStartError, RuntimeError, OSError, httpx2.HTTPError) as error:
         return LoadResults(plan, problem=f"{type(error).__name__}: {error}")
 
 

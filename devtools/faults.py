@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from devtools.fault_proxy import Fault, FaultProxy
@@ -303,6 +303,23 @@ class FaultControl:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
             document: dict[str, Any] = json.load(response)
             return document
+
+
+def local_client(service: Literal["logs", "secretsmanager"], endpoint: str) -> Any:
+    """A boto3 client of the stack's own moto server (its `aws_endpoint`), with local-only credentials.
+
+    What a test or the load run uses to act on the local AWS directly, past the fault proxies:
+    corrupt and restore the key store, read the shipped audit events.
+    """
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts anything; nothing real is used
+    )
 
 
 def serve(state_dir: Path) -> None:

@@ -22,10 +22,12 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -512,6 +514,52 @@ class LocalStack:
                 stopper()
             except Exception:  # stop everything else even if one part fails to stop
                 logging.getLogger(__name__).warning("a local stack component did not stop cleanly")
+
+
+class StackStartError(RuntimeError):
+    """A local stack process died or did not get ready in time; the message ends with its log's tail."""
+
+
+@contextmanager
+def stack_subprocess(
+    command: list[str],
+    state_dir: Path,
+    ready_file: str,
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    start_seconds: float = 120,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` (a local stack) in `state_dir` until it writes `state_dir/ready_file`; yield it.
+
+    For tests and benchmarks, which run each stack in a process of its own (the stack owns its
+    process). Its output goes to `log_path`; `StackStartError` (with the log's tail) if it dies or
+    is not ready within `start_seconds`. Stopped after the `with` block: SIGTERM, then a kill if
+    it does not stop within 15 s.
+    """
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - the caller's own argv (tests, benchmarks), no shell
+            command, cwd=state_dir, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + start_seconds
+        while not (state_dir / ready_file).exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise StackStartError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        stop_process(process, 15)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM, then a kill if it has not stopped within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def summary(credentials: LocalCredentials) -> str:

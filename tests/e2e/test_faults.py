@@ -29,22 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx2
 import pytest
 
-from bench.faults import (
-    ANSWERED,
-    DOCUMENTED_503,
-    QUICK,
-    REFUSED,
-    VALID_KINDS,
-    FaultPlan,
-    Step,
-    run_load,
-)
+from bench import faults as load_run
 from devtools.cli import machine_token
-from devtools.faults import JWKS_FAULTS, JWKS_REFRESH_MIN_INTERVAL_SECONDS, FaultControl
+from devtools.faults import JWKS_FAULTS, JWKS_REFRESH_MIN_INTERVAL_SECONDS, FaultControl, local_client
 from tests.e2e.conftest import local_logs_client, stack_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-faults")]
@@ -206,37 +196,32 @@ def test_a_jwks_fault_refuses_jwts_signed_with_a_new_key_only_and_ends_without_a
 
 # --- SSM and Secrets Manager -------------------------------------------------------------------
 
+# What each service holds, the audit reason when it cannot be read, and the warning's start.
+AWS_TARGETS = {
+    "ssm": ("settings_unavailable", r"(MCP_URL|AUTH_SETTINGS)_PARAMETER: could not read SSM parameter \S+"),
+    "secretsmanager": ("key_store_unavailable", r"API_KEYS_SECRET_ID: could not read secret \S+"),
+}
+
 
 @pytest.mark.parametrize("fault", ["refuse", "throttle"])
-def test_ssm_unreachable_or_throttled_refuses_every_credential_then_recovers(
-    stack: dict[str, Any], control: FaultControl, fault: str
+@pytest.mark.parametrize("target", sorted(AWS_TARGETS))
+def test_ssm_or_secrets_manager_unreachable_or_throttled_fails_closed_then_recovers(
+    stack: dict[str, Any], control: FaultControl, target: str, fault: str
 ) -> None:
+    """SSM holds the settings every decision needs; Secrets Manager only the API key store."""
+    reason, setting = AWS_TARGETS[target]
     known = a_known_token(stack)
-    with control.injected("ssm", fault):
-        refused_for(stack, stack["api_key"], "settings_unavailable")
-        refused_for(stack, known, "settings_unavailable")
+    with control.injected(target, fault):
+        refused_for(stack, stack["api_key"], reason)
+        if target == "ssm":
+            refused_for(stack, known, reason)
+        else:
+            assert call(stack, known).right  # JWTs never read the key store
     failure = "ThrottlingException" if fault == "throttle" else "EndpointConnectionError"
-    warning = (
-        rf"(MCP_URL|AUTH_SETTINGS)_PARAMETER: could not read SSM parameter \S+ \({failure}\); AWS did not"
-    )
+    warning = rf"{setting} \({failure}\); AWS did not answer in time or throttled the read"
     assert re.search(warning, log_text(stack)), "one warning names the setting and the AWS error code"
-    assert answered(stack, stack["api_key"], "API key after SSM is back").right
-    assert answered(stack, known, "JWT after SSM is back").right
-
-
-@pytest.mark.parametrize("fault", ["refuse", "throttle"])
-def test_secrets_manager_unreachable_or_throttled_refuses_api_keys_only_then_recovers(
-    stack: dict[str, Any], control: FaultControl, fault: str
-) -> None:
-    known = a_known_token(stack)
-    with control.injected("secretsmanager", fault):
-        refused_for(stack, stack["api_key"], "key_store_unavailable")
-        assert call(stack, known).right  # JWTs never read the key store
-    failure = "ThrottlingException" if fault == "throttle" else "EndpointConnectionError"
-    assert f"API_KEYS_SECRET_ID: could not read secret {stack['api_keys_secret_id']} ({failure})" in log_text(
-        stack
-    )
-    assert answered(stack, stack["api_key"], "API key after Secrets Manager is back").right
+    assert answered(stack, stack["api_key"], f"API key after {target} is back").right
+    assert answered(stack, known, f"JWT after {target} is back").right
 
 
 # --- the key store secret itself ---------------------------------------------------------------
@@ -251,13 +236,7 @@ def test_a_corrupted_key_store_refuses_api_keys_with_a_clear_reason_and_recovers
     stack: dict[str, Any], control: FaultControl, corrupted: str
 ) -> None:
     known = a_known_token(stack)
-    secrets_manager = boto3.client(
-        "secretsmanager",
-        endpoint_url=stack["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    secrets_manager = local_client("secretsmanager", stack["aws_endpoint"])
     secret_id = stack["api_keys_secret_id"]
     good = secrets_manager.get_secret_value(SecretId=secret_id)["SecretString"]
     secrets_manager.put_secret_value(SecretId=secret_id, SecretString=corrupted)
@@ -275,39 +254,49 @@ def test_a_corrupted_key_store_refuses_api_keys_with_a_clear_reason_and_recovers
 
 # --- the local AWS restarted under load, and every fault under load ------------------------------
 
-RESTART: FaultPlan = FaultPlan(
+RESTART = load_run.FaultPlan(
     quick=True,
     workers=4,
-    steps=(Step(None, None, 2), Step("moto", "restart", 3), Step(None, None, 5), Step(None, None, 3)),
+    steps=(
+        load_run.Step(None, None, 2),
+        load_run.Step("moto", "restart", 3),
+        load_run.Step(None, None, 5),
+        load_run.Step(None, None, 3),
+    ),
 )
 
 
-def _check_load(results: Any) -> None:
+def _check_load(results: load_run.LoadResults) -> None:
     assert results.complete, results.problem
     assert not results.unsafe(), f"must never happen: {dict(results.unsafe())}"
     last = len(results.plan.steps) - 1
-    valid_at_end = results.outcomes(last, VALID_KINDS)
-    assert set(valid_at_end) == {ANSWERED}, f"the service did not resume: {dict(valid_at_end)}"
+    valid_at_end = results.outcomes(last, load_run.VALID_KINDS)
+    assert set(valid_at_end) == {load_run.ANSWERED}, f"the service did not resume: {dict(valid_at_end)}"
 
 
 def test_the_local_aws_restarted_under_load_fails_closed_then_resumes(
     stack: dict[str, Any], control: FaultControl
 ) -> None:
-    results = run_load(stack, Path(stack["state_dir"]), RESTART, progress=lambda _: None)
+    results = load_run.run_load(stack, Path(stack["state_dir"]), RESTART, progress=lambda _: None)
     _check_load(results)
-    gap = results.outcomes(1, VALID_KINDS)
-    assert gap[REFUSED] + gap[DOCUMENTED_503] > 0, "with moto away, what needs AWS is refused"
+    gap = results.outcomes(1, load_run.VALID_KINDS)
+    assert gap[load_run.REFUSED] + gap[load_run.DOCUMENTED_503] > 0, (
+        "with moto away, what needs AWS is refused"
+    )
     # A valid credential is refused only because AWS could not be read; the 503s are the MCP
     # function's own (its settings cache aged after the authorizer let the request through).
-    assert set(results.refusal_reasons(1, VALID_KINDS)) <= {"settings_unavailable", "key_store_unavailable"}
+    assert set(results.refusal_reasons(1, load_run.VALID_KINDS)) <= {
+        "settings_unavailable",
+        "key_store_unavailable",
+    }
 
 
 def test_a_short_load_run_with_every_kind_of_fault_admits_nothing_forged_and_answers_right(
     stack: dict[str, Any], control: FaultControl
 ) -> None:
-    results = run_load(stack, Path(stack["state_dir"]), QUICK, progress=lambda _: None)
+    results = load_run.run_load(stack, Path(stack["state_dir"]), load_run.QUICK, progress=lambda _: None)
     _check_load(results)
-    for index, step in enumerate(QUICK.steps):
+    for index, step in enumerate(load_run.QUICK.steps):
         if step.target in ("jwks", "ssm", "secretsmanager", "key_store"):
             expected = {
                 "jwks": "jwks_unavailable",

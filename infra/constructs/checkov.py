@@ -102,6 +102,9 @@ def acknowledge_checkov_findings(stack: ServerlessMcpStack) -> None:
     for method in api.front_methods:
         skip(method, "CKV_AWS_59", FRONT_ROUTE_REASON)
 
+    # SNS Developer Guide, "Enable compatibility between event sources from AWS services and encrypted
+    # topics" (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html): CloudWatch needs a
+    # customer managed key whose policy lets cloudwatch.amazonaws.com use it.
     skip(
         stack.monitoring.topic,
         "CKV_AWS_26",

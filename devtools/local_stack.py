@@ -242,6 +242,8 @@ class LocalStack:
                 access_denied_scopes=tuple(sorted(all_scopes))
                 if self.options.authorizer_ttl_seconds == 0
                 else (base_scope,),
+                # As the stack: a preflight on /mcp and CORS on the gateway's own answers.
+                allowed_origins=self.options.allowed_origins,
             ),
             front,
         )

@@ -22,6 +22,8 @@ endpoint behind API Gateway needs and the SDK does not do the way we want:
   open one that never ends, so GET/DELETE get 405 with `Allow: POST` before the SDK sees them.
 - `Origin` checked against an allow-list (DNS-rebinding and browser-CSRF defence, per the MCP
   spec); the SDK's own Host check is off because API Gateway and custom domains set the Host.
+  Every answer to an allowed Origin carries the CORS headers a browser client needs
+  (`app/mcp/cors.py`);
 - one JSON-RPC object per request, at most `MAX_BODY_BYTES`: batches, non-JSON and oversized
   bodies get a JSON-RPC error with a 4xx status, never a 500 or a stack trace.
 - the session manager entered once per process, lazily, on the running loop (see
@@ -58,6 +60,7 @@ from app.core.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, Sett
 from app.core.identity import caller_of, principal_of, scope_of
 from app.mcp import single_exchange
 from app.mcp.audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
+from app.mcp.cors import BrowserCors
 from app.mcp.permissions import (
     ListFilter,
     PromptRequestCheck,
@@ -570,7 +573,8 @@ def create_app(
         return Response(body, media_type="application/json", headers=METADATA_HEADERS)
 
     routes = [
-        Route(MCP_PATH, endpoint),
+        # Every answer on the MCP path, refusals included, gets the CORS headers for an allowed Origin.
+        Route(MCP_PATH, BrowserCors(endpoint, source)),
         Route(PRM_PATH, metadata, methods=["GET"]),
         Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

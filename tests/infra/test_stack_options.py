@@ -241,8 +241,10 @@ def test_routes_do_not_change_with_options(on: Synth, cert: Synth) -> None:
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
     }
-    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES
-    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES) + len(PREFLIGHT_ROUTES)
+    # ALL_ON sets ALLOWED_ORIGINS: /mcp gets its CORS preflight (test_mcp_cors.py).
+    mcp_preflight = {("OPTIONS", "/mcp")}
+    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES | mcp_preflight
+    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES) + len(PREFLIGHT_ROUTES) + 1
     # OAUTH_FRONT=false: none of the front's routes (the metadata's preflights stay).
     assert {
         route for route, props in api_routes(cert).items() if props["AuthorizationType"] == "NONE"

@@ -24,6 +24,7 @@ import pytest
 from tests.infra.conftest import REPO_ROOT, Synth, as_list, render, statements_about, synthesize
 from tests.infra.test_custom_domain import NO_DOMAIN, ZONE_ONLY
 from tests.infra.test_deploy_traps import OTHER
+from tests.infra.test_mcp_cors import ONE, SEVERAL
 from tests.infra.test_mock_routes import OIDC_NO_FRONT
 from tests.infra.test_stack_options import ALL_ON, CERTIFICATE_ONLY
 from tests.infra.test_waf_rules import WAF_ONLY
@@ -40,6 +41,8 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "no-domain": NO_DOMAIN,
     "oidc-no-front": OIDC_NO_FRONT,
     "waf": WAF_ONLY,
+    "cors-one-origin": {"ALLOWED_ORIGINS": ",".join(ONE)},
+    "cors-several-origins": {"ALLOWED_ORIGINS": ",".join(SEVERAL)},
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"

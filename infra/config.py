@@ -262,6 +262,7 @@ class StackConfig:
     authorizer_timeout_seconds: int = 10
     mcp_reserved_concurrency: int | None = None
     authorizer_reserved_concurrency: int | None = None
+    oauth_front_reserved_concurrency: int | None = None
     app_source_dir: Path = REPO_ROOT / "app"
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oauth_front: OAuthFrontSettings = field(default_factory=OAuthFrontSettings)
@@ -500,6 +501,9 @@ class _Reader:
             mcp_reserved_concurrency=self.optional_integer("MCP_RESERVED_CONCURRENCY", 0, 10_000),
             authorizer_reserved_concurrency=self.optional_integer(
                 "AUTHORIZER_RESERVED_CONCURRENCY", 0, 10_000
+            ),
+            oauth_front_reserved_concurrency=self.optional_integer(
+                "OAUTH_FRONT_RESERVED_CONCURRENCY", 0, 10_000
             ),
             app_source_dir=source,
             functions=self.function_settings(),

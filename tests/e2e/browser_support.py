@@ -35,6 +35,8 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from devtools.local_stack import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_BROWSER = "apt-get install -y --no-install-recommends chromium chromium-driver"
 INSPECTOR_PACKAGE = ROOT / "node_modules" / "@modelcontextprotocol" / "inspector"
@@ -258,12 +260,7 @@ def inspector_web(server_url: str, folder: Path) -> Iterator[Inspector]:
             raise AssertionError(f"{error}\n{log_path.read_text()[-4000:]}") from None
         yield Inspector(f"{origin}/?MCP_INSPECTOR_API_TOKEN={token}", origin, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
-    from devtools.dev_issuer import DevIssuer
+    from devtools.dev_issuer import DevIssuer, DevIssuerServer
+    from infra.sso_settings import SsoSettings
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -70,6 +71,9 @@ class LocalCredentials:
     dev_client_secret: str = ""
     # The authorization front's issuer: what the protected-resource metadata names.
     oauth_issuer: str = ""
+    # SSO (SSO_PROVIDER): the federated provider's name and the stand-in corporate issuer.
+    sso_provider: str = ""
+    corporate_issuer: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
+    # SSO_* (devtools/sso.py): the dev issuer federates to a stand-in corporate provider.
+    sso: SsoSettings | None = None
 
 
 DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
@@ -159,6 +165,8 @@ class LocalStack:
         self.credentials: LocalCredentials | None = None
         # The dev issuer (the front's upstream), for tests that act as its administrator.
         self.issuer: DevIssuer | None = None
+        # The stand-in corporate provider (SSO), for tests that act as its administrator.
+        self.corporate: DevIssuer | None = None
         self._server: Any = None
 
     def start(self) -> LocalCredentials:
@@ -194,6 +202,8 @@ class LocalStack:
         from devtools.dev_issuer import DevIssuerServer
 
         issuer_server = DevIssuerServer(audience=mcp_url, auto_approve=self.options.auto_approve_login)
+        if self.options.sso is not None:
+            self._federate(issuer_server, self.options.sso)
         issuer = self.issuer = issuer_server.start()
         self._stoppers.append(issuer_server.stop)
 
@@ -259,9 +269,20 @@ class LocalStack:
             dev_client_id=DEV_MACHINE_CLIENT_ID,
             dev_client_secret=dev_client_secret,
             oauth_issuer=front_issuer(mcp_url),
+            sso_provider=self.options.sso.provider_name if self.options.sso is not None else "",
+            corporate_issuer=self.corporate.issuer_url if self.corporate is not None else "",
         )
         self._write_credentials(self.credentials)
         return self.credentials
+
+    def _federate(self, issuer_server: DevIssuerServer, sso: SsoSettings) -> None:
+        """Start the stand-in corporate provider and federate the dev issuer to it (before it serves)."""
+        from devtools.sso import start_corporate_provider
+
+        self._progress(f"starting the stand-in corporate identity provider ({sso.provider_name})…")
+        corporate, stop = start_corporate_provider(issuer_server.issuer, sso, self.options.auto_approve_login)
+        self.corporate = corporate
+        self._stoppers.append(stop)
 
     def _configure_per_tool_decisions(self, tool_scopes: ToolScopes) -> None:
         """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
@@ -403,6 +424,10 @@ class LocalStack:
             "base_scope": base_scope,
             "scopes": [base_scope, *sorted(all_scopes - {base_scope})],
         }
+        sso = self.options.sso
+        if sso is not None and sso.only:
+            # As the stack: with SSO_ONLY the front names the provider, straight to its sign-in.
+            settings["upstream_identity_provider"] = sso.provider_name
         boto3.client("ssm", endpoint_url=endpoint, region_name=REGION).put_parameter(
             Name=OAUTH_FRONT_SETTINGS_PARAMETER, Value=json.dumps(settings), Type="String", Overwrite=True
         )
@@ -481,11 +506,17 @@ class LocalStack:
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
+    sso = (
+        f"\n  SSO            {credentials.sso_provider}: the dev issuer federates to a stand-in corporate"
+        f"\n                 provider at {credentials.corporate_issuer} (SSO_PROVIDER, SSO_ATTRIBUTES)"
+        if credentials.sso_provider
+        else ""
+    )
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
   MCP endpoint   {url}
-  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer)
+  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer){sso}
 
 Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
 the one dev user with one click on the dev issuer's page):

@@ -7,6 +7,7 @@ reads the same names (`mcp-lambda dev`, errors are one line and exit code 2).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ SAML_METADATA = """<?xml version="1.0"?>
 """
 
 
-def sso_of(settings: dict[str, object]) -> SsoSettings | None:
+def sso_of(settings: Mapping[str, object]) -> SsoSettings | None:
     return StackConfig.from_sources(settings, {}).sso
 
 

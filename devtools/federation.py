@@ -53,8 +53,9 @@ class MappingError(ValueError):
 def map_attributes(mapping: Mapping[str, str], claims: Mapping[str, Any]) -> dict[str, str]:
     """Pool attribute -> value, from the provider's claims by `SSO_ATTRIBUTES`.
 
-    As Cognito: a claim the provider did not send leaves the attribute out; values are stored as
-    strings (booleans as `true`/`false`, other JSON values as their JSON text).
+    As Cognito: a claim the provider did not send (or sent empty) leaves the attribute out; values
+    are stored as strings (booleans as `true`/`false`, other JSON values as their JSON text); a value
+    longer than the pool attribute allows fails the sign-in (`MappingError`).
     """
     attributes: dict[str, str] = {}
     for pool_attribute, source in mapping.items():
@@ -68,7 +69,9 @@ def map_attributes(mapping: Mapping[str, str], claims: Mapping[str, Any]) -> dic
         else:
             text = json.dumps(value, separators=(",", ":"))
         limit = TENANT_ATTRIBUTE_MAX_LENGTH if pool_attribute == TENANT_ATTRIBUTE else ATTRIBUTE_MAX_LENGTH
-        if not text or len(text) > limit:
+        if not text:
+            continue  # an empty claim is no value
+        if len(text) > limit:
             raise MappingError(f"the provider's value for {pool_attribute} does not fit the pool attribute")
         attributes[pool_attribute] = text
     return attributes

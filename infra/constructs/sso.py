@@ -11,8 +11,8 @@ when it creates or updates the provider and keeps no copy ("The secretsmanager d
 can be used in all resource properties", https://docs.aws.amazon.com/AWSCloudFormation/latest/
 UserGuide/dynamic-references-secretsmanager.html). Two consequences written in docs/sso.md: the
 secret must exist before the deploy, and a rotated value reaches Cognito only with a stack update
-that changes this resource (CloudFormation does not watch the secret). Cognito itself keeps the
-client secret and returns it to whoever may call `cognito-idp:DescribeIdentityProvider`.
+that changes this resource (CloudFormation does not watch the secret). No function's role is
+granted the secret: CloudFormation reads it with the deployer's permissions.
 """
 
 from __future__ import annotations

@@ -18,6 +18,12 @@ in front of Cognito or another OIDC provider, so the whole sign-in is the real o
 
 Access tokens carry `aud` (the server's audience, the local MCP URL), `scope`, `client_id`; an
 ID token (`aud` = client id, `nonce`, `email`) comes with `openid`. It is for 127.0.0.1 only.
+
+The same class also plays the stand-in corporate provider of SSO (`devtools/sso.py`: other users,
+another page title), and with a `Federation` (`devtools/federation.py`) the dev issuer federates
+to it as a Cognito pool does: `identity_provider=<Name>` on `/authorize` goes straight there, the
+page offers "Sign in with <Name>" beside (or, SSO-only, instead of) the local user, and the
+provider's answer comes back to `/idpresponse`.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import jwt
@@ -68,6 +74,7 @@ _VERIFIER: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 Clock = Callable[[], float]
+_T = TypeVar("_T")
 
 
 class OAuthError(Exception):
@@ -737,15 +744,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._redirect(self.issuer.deny(request))
 
-    def _authorize(self, query: str) -> None:
+    def _answered(self, query: str, step: Callable[[dict[str, str]], _T]) -> _T | None:
+        """`step` on the query's parameters; on an error, answer it (back to the client when its
+        redirect URI is trusted, else a page) and return None."""
         try:
-            params = _single_values(parse_qs(query, keep_blank_values=True))
-            request = self.issuer.begin_authorization(params)
+            return step(_single_values(parse_qs(query, keep_blank_values=True)))
         except RedirectError as error:
             self._redirect(self.issuer.error_location(error))
-            return
         except OAuthError as error:
             self._page(error.status, error.description)
+        return None
+
+    def _authorize(self, query: str) -> None:
+        request = self._answered(query, self.issuer.begin_authorization)
+        if request is None:
             return
         federation = self.issuer.federation
         if federation is not None and (request.federate or (federation.only and self.auto_approve)):
@@ -774,16 +786,9 @@ class _Handler(BaseHTTPRequestHandler):
         """The federated provider's redirect back (Cognito's /oauth2/idpresponse)."""
         federation = self.issuer.federation
         assert federation is not None  # routed here only with one
-        try:
-            params = _single_values(parse_qs(query, keep_blank_values=True))
-            request, user = federation.finish(params)
-        except RedirectError as error:
-            self._redirect(self.issuer.error_location(error))
-            return
-        except OAuthError as error:
-            self._page(error.status, error.description)
-            return
-        self._redirect(self.issuer.complete_federation(request, user))
+        answer = self._answered(query, federation.finish)
+        if answer is not None:
+            self._redirect(self.issuer.complete_federation(*answer))
 
     def _form(self) -> dict[str, str]:
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()

@@ -13,6 +13,10 @@ The authorization front (`app.oauth.handler`) runs as deployed, with the dev iss
 upstream identity provider: the front is a confidential client there (`FRONT_UPSTREAM_CLIENT_ID`,
 its secret made at start and kept in a moto secret), and the authorizer trusts the front's
 tokens (`"oauth_front": true`), so an MCP client signs in with no client ID configured anywhere.
+
+With SSO_PROVIDER (`LocalStackOptions.sso`) the dev issuer federates to a stand-in corporate
+provider started beside it (`devtools/sso.py`), with the SSO_ATTRIBUTES mapping, as the deployed
+Cognito pool federates to the company's provider.
 """
 
 from __future__ import annotations
@@ -97,7 +101,8 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
-    # SSO_* (devtools/sso.py): the dev issuer federates to a stand-in corporate provider.
+    # SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY (devtools/sso.py): the dev issuer federates to a
+    # stand-in corporate provider.
     sso: SsoSettings | None = None
 
 

@@ -130,7 +130,12 @@ def parse_sso_settings(
     """
     spec = raw("SSO_PROVIDER")
     if spec is None:
-        stray = [name for name in SETTING_NAMES[1:] if raw(name) is not None]
+        # `SSO_ONLY=false` is what .env.example says: only a setting that would do something is stray.
+        stray = [
+            name
+            for name in SETTING_NAMES[1:]
+            if raw(name) is not None and not (name == "SSO_ONLY" and not _boolean(raw(name), name))
+        ]
         if stray:
             raise SsoSettingError(
                 f"{stray[0]} is set but SSO_PROVIDER is empty: set SSO_PROVIDER=oidc:<Name> or saml:<Name> "

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from devtools.cli import UsageError, _sso_from_env
-from infra.config import ConfigError, StackConfig
+from devtools.env_file import parse_env_file
+from infra.config import REPO_ROOT, ConfigError, StackConfig
 from infra.sso_settings import DEFAULT_EMAIL_SOURCE, SsoSettings
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-sso-settings")]
@@ -33,6 +34,22 @@ def sso_of(settings: Mapping[str, object]) -> SsoSettings | None:
 def test_off_by_default() -> None:
     assert StackConfig().sso is None
     assert sso_of({}) is None
+
+
+def test_the_values_of_env_example_leave_sso_off() -> None:
+    """Users copy .env.example to .env: its SSO lines must not stop synth or `make dev`."""
+    example = parse_env_file((REPO_ROOT / ".env.example").read_text(), ".env.example")
+    sso_lines = {name: value for name, value in example.items() if name.startswith("SSO_")}
+    assert set(sso_lines) == {
+        "SSO_PROVIDER",
+        "SSO_METADATA",
+        "SSO_CLIENT",
+        "SSO_ATTRIBUTES",
+        "SSO_SCOPES",
+        "SSO_ONLY",
+    }
+    assert StackConfig.from_sources({}, sso_lines).sso is None
+    assert _sso_from_env(sso_lines) is None
 
 
 def test_the_three_settings_of_an_oidc_provider() -> None:

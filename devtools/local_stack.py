@@ -517,6 +517,11 @@ def summary(credentials: LocalCredentials) -> str:
         if credentials.sso_provider
         else ""
     )
+    who = (
+        "a user of the corporate stand-in's page, Alice or Bob"
+        if credentials.sso_provider
+        else "the one dev user with one click on the dev issuer's page"
+    )
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
@@ -524,7 +529,7 @@ serverless-mcp local stack is up (Ctrl-C stops it)
   sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer){sso}
 
 Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
-the one dev user with one click on the dev issuer's page):
+{who}):
 
   Claude Code:
     claude mcp add --transport http serverless-mcp {url}

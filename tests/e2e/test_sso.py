@@ -20,8 +20,9 @@ attributes are written at every federated sign-in and a federated user is named
 `<provider>_<subject>` with an `identities` claim
 (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-specifying-attribute-mapping.html,
 https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-id-token.html);
-an app client listing only the provider has no local sign-in
-(https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-app-idp-settings.html).
+the providers an app client lists are the ones managed login offers: listing only the corporate
+one offers no local sign-in (CreateUserPoolClient, SupportedIdentityProviders,
+https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 from devtools.cli import UsageError, _sso_from_env
 from devtools.env_file import parse_env_file
 from infra.config import REPO_ROOT, ConfigError, StackConfig
-from infra.sso_settings import DEFAULT_EMAIL_SOURCE, SsoSettings
+from infra.sso_settings import DEFAULT_EMAIL_SOURCE, SETTING_NAMES, SsoSettings
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-sso-settings")]
 
@@ -40,14 +40,7 @@ def test_the_values_of_env_example_leave_sso_off() -> None:
     """Users copy .env.example to .env: its SSO lines must not stop synth or `make dev`."""
     example = parse_env_file((REPO_ROOT / ".env.example").read_text(), ".env.example")
     sso_lines = {name: value for name, value in example.items() if name.startswith("SSO_")}
-    assert set(sso_lines) == {
-        "SSO_PROVIDER",
-        "SSO_METADATA",
-        "SSO_CLIENT",
-        "SSO_ATTRIBUTES",
-        "SSO_SCOPES",
-        "SSO_ONLY",
-    }
+    assert set(sso_lines) == set(SETTING_NAMES)  # every SSO setting is documented there
     assert StackConfig.from_sources({}, sso_lines).sso is None
     assert _sso_from_env(sso_lines) is None
 

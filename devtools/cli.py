@@ -35,6 +35,7 @@ from devtools.env_file import EnvFileError, load_env_file
 
 if TYPE_CHECKING:  # at run time only `dev` imports it, as each command imports its own modules
     from devtools.local_stack import LocalStackOptions
+    from infra.sso_settings import SsoSettings
 
 HANDLERS = {
     "mcp": "app.mcp.handler.handler",
@@ -282,6 +283,7 @@ def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalS
     if keys_cache < 0:
         raise UsageError("--api-keys-cache must be 0 or more seconds")
     return LocalStackOptions(
+        sso=_sso_from_env(environ),
         port=args.port if args.port is not None else _port_from_env(),
         state_dir=Path(args.state_dir),
         authorizer_ttl_seconds=ttl,
@@ -289,6 +291,17 @@ def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalS
         config_cache_seconds=read_int(environ, "CONFIG_CACHE_SECONDS", 300),
         allowed_origins=origins,
     )
+
+
+def _sso_from_env(environ: Mapping[str, str]) -> SsoSettings | None:
+    """SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY (same rules as the stack); SSO_METADATA and SSO_CLIENT
+    name the real provider and are not needed: `make dev` starts a stand-in (devtools/sso.py)."""
+    from infra.sso_settings import SsoSettingError, parse_sso_settings
+
+    try:
+        return parse_sso_settings(lambda name: environ.get(name, "").strip() or None, deployed=False)
+    except SsoSettingError as error:
+        raise UsageError(str(error)) from None
 
 
 def _port_from_env() -> int:

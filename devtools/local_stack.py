@@ -13,6 +13,10 @@ The authorization front (`app.oauth.handler`) runs as deployed, with the dev iss
 upstream identity provider: the front is a confidential client there (`FRONT_UPSTREAM_CLIENT_ID`,
 its secret made at start and kept in a moto secret), and the authorizer trusts the front's
 tokens (`"oauth_front": true`), so an MCP client signs in with no client ID configured anywhere.
+
+With SSO_PROVIDER (`LocalStackOptions.sso`) the dev issuer federates to a stand-in corporate
+provider started beside it (`devtools/sso.py`), with the SSO_ATTRIBUTES mapping, as the deployed
+Cognito pool federates to the company's provider.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
-    from devtools.dev_issuer import DevIssuer
+    from devtools.dev_issuer import DevIssuer, DevIssuerServer
     from devtools.faults import FaultInjection
+    from infra.sso_settings import SsoSettings
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -75,6 +80,9 @@ class LocalCredentials:
     dev_client_secret: str = ""
     # The authorization front's issuer: what the protected-resource metadata names.
     oauth_issuer: str = ""
+    # SSO (SSO_PROVIDER): the federated provider's name and the stand-in corporate issuer.
+    sso_provider: str = ""
+    corporate_issuer: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,9 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
+    # SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY (devtools/sso.py): the dev issuer federates to a
+    # stand-in corporate provider.
+    sso: SsoSettings | None = None
     # Tests and `bench.faults` only: SSM, Secrets Manager and the issuer's JWKS are reached
     # through fault-injecting proxies a control endpoint switches (`devtools.faults`).
     fault_injection: bool = False
@@ -183,6 +194,8 @@ class LocalStack:
         self.credentials: LocalCredentials | None = None
         # The dev issuer (the front's upstream), for tests that act as its administrator.
         self.issuer: DevIssuer | None = None
+        # The stand-in corporate provider (SSO), for tests that act as its administrator.
+        self.corporate: DevIssuer | None = None
         self.faults: FaultInjection | None = None
         self._server: Any = None
 
@@ -219,6 +232,8 @@ class LocalStack:
         from devtools.dev_issuer import DevIssuerServer
 
         issuer_server = DevIssuerServer(audience=mcp_url, auto_approve=self.options.auto_approve_login)
+        if self.options.sso is not None:
+            self._federate(issuer_server, self.options.sso)
         issuer = self.issuer = issuer_server.start()
         self._stoppers.append(issuer_server.stop)
 
@@ -291,9 +306,20 @@ class LocalStack:
             dev_client_id=DEV_MACHINE_CLIENT_ID,
             dev_client_secret=dev_client_secret,
             oauth_issuer=front_issuer(mcp_url),
+            sso_provider=self.options.sso.provider_name if self.options.sso is not None else "",
+            corporate_issuer=self.corporate.issuer_url if self.corporate is not None else "",
         )
         self._write_credentials(self.credentials)
         return self.credentials
+
+    def _federate(self, issuer_server: DevIssuerServer, sso: SsoSettings) -> None:
+        """Start the stand-in corporate provider and federate the dev issuer to it (before it serves)."""
+        from devtools.sso import start_corporate_provider
+
+        self._progress(f"starting the stand-in corporate identity provider ({sso.provider_name})…")
+        corporate, stop = start_corporate_provider(issuer_server.issuer, sso, self.options.auto_approve_login)
+        self.corporate = corporate
+        self._stoppers.append(stop)
 
     def _configure_per_tool_decisions(self, tool_scopes: ToolScopes) -> None:
         """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
@@ -443,6 +469,10 @@ class LocalStack:
             "base_scope": base_scope,
             "scopes": [base_scope, *sorted(all_scopes - {base_scope})],
         }
+        sso = self.options.sso
+        if sso is not None and sso.only:
+            # As the stack: with SSO_ONLY the front names the provider, straight to its sign-in.
+            settings["upstream_identity_provider"] = sso.provider_name
         boto3.client("ssm", endpoint_url=endpoint, region_name=REGION).put_parameter(
             Name=OAUTH_FRONT_SETTINGS_PARAMETER, Value=json.dumps(settings), Type="String", Overwrite=True
         )
@@ -567,14 +597,25 @@ def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
+    sso = (
+        f"\n  SSO            {credentials.sso_provider}: the dev issuer federates to a stand-in corporate"
+        f"\n                 provider at {credentials.corporate_issuer} (SSO_PROVIDER, SSO_ATTRIBUTES)"
+        if credentials.sso_provider
+        else ""
+    )
+    who = (
+        "a user of the corporate stand-in's page, Alice or Bob"
+        if credentials.sso_provider
+        else "the one dev user with one click on the dev issuer's page"
+    )
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
   MCP endpoint   {url}
-  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer)
+  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer){sso}
 
 Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
-the one dev user with one click on the dev issuer's page):
+{who}):
 
   Claude Code:
     claude mcp add --transport http serverless-mcp {url}

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from infra.sso_settings import SsoSettingError, SsoSettings, parse_sso_settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 IdentityProvider = Literal["cognito", "oidc"]
@@ -234,6 +236,8 @@ class StackConfig:
     cognito_domain_prefix: str = ""
     cognito_callback_urls: tuple[str, ...] = DEFAULT_CALLBACK_URLS
     cognito_mfa: MfaMode = "required"
+    # Federation of the Cognito pool with a corporate identity provider (SSO_*; None: off).
+    sso: SsoSettings | None = None
     # API Gateway.
     # 0: the authorizer runs on every request and decides per tool (see app/authorizer/gatekeeper.py).
     authorizer_cache_ttl_seconds: int = 0
@@ -477,6 +481,7 @@ class _Reader:
             cognito_domain_prefix=prefix,
             cognito_callback_urls=callbacks,
             cognito_mfa="optional" if mfa == "optional" else "off" if mfa == "off" else "required",
+            sso=self.sso(provider),
             authorizer_cache_ttl_seconds=self.integer("AUTHORIZER_CACHE_TTL_SECONDS", 0, 0, 3600),
             throttle_rate_limit=self.integer("THROTTLE_RATE_LIMIT", 50, 1, 10_000),
             throttle_burst_limit=self.integer("THROTTLE_BURST_LIMIT", 100, 1, 5_000),
@@ -512,6 +517,20 @@ class _Reader:
             server_error_alarm_threshold=self.integer("SERVER_ERROR_ALARM_THRESHOLD", 5, 1, 1_000_000),
             throttle_alarm_threshold=self.integer("THROTTLE_ALARM_THRESHOLD", 10, 1, 1_000_000),
         )
+
+    def sso(self, provider: str) -> SsoSettings | None:
+        """SSO_* (infra/sso_settings.py): checked here so a mistake stops synth, naming the setting."""
+        try:
+            sso = parse_sso_settings(self.raw, base_dir=REPO_ROOT)
+        except SsoSettingError as error:
+            raise ConfigError(str(error)) from None
+        if sso is not None and provider != "cognito":
+            raise ConfigError(
+                "SSO_PROVIDER federates the Cognito user pool the stack creates; with IDENTITY_PROVIDER=oidc "
+                "users already sign in at OAUTH_ISSUER: point that at your company's provider instead, or "
+                "unset SSO_PROVIDER"
+            )
+        return sso
 
     def oauth_front(self, provider: str) -> OAuthFrontSettings:
         enabled = self.boolean("OAUTH_FRONT", True)

@@ -175,10 +175,12 @@ class ServerlessMcpStack(cdk.Stack):
             # no more than the upstream granted.
             upstream_scopes: tuple[str, ...] = ("openid", "email", config.base_scope, *self.declared.scopes)
             secret_id = secret_arn = secret.secret_arn
+            identity_provider = self.cognito.sso_identity_provider()
         else:
             upstream_issuer = config.oauth_issuer
             upstream_client_id = config.oauth_front.upstream_client_id
             upstream_scopes = config.oauth_front.upstream_scopes
+            identity_provider = None
             secret_id = config.oauth_front.upstream_client_secret_name
             # A secret's ARN ends in a random six-character suffix: match it, nothing wider.
             secret_arn = self.format_arn(
@@ -198,6 +200,7 @@ class ServerlessMcpStack(cdk.Stack):
                 upstream_client_id=upstream_client_id,
                 upstream_scopes=upstream_scopes,
                 scopes=self.declared.scopes,
+                upstream_identity_provider=identity_provider,
             ),
             upstream_secret_id=secret_id,
             upstream_secret_arn=secret_arn,

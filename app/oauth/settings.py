@@ -39,6 +39,7 @@ KNOWN_KEYS: Final = frozenset(
         "upstream_issuer",
         "upstream_client_id",
         "upstream_scopes",
+        "upstream_identity_provider",
         "scopes",
         "base_scope",
         "preregistered_clients",
@@ -167,6 +168,7 @@ def parse_front_settings(
             client_secret=client_secret,
             redirect_uri=front + CALLBACK_PATH.removeprefix(FRONT_PATH),
             scopes=strings("upstream_scopes", ("openid", "email")),
+            identity_provider=text("upstream_identity_provider"),
         )
     except ValueError as error:  # its messages name the setting, never a value
         raise ConfigurationError(f"{source}: {error}") from None

@@ -32,13 +32,18 @@ def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Itera
 
     The stack writes that file once it serves; its output goes to `state_dir/stack.log`, whose
     tail is the failure message if it dies or does not get there in time. Its environment is
-    this one without AWS_/MCP_/OAUTH_ settings: the stack points itself at its own moto. It runs
+    this one without AWS_/MCP_/OAUTH_/SSO_ settings: the stack points itself at its own moto (and a
+    developer's SSO_PROVIDER does not turn federation on under tests that do not ask for it). It runs
     in `state_dir`, not the repository, so a developer's own `.env` (which `mcp-lambda` reads
     from its working directory) cannot change what the tests run against.
     """
     from devtools.local_stack import StackStartError, stack_subprocess
 
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "MCP_", "OAUTH_", "SSO_"))
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     log_path = state_dir / "stack.log"
     try:

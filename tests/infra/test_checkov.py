@@ -26,6 +26,7 @@ from tests.infra.test_custom_domain import NO_DOMAIN, ZONE_ONLY
 from tests.infra.test_deploy_traps import OTHER
 from tests.infra.test_mcp_cors import ONE, SEVERAL
 from tests.infra.test_mock_routes import OIDC_NO_FRONT
+from tests.infra.test_sso import OIDC as SSO_OIDC
 from tests.infra.test_stack_options import ALL_ON, CERTIFICATE_ONLY
 from tests.infra.test_waf_rules import WAF_ONLY
 
@@ -43,6 +44,13 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "waf": WAF_ONLY,
     "cors-one-origin": {"ALLOWED_ORIGINS": ",".join(ONE)},
     "cors-several-origins": {"ALLOWED_ORIGINS": ",".join(SEVERAL)},
+    "sso-oidc": SSO_OIDC,
+    # test_sso.py's SAML variant reads a metadata file made at test time; by URL here.
+    "sso-saml": {
+        "SSO_PROVIDER": "saml:Okta",
+        "SSO_METADATA": "https://example.okta.com/app/exk1/sso/saml/metadata",
+        "SSO_ATTRIBUTES": "custom:tenant=tenant",
+    },
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"

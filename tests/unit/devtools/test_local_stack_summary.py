@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from devtools.local_stack import LocalCredentials, summary
 
 CREDENTIALS = LocalCredentials(
@@ -28,3 +30,13 @@ def test_the_banner_leads_with_oauth_sign_in_and_keeps_the_key_for_agents() -> N
     # The key-based commands are still there, after it.
     assert f'--header "Authorization: Bearer {CREDENTIALS.api_key}"' in text
     assert "A fresh token:" in text.splitlines()[-1]  # the e2e audit test reads what follows it
+
+
+def test_with_sso_the_banner_names_the_provider_and_the_stand_in() -> None:
+    text = summary(
+        dataclasses.replace(CREDENTIALS, sso_provider="Entra", corporate_issuer="http://127.0.0.1:40002")
+    )
+    assert "SSO            Entra: the dev issuer federates" in text
+    assert "http://127.0.0.1:40002" in text
+    assert "Alice or Bob" in text
+    assert "SSO " not in summary(CREDENTIALS)

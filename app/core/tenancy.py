@@ -65,6 +65,21 @@ class TenancySettings:
         """The rule the upstream issuer's tokens are read by; None (informational) when off."""
         return self.rule if self.multi_tenant else None
 
+    def upstream_tenant(self, claims: Mapping[str, object]) -> str | None:
+        """The tenant an upstream ID token names, for the authorization front to carry.
+
+        `None` when multi-tenancy is off (the front then carries nothing, as before) or when the
+        token names none but `DEFAULT_TENANT` will apply; `AuthError` (`invalid_tenant`, or
+        `missing_tenant` when no default applies) so the front refuses the sign-in itself
+        rather than hand out a token every request would be refused with.
+        """
+        if not self.multi_tenant:
+            return None
+        tenant = self.rule.tenant_of(claims)
+        if tenant is None and self.default_tenant is None:
+            raise AuthError(ReasonCode.MISSING_TENANT)
+        return tenant
+
     def require_tenant(self, principal: Principal) -> Principal:
         """`principal` with a valid tenant, or `AuthError` (403): no-op when multi-tenancy is off.
 

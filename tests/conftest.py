@@ -42,6 +42,13 @@ for _name in (
     "OAUTH_JWKS_URL",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
+    # Multi-tenancy is off unless a test turns it on.
+    "MULTI_TENANT",
+    "TENANT_CLAIM",
+    "TENANT_GROUP_PREFIX",
+    "DEFAULT_TENANT",
+    "TENANT_TABLE_NAME",
+    "TENANT_DATA_ROLE_ARN",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_BASELINE)

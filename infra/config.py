@@ -99,6 +99,13 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 # Loopback hosts an installed client may listen on (RFC 8252 §7.3 / §8.3): plain http allowed.
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PREREGISTERED_CLIENT_KEYS = frozenset({"client_id", "client_name", "redirect_uris"})
+# A tenant id (app/auth/tenants.py TENANT_PATTERN, kept equal by tests/infra/test_tenants.py; infra
+# imports no token logic) and a claim name or group prefix (printable ASCII, no space or quote).
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CLAIM = re.compile(r"^[\x21\x23-\x7e]{1,256}$")
+# Where a tenant is named when TENANT_CLAIM is not set: Cognito puts group membership into access
+# and ID tokens on every feature plan (docs/tenants.md); other issuers are told which claim to use.
+DEFAULT_TENANT_CLAIMS = {"cognito": ("cognito:groups", "tenant:"), "oidc": ("tenant", "")}
 
 
 class ConfigError(ValueError):
@@ -215,6 +222,27 @@ class OAuthFrontSettings:
 
 
 @dataclass(frozen=True)
+class TenancyConfig:
+    """Multi-tenancy (`MULTI_TENANT`, off by default) and where a tenant is named."""
+
+    multi_tenant: bool = False
+    tenant_claim: str = "cognito:groups"
+    tenant_group_prefix: str = "tenant:"
+    default_tenant: str = ""
+
+    def function_environment(self) -> dict[str, str]:
+        """What the authorizer and the front read (app/core/tenancy.py); empty when off."""
+        if not self.multi_tenant:
+            return {}
+        env = {"MULTI_TENANT": "true", "TENANT_CLAIM": self.tenant_claim}
+        if self.tenant_group_prefix:
+            env["TENANT_GROUP_PREFIX"] = self.tenant_group_prefix
+        if self.default_tenant:
+            env["DEFAULT_TENANT"] = self.default_tenant
+        return env
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the stack can be told. Defaults give the documented production shape."""
 
@@ -260,6 +288,7 @@ class StackConfig:
     app_source_dir: Path = REPO_ROOT / "app"
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oauth_front: OAuthFrontSettings = field(default_factory=OAuthFrontSettings)
+    tenancy: TenancyConfig = field(default_factory=TenancyConfig)
     # Observability.
     audit_log_retention_days: int = 365
     access_log_retention_days: int = 90
@@ -492,6 +521,7 @@ class _Reader:
             app_source_dir=source,
             functions=self.function_settings(),
             oauth_front=self.oauth_front(provider),
+            tenancy=self.tenancy(provider),
             audit_log_retention_days=self.retention("AUDIT_LOG_RETENTION_DAYS", 365),
             access_log_retention_days=self.retention("ACCESS_LOG_RETENTION_DAYS", 90),
             alarm_email=alarm_email,
@@ -543,6 +573,30 @@ class _Reader:
             upstream_client_id=client_id if provider == "oidc" else "",
             upstream_client_secret_name=secret_name if provider == "oidc" else "",
             upstream_scopes=upstream_scopes,
+        )
+
+    def tenancy(self, provider: str) -> TenancyConfig:
+        multi_tenant = self.boolean("MULTI_TENANT", False)
+        claim_default, prefix_default = DEFAULT_TENANT_CLAIMS[provider]
+        claim = self.text("TENANT_CLAIM")
+        # An explicit claim brings its own prefix (empty: a string claim); only the default pairs.
+        prefix = self.text("TENANT_GROUP_PREFIX") if claim else prefix_default
+        claim = claim or claim_default
+        default_tenant = self.text("DEFAULT_TENANT")
+        if not _CLAIM.match(claim):
+            raise ConfigError("TENANT_CLAIM must be a claim name (printable ASCII, no spaces or quotes)")
+        if prefix and (len(prefix) > 64 or not _CLAIM.match(prefix)):
+            raise ConfigError("TENANT_GROUP_PREFIX must be 1-64 printable ASCII characters (e.g. tenant:)")
+        if default_tenant and not _TENANT.match(default_tenant):
+            raise ConfigError(
+                "DEFAULT_TENANT must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or "
+                "digit, or empty to refuse callers without a tenant"
+            )
+        return TenancyConfig(
+            multi_tenant=multi_tenant,
+            tenant_claim=claim,
+            tenant_group_prefix=prefix,
+            default_tenant=default_tenant,
         )
 
     def preregistered_clients(self) -> tuple[PreregisteredClient, ...]:

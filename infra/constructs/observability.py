@@ -72,17 +72,37 @@ class SavedQuery:
 
 # Audit events (app/core/audit.py): JSON lines with event_type="audit", source (authorizer|mcp|oauth),
 # action (JSON-RPC method or "authorize"), outcome (allowed|denied|ok|tool_error|error|server_error),
-# principal, auth_method, client_id, key_id, target_kind, target (the tool), reason, status.
+# principal, auth_method, client_id, key_id, tenant, target_kind, target (the tool), reason, status.
 # Powertools adds level, message, service, timestamp; @logStream tells the function apart.
 SAVED_QUERIES = (
     SavedQuery(
         name="who-called-which-tool",
         target="audit",
-        fields=("@timestamp", "principal", "client_id", "target", "outcome"),
+        fields=("@timestamp", "principal", "tenant", "client_id", "target", "outcome"),
         filters=('event_type = "audit" and action = "tools/call"',),
-        stats="count(*) as calls, latest(@timestamp) as last_call by principal, client_id, target, outcome",
+        stats="count(*) as calls, latest(@timestamp) as last_call by principal, tenant, client_id, target, outcome",
         sort="calls desc",
         limit=200,
+    ),
+    # Per tenant from the audit log, not from metrics: no custom metric per tenant to pay for
+    # (docs/tenants.md, "Metrics and cardinality").
+    SavedQuery(
+        name="requests-by-tenant",
+        target="audit",
+        fields=("@timestamp", "tenant", "source", "outcome"),
+        filters=('event_type = "audit" and source = "mcp" and ispresent(tenant)',),
+        stats='count(*) as requests, sum(outcome != "ok") as not_ok by tenant, outcome',
+        sort="requests desc",
+        limit=200,
+    ),
+    SavedQuery(
+        name="tenant-refusals",
+        target="audit",
+        fields=("@timestamp", "principal", "auth_method", "client_id", "key_id", "reason"),
+        filters=('event_type = "audit" and (reason = "missing_tenant" or reason = "invalid_tenant")',),
+        stats="count(*) as refusals, latest(@timestamp) as last by principal, auth_method, client_id, key_id, reason",
+        sort="refusals desc",
+        limit=100,
     ),
     SavedQuery(
         name="denied-requests-by-reason",

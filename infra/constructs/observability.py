@@ -80,7 +80,10 @@ SAVED_QUERIES = (
         target="audit",
         fields=("@timestamp", "principal", "tenant", "client_id", "target", "outcome"),
         filters=('event_type = "audit" and action = "tools/call"',),
-        stats="count(*) as calls, latest(@timestamp) as last_call by principal, tenant, client_id, target, outcome",
+        stats=(
+            "count(*) as calls, latest(@timestamp) as last_call "
+            "by principal, tenant, client_id, target, outcome"
+        ),
         sort="calls desc",
         limit=200,
     ),
@@ -89,9 +92,9 @@ SAVED_QUERIES = (
     SavedQuery(
         name="requests-by-tenant",
         target="audit",
-        fields=("@timestamp", "tenant", "source", "outcome"),
+        fields=("@timestamp", "tenant", "target", "outcome"),
         filters=('event_type = "audit" and source = "mcp" and ispresent(tenant)',),
-        stats='count(*) as requests, sum(outcome != "ok") as not_ok by tenant, outcome',
+        stats="count(*) as requests by tenant, target, outcome",
         sort="requests desc",
         limit=200,
     ),
@@ -100,7 +103,10 @@ SAVED_QUERIES = (
         target="audit",
         fields=("@timestamp", "principal", "auth_method", "client_id", "key_id", "reason"),
         filters=('event_type = "audit" and (reason = "missing_tenant" or reason = "invalid_tenant")',),
-        stats="count(*) as refusals, latest(@timestamp) as last by principal, auth_method, client_id, key_id, reason",
+        stats=(
+            "count(*) as refusals, latest(@timestamp) as last "
+            "by principal, auth_method, client_id, key_id, reason"
+        ),
         sort="refusals desc",
         limit=100,
     ),

@@ -72,7 +72,13 @@ AUTHORIZER_PASSTHROUGH = (
     "JWKS_REFRESH_MIN_INTERVAL_SECONDS",
     "JWKS_FETCH_TIMEOUT_SECONDS",
 )
-MCP_PASSTHROUGH = ("MAX_BODY_BYTES", "AUDIT_LOG_ARGUMENTS", "UPSTREAM_URL", "UPSTREAM_TIMEOUT_SECONDS")
+MCP_PASSTHROUGH = (
+    "MAX_BODY_BYTES",
+    "AUDIT_LOG_ARGUMENTS",
+    "UPSTREAM_URL",
+    "UPSTREAM_TIMEOUT_SECONDS",
+    "TENANT_METRICS",
+)
 _INT_PASSTHROUGH = frozenset(
     {
         "JWT_LEEWAY_SECONDS",
@@ -640,7 +646,7 @@ class _Reader:
                     continue
                 if name in _INT_PASSTHROUGH:
                     value = str(self.integer(name, 0, 0, 1_000_000_000))
-                elif name == "AUDIT_LOG_ARGUMENTS":
+                elif name in ("AUDIT_LOG_ARGUMENTS", "TENANT_METRICS"):
                     value = "true" if self.boolean(name, False) else "false"
                 out[name] = value
             return out

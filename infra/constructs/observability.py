@@ -296,6 +296,8 @@ class Monitoring(Construct):
         ]
         if front_function is not None:
             specs += self._front_alarm_specs(config, log_groups, front_function, counted)
+        if config.tenancy.multi_tenant:
+            specs.append(self._cross_tenant_alarm_spec(config, log_groups))
         self.alarms: list[cloudwatch.Alarm] = []
         for alarm_id, description, metric, threshold in specs:
             alarm = cloudwatch.Alarm(
@@ -324,6 +326,29 @@ class Monitoring(Construct):
         ]
 
         self.dashboard = self._dashboard(stack.stack_name, api, functions, log_groups)
+
+    def _cross_tenant_alarm_spec(
+        self, config: StackConfig, log_groups: LogGroups
+    ) -> tuple[str, str, cloudwatch.IMetric, int]:
+        """IAM refused a tenant-data request: code asked for another tenant's items. Isolation held,
+        but it is a bug (or an injected argument) to look at at once. The MCP function logs it as
+        "tenant data: IAM refused" (app/core/tenant_data.py); a text pattern, because the line is a
+        function log line, not an audit event. No dimension: the tenant is in the line."""
+        refusals = logs.MetricFilter(
+            self,
+            "CrossTenantRefusalsFilter",
+            log_group=log_groups.audit,
+            filter_pattern=logs.FilterPattern.literal('"tenant data: IAM refused"'),
+            metric_name="CrossTenantRefusals",
+            metric_namespace=config.functions.metrics_namespace,
+            metric_value="1",
+        )
+        return (
+            "CrossTenantRefusalsAlarm",
+            "IAM refused a tenant-data request for another tenant's items (a bug; isolation held)",
+            refusals.metric(statistic="Sum", period=FIVE_MINUTES),
+            1,
+        )
 
     def _front_alarm_specs(
         self,

@@ -231,3 +231,31 @@ def test_the_stack_checks_tenant_ids_as_the_functions_do() -> None:
     from infra import config
 
     assert config._TENANT.pattern == f"^{TENANT_PATTERN}$"
+
+
+def test_an_iam_refusal_of_tenant_data_raises_an_alarm(synth: Synth) -> None:
+    (metric_filter,) = [
+        f["Properties"]
+        for f in synth.of_type("AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == "CrossTenantRefusals"
+    ]
+    # The line app/core/tenant_data.py logs when DynamoDB answers AccessDeniedException.
+    assert metric_filter["FilterPattern"] == '"tenant data: IAM refused"'
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    assert any("another tenant" in a["AlarmDescription"] and a["Threshold"] == 1 for a in alarms)
+
+
+def test_the_saved_queries_read_the_tenant(synth: Synth) -> None:
+    queries = {
+        q["Properties"]["Name"]: q["Properties"]["QueryString"]
+        for q in synth.of_type("AWS::Logs::QueryDefinition").values()
+    }
+    assert "by principal, tenant," in queries["ServerlessMcp/who-called-which-tool"]
+    assert "by tenant" in queries["ServerlessMcp/requests-by-tenant"]
+    assert 'reason = "missing_tenant"' in queries["ServerlessMcp/tenant-refusals"]
+
+
+def test_tenant_metrics_are_opt_in() -> None:
+    assert "TENANT_METRICS" not in StackConfig.from_sources({}, {}).functions.mcp_extra
+    on = StackConfig.from_sources({"TENANT_METRICS": "yes"}, {})
+    assert on.functions.mcp_extra["TENANT_METRICS"] == "true"

@@ -5,7 +5,7 @@ Copy this to give your own tools per-tenant data. The rules it shows:
 - The tenant comes from the verified caller (`current_principal(ctx).tenant`: the authorizer
   settled it from the token or API key), never from an argument: a model can be talked into
   sending any argument.
-- Data access goes through `tenant_table(ctx)`, a DynamoDB client signed with credentials that
+- Data access goes through `tenant_table(server, ctx)`, a DynamoDB client signed with credentials that
   IAM lets read and write only the caller's tenant's items (`app/core/tenant_data.py`). A bug
   here that asks for another tenant's item is refused by DynamoDB, not by this code.
 - Failures are `ToolError`s the model can read; they name neither another tenant nor an item
@@ -98,7 +98,8 @@ _holder = _TenantDataHolder()
 register_after_restore(_holder.clear)
 
 
-def _tenant_table(server: ScopedServer, ctx: Context) -> TenantTable:
+def tenant_table(server: ScopedServer, ctx: Context) -> TenantTable:
+    """The table client for the verified caller's tenant; `ToolError` when there is none or no table."""
     principal = current_principal(ctx)
     tenant = principal.tenant if principal is not None else None
     if tenant is None:
@@ -131,7 +132,7 @@ def register(server: ScopedServer) -> None:
             raise ToolError("text must not be empty")
         if len(text) > MAX_TEXT_CHARS:
             raise ToolError(f"text must be at most {MAX_TEXT_CHARS} characters")
-        table = _tenant_table(server, ctx)
+        table = tenant_table(server, ctx)
         principal = current_principal(ctx)
         now = time.time()
         note_id = f"{int(now * 1000):013d}-{secrets.token_hex(4)}"
@@ -152,7 +153,7 @@ def register(server: ScopedServer) -> None:
         """Your tenant's notes, newest first (at most `limit`, 1-50)."""
         if not 1 <= limit <= MAX_LIST:
             raise ToolError(f"limit must be from 1 to {MAX_LIST}")
-        table = _tenant_table(server, ctx)
+        table = tenant_table(server, ctx)
         try:
             items = table.query(PREFIX, limit=limit)
         except TenantDataError as error:
@@ -166,7 +167,7 @@ def register(server: ScopedServer) -> None:
         if _NOTE_ID.fullmatch(note_id) is None:
             # Not echoed: the argument is the caller's text.
             raise ToolError("note_id must look like 1767225600000-0a1b2c3d (from notes_add or notes_list)")
-        table = _tenant_table(server, ctx)
+        table = tenant_table(server, ctx)
         try:
             item = table.get(PREFIX + note_id)
         except TenantDataError as error:

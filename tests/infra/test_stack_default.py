@@ -376,7 +376,12 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
     assert pool["Properties"]["MfaConfiguration"] == "ON"
     server_id, server = synth.one("AWS::Cognito::UserPoolResourceServer")
     assert server["Properties"]["Identifier"] == "mcp"
-    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", "notes", "profile", "upstream"]
+    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == [
+        "access",
+        "notes",
+        "profile",
+        "upstream",
+    ]
     clients = {
         c["Properties"]["ClientName"]: c["Properties"]
         for c in synth.of_type("AWS::Cognito::UserPoolClient").values()
@@ -389,7 +394,14 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
 
     assert interactive["AllowedOAuthFlows"] == ["code"]
     assert not interactive.get("GenerateSecret", False)
-    assert scopes(interactive) == {"mcp/access", "mcp/notes", "mcp/profile", "mcp/upstream", "openid", "email"}
+    assert scopes(interactive) == {
+        "mcp/access",
+        "mcp/notes",
+        "mcp/profile",
+        "mcp/upstream",
+        "openid",
+        "email",
+    }
     assert interactive["CallbackURLs"] == [
         "http://localhost:6274/oauth/callback",
         "http://localhost:6274/oauth/callback/debug",

@@ -157,7 +157,10 @@ class Gatekeeper:
         if not decision.allowed or decision.principal is None:
             return decision
         try:
-            return Decision(self.tenancy().require_tenant(decision.principal))
+            tenancy = self.tenancy()
+            if not tenancy.multi_tenant:
+                return decision  # the hot path when off: no new objects
+            return Decision(tenancy.require_tenant(decision.principal))
         except AuthError as error:
             # The principal stays on the refusal: the audit event says whose request it was.
             return Decision(decision.principal, error.reason)

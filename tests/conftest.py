@@ -42,6 +42,8 @@ for _name in (
     "OAUTH_JWKS_URL",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     # Multi-tenancy is off unless a test turns it on.
     "MULTI_TENANT",
     "TENANT_CLAIM",

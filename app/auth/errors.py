@@ -46,6 +46,7 @@ class ReasonCode(StrEnum):
     EXPIRED_KEY = auto()
     BAD_SECRET = auto()
     KEY_STORE_UNAVAILABLE = auto()
+    KEY_STORE_INVALID = auto()
     # Authorization and configuration.
     MISSING_SCOPE = auto()
     INSUFFICIENT_SCOPE = auto()
@@ -53,6 +54,7 @@ class ReasonCode(StrEnum):
     MISSING_TENANT = auto()
     INVALID_TENANT = auto()
     JWT_NOT_CONFIGURED = auto()
+    SETTINGS_UNAVAILABLE = auto()
     INTERNAL_ERROR = auto()
 
 
@@ -79,6 +81,7 @@ _DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
     ReasonCode.EXPIRED_KEY: "the API key has expired",
     ReasonCode.BAD_SECRET: "the API key secret is wrong",
     ReasonCode.KEY_STORE_UNAVAILABLE: "the API key store could not be read",
+    ReasonCode.KEY_STORE_INVALID: "the API key store is not a valid key store document",
     ReasonCode.MISSING_SCOPE: "the credential lacks a scope this server requires",
     ReasonCode.INSUFFICIENT_SCOPE: "the credential lacks a scope the named tool, prompt or resource requires",
     ReasonCode.MISSING_TENANT: "the credential names no tenant, and this server requires one",
@@ -86,6 +89,7 @@ _DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
         "the credential's tenant is not a valid tenant id, or it names several tenants"
     ),
     ReasonCode.JWT_NOT_CONFIGURED: "JWTs are not accepted here: no OAuth issuer is configured",
+    ReasonCode.SETTINGS_UNAVAILABLE: "the server's settings (SSM) could not be read",
     ReasonCode.INTERNAL_ERROR: "internal error while checking the credential",
 }
 

@@ -18,6 +18,8 @@ from tests.iam_evaluation import Request, evaluate, resolve
 from tests.infra.conftest import Synth, as_list, statements, synthesize
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-tenants")]
+# The configuration synthesized here (tests/infra/test_checkov.py runs checkov over it too).
+MULTI_TENANT = {"MULTI_TENANT": "true", "DEFAULT_TENANT": "shared"}
 
 
 @pytest.fixture(scope="module")

@@ -29,11 +29,13 @@ DOCUMENTED = [
     "expired_key",
     "bad_secret",
     "key_store_unavailable",
+    "key_store_invalid",
     "missing_scope",
     "insufficient_scope",
     "missing_tenant",
     "invalid_tenant",
     "jwt_not_configured",
+    "settings_unavailable",
     "internal_error",
 ]
 

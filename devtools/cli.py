@@ -471,6 +471,17 @@ def _checked_scopes(values: Sequence[str]) -> list[str]:
     return scopes
 
 
+def _check_tenant(tenant: str | None) -> None:
+    """`--tenant`, refused unless it is a valid tenant id (it becomes an IAM session tag)."""
+    from app.auth.tenants import check_tenant_id
+
+    if tenant is not None:
+        try:
+            check_tenant_id(tenant, "--tenant")
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.core.key_store import KeyStoreConflictError
 
@@ -480,6 +491,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if not args.owner:
             raise UsageError("keys create needs --owner (who or what will use the key)")
         scopes = _checked_scopes(args.scopes or [])
+        _check_tenant(args.tenant)
     elif args.action in ("rotate", "revoke") and not args.key_id:
         raise UsageError(f"keys {args.action} needs --key-id")
     with _aws_errors(args):
@@ -497,7 +509,7 @@ def _run_keys_action(args: argparse.Namespace, store: Any, scopes: list[str]) ->
     from datetime import UTC, datetime
 
     if args.action == "create":
-        key = store.create_key(args.owner, scopes, args.expires_in_days)
+        key = store.create_key(args.owner, scopes, args.expires_in_days, tenant=args.tenant)
         print(key)
         print("Store this key now: it is shown once; only its hash is kept.", file=sys.stderr)
     elif args.action == "list":
@@ -508,7 +520,8 @@ def _run_keys_action(args: argparse.Namespace, store: Any, scopes: list[str]) ->
             created = datetime.fromtimestamp(record.created_at, UTC).isoformat()
             state = "revoked" if record.revoked else "active"
             granted = " ".join(record.scopes)
-            print(f"{record.key_id}  {state:7}  {record.owner}  {granted}  {created}  {expires}")
+            tenant = f"  tenant={record.tenant}" if record.tenant else ""
+            print(f"{record.key_id}  {state:7}  {record.owner}  {granted}  {created}  {expires}{tenant}")
     elif args.action == "rotate":
         key = store.rotate(args.key_id, args.grace_seconds)
         print(key)
@@ -574,6 +587,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--owner", help="create: who or what uses the key")
     keys.add_argument("--scopes", nargs="+", help="create: scopes (space or comma separated)")
     keys.add_argument("--expires-in-days", type=int, default=None, help="create: lifetime in days")
+    keys.add_argument(
+        "--tenant",
+        default=None,
+        help="create: the tenant the key acts for (MULTI_TENANT=true refuses a key without one)",
+    )
     keys.add_argument("--key-id", help="rotate/revoke: the key id (the 16 hex characters after mcpk_)")
     keys.add_argument(
         "--grace-seconds", type=int, default=86400, help="rotate: old key overlap (default 1 day)"

@@ -176,6 +176,9 @@ class _State:
     refresh: dict[bytes, _Refresh] = field(default_factory=dict)
     revoked_families: set[str] = field(default_factory=set)
     disabled: set[str] = field(default_factory=set)
+    # Claims a user's tokens carry besides the standard ones (the tenant claim, as the user pool
+    # or corporate provider would put it), by subject.
+    user_claims: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _digest(value: str) -> bytes:
@@ -356,6 +359,15 @@ class DevIssuer:
         )
         with self._lock:
             self._state.clients[client_id] = client
+
+    def set_user_claims(self, subject: str, claims: Mapping[str, Any]) -> None:
+        """Claims the user's ID and access tokens carry from now on (e.g. a tenant), replacing any."""
+        with self._lock:
+            self._state.user_claims[subject] = dict(claims)
+
+    def user_claims(self, subject: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._state.user_claims.get(subject, {}))
 
     def disable_user(self, subject: str) -> None:
         """The user can no longer sign in, and their refresh tokens stop working."""
@@ -632,6 +644,7 @@ class DevIssuer:
         lifetime = ACCESS_TOKEN_SECONDS
         if re.fullmatch(r"[0-9]{1,6}", requested) and 0 < int(requested) < ACCESS_TOKEN_SECONDS:
             lifetime = int(requested)
+        extra = self.user_claims(subject) if user else {}
         reply: dict[str, Any] = {
             "access_token": self.mint(
                 audience=self.audience,
@@ -640,6 +653,7 @@ class DevIssuer:
                 client_id=client.client_id,
                 expires_in=lifetime,
                 now=now,
+                extra_claims=extra,
             ),
             "token_type": "Bearer",
             "expires_in": lifetime,
@@ -666,7 +680,7 @@ class DevIssuer:
             }
             if nonce is not None:
                 id_claims["nonce"] = nonce
-            reply["id_token"] = self._sign(id_claims)
+            reply["id_token"] = self._sign({**extra, **id_claims})
         return reply
 
 

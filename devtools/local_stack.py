@@ -4,7 +4,8 @@ Start order matters, because the handlers read their settings at import like a L
 start: the moto server comes up and is seeded first (SSM: the MCP URL, the auth settings and
 the authorization front's settings; Secrets Manager: the API key store with one dev key, an
 upstream credential and the front's upstream client secret; CloudWatch Logs: the audit log
-group; DynamoDB: the front's table; KMS: the front's signing and sealing keys), then the process
+group; DynamoDB: the front's table and the tenant table; IAM: the tenant-data role; KMS: the
+front's signing and sealing keys), then the process
 environment is pointed at it (names only, as on Lambda), and only then are the handlers
 imported. The stack owns its process: run one per process (the CLI and the end-to-end tests
 start it in a subprocess).
@@ -17,6 +18,13 @@ tokens (`"oauth_front": true`), so an MCP client signs in with no client ID conf
 With SSO_PROVIDER (`LocalStackOptions.sso`) the dev issuer federates to a stand-in corporate
 provider started beside it (`devtools/sso.py`), with the SSO_ATTRIBUTES mapping, as the deployed
 Cognito pool federates to the company's provider.
+
+Tenants: the tenant table and the tenant-data role (moto IAM, with the very documents the stack
+deploys, `infra/tenant_policies.py`) always exist, so the notes tools work locally; the dev API key
+and the dev user act for tenant `local-dev`. `MULTI_TENANT=true make dev` (or in `.env`) turns on
+the authorizer's tenant requirement as deployed. moto accepts the role's session but does not
+evaluate its `dynamodb:LeadingKeys` condition: the isolation itself is tested offline
+(tests/iam_evaluation.py).
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ OAUTH_TABLE_NAME: Final = "serverless-mcp-local-oauth"
 # The front's own client at the upstream provider (the dev issuer here, Cognito deployed).
 FRONT_UPSTREAM_CLIENT_ID: Final = "serverless-mcp-front"
 FRONT_UPSTREAM_SCOPES: Final = ("openid", "email")
+TENANT_TABLE_NAME: Final = "serverless-mcp-local-tenant-data"
+TENANT_DATA_ROLE_NAME: Final = "serverless-mcp-local-tenant-data"
+MCP_ROLE_NAME: Final = "serverless-mcp-local-mcp"  # stands for the MCP function's role in the trust policy
+LOCAL_TENANT: Final = "local-dev"  # the dev API key's and the dev user's tenant
 REGION: Final = "us-east-1"
 
 Progress = Callable[[str], None]
@@ -229,7 +241,7 @@ class LocalStack:
         port = gateway_socket.getsockname()[1]
         mcp_url = f"http://127.0.0.1:{port}/mcp"
 
-        from devtools.dev_issuer import DevIssuerServer
+        from devtools.dev_issuer import DEV_USER, DevIssuerServer
 
         issuer_server = DevIssuerServer(audience=mcp_url, auto_approve=self.options.auto_approve_login)
         if self.options.sso is not None:
@@ -254,6 +266,7 @@ class LocalStack:
             endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
         )
         self._seed_front(endpoint, mcp_url, issuer, base_scope, all_scopes)
+        self._seed_tenant_data(endpoint, issuer)
         self._configure_per_tool_decisions(tool_scopes)
 
         self._progress("importing the Lambda handlers (authorizer, MCP, authorization front)…")
@@ -298,7 +311,12 @@ class LocalStack:
         self.credentials = LocalCredentials(
             mcp_url=mcp_url,
             api_key=api_key,
-            access_token=issuer.mint(audience=mcp_url, scopes=sorted(all_scopes), expires_in=12 * 3600),
+            access_token=issuer.mint(
+                audience=mcp_url,
+                scopes=sorted(all_scopes),
+                expires_in=12 * 3600,
+                extra_claims=issuer.user_claims(DEV_USER),
+            ),
             issuer=issuer.issuer_url,
             aws_endpoint=endpoint,
             api_keys_secret_id=API_KEY_STORE_NAME,
@@ -408,7 +426,9 @@ class LocalStack:
         ssm.put_parameter(
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
         )
-        api_key, record = generate_api_key("local-dev", tuple(sorted(all_scopes)), None, now=time.time())
+        api_key, record = generate_api_key(
+            "local-dev", tuple(sorted(all_scopes)), None, now=time.time(), tenant=LOCAL_TENANT
+        )
         store = KeyStore.from_json({}).add(record)
         secrets_client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
         secrets_client.create_secret(Name=API_KEY_STORE_NAME, SecretString=json.dumps(store.to_json()))
@@ -485,6 +505,65 @@ class LocalStack:
                 "OAUTH_SEALING_KEY_ID": sealing,
             }
         )
+
+    def _seed_tenant_data(self, endpoint: str, issuer: DevIssuer) -> None:
+        """The tenant table and role as the stack creates them with MULTI_TENANT=true, and the dev
+        user's tenant claim (by the TENANT_CLAIM rule in force, as Cognito or the corporate
+        provider would write it)."""
+        import boto3
+
+        from app.core.tenancy import TenancySettings
+        from devtools.dev_issuer import DEV_USER
+        from infra.tenant_policies import (
+            PARTITION_KEY,
+            SORT_KEY,
+            assume_statement,
+            document,
+            tenant_items_statement,
+            trust_statement,
+        )
+
+        self._progress("creating the tenant table and the tenant-data role…")
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+        table_arn = dynamodb.create_table(
+            TableName=TENANT_TABLE_NAME,
+            AttributeDefinitions=[
+                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                {"AttributeName": SORT_KEY, "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )["TableDescription"]["TableArn"]
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
+        lambda_trust = {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+        mcp_role = iam.create_role(
+            RoleName=MCP_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(document(lambda_trust))
+        )["Role"]["Arn"]
+        role = iam.create_role(
+            RoleName=TENANT_DATA_ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(document(trust_statement(mcp_role))),
+            MaxSessionDuration=3600,
+        )["Role"]["Arn"]
+        iam.put_role_policy(
+            RoleName=TENANT_DATA_ROLE_NAME,
+            PolicyName="OwnTenantItemsOnly",
+            PolicyDocument=json.dumps(document(tenant_items_statement(table_arn))),
+        )
+        iam.put_role_policy(
+            RoleName=MCP_ROLE_NAME,
+            PolicyName="AssumeTenantDataRole",
+            PolicyDocument=json.dumps(document(assume_statement(role))),
+        )
+        os.environ.update({"TENANT_TABLE_NAME": TENANT_TABLE_NAME, "TENANT_DATA_ROLE_ARN": role})
+        rule = TenancySettings.from_env(os.environ).rule
+        issuer.set_user_claims(DEV_USER, rule.claims_for(LOCAL_TENANT))
 
     def _trust_test_ca(self, front_module: Any) -> None:
         """With `cimd_trusted_ca`: the front fetches metadata documents trusting it, from loopback too."""

@@ -74,7 +74,13 @@ AUTHORIZER_PASSTHROUGH = (
     "JWKS_REFRESH_MIN_INTERVAL_SECONDS",
     "JWKS_FETCH_TIMEOUT_SECONDS",
 )
-MCP_PASSTHROUGH = ("MAX_BODY_BYTES", "AUDIT_LOG_ARGUMENTS", "UPSTREAM_URL", "UPSTREAM_TIMEOUT_SECONDS")
+MCP_PASSTHROUGH = (
+    "MAX_BODY_BYTES",
+    "AUDIT_LOG_ARGUMENTS",
+    "UPSTREAM_URL",
+    "UPSTREAM_TIMEOUT_SECONDS",
+    "TENANT_METRICS",
+)
 _INT_PASSTHROUGH = frozenset(
     {
         "JWT_LEEWAY_SECONDS",
@@ -104,6 +110,13 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 # Loopback hosts an installed client may listen on (RFC 8252 §7.3 / §8.3): plain http allowed.
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PREREGISTERED_CLIENT_KEYS = frozenset({"client_id", "client_name", "redirect_uris"})
+# A tenant id (app/auth/tenants.py TENANT_PATTERN, kept equal by tests/infra/test_tenants.py; infra
+# imports no token logic) and a claim name or group prefix (printable ASCII, no space or quote).
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CLAIM = re.compile(r"^[\x21\x23-\x7e]{1,256}$")
+# Where a tenant is named when TENANT_CLAIM is not set: Cognito puts group membership into access
+# and ID tokens on every feature plan (docs/tenants.md); other issuers are told which claim to use.
+DEFAULT_TENANT_CLAIMS = {"cognito": ("cognito:groups", "tenant:"), "oidc": ("tenant", "")}
 
 
 class ConfigError(ValueError):
@@ -220,6 +233,27 @@ class OAuthFrontSettings:
 
 
 @dataclass(frozen=True)
+class TenancyConfig:
+    """Multi-tenancy (`MULTI_TENANT`, off by default) and where a tenant is named."""
+
+    multi_tenant: bool = False
+    tenant_claim: str = "cognito:groups"
+    tenant_group_prefix: str = "tenant:"
+    default_tenant: str = ""
+
+    def function_environment(self) -> dict[str, str]:
+        """What the authorizer and the front read (app/core/tenancy.py); empty when off."""
+        if not self.multi_tenant:
+            return {}
+        env = {"MULTI_TENANT": "true", "TENANT_CLAIM": self.tenant_claim}
+        if self.tenant_group_prefix:
+            env["TENANT_GROUP_PREFIX"] = self.tenant_group_prefix
+        if self.default_tenant:
+            env["DEFAULT_TENANT"] = self.default_tenant
+        return env
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the stack can be told. Defaults give the documented production shape."""
 
@@ -268,6 +302,7 @@ class StackConfig:
     app_source_dir: Path = REPO_ROOT / "app"
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oauth_front: OAuthFrontSettings = field(default_factory=OAuthFrontSettings)
+    tenancy: TenancyConfig = field(default_factory=TenancyConfig)
     # Observability.
     audit_log_retention_days: int = 365
     access_log_retention_days: int = 90
@@ -510,6 +545,7 @@ class _Reader:
             app_source_dir=source,
             functions=self.function_settings(),
             oauth_front=self.oauth_front(provider),
+            tenancy=self.tenancy(provider),
             audit_log_retention_days=self.retention("AUDIT_LOG_RETENTION_DAYS", 365),
             access_log_retention_days=self.retention("ACCESS_LOG_RETENTION_DAYS", 90),
             alarm_email=alarm_email,
@@ -577,6 +613,30 @@ class _Reader:
             upstream_scopes=upstream_scopes,
         )
 
+    def tenancy(self, provider: str) -> TenancyConfig:
+        multi_tenant = self.boolean("MULTI_TENANT", False)
+        claim_default, prefix_default = DEFAULT_TENANT_CLAIMS[provider]
+        claim = self.text("TENANT_CLAIM")
+        # An explicit claim brings its own prefix (empty: a string claim); only the default pairs.
+        prefix = self.text("TENANT_GROUP_PREFIX") if claim else prefix_default
+        claim = claim or claim_default
+        default_tenant = self.text("DEFAULT_TENANT")
+        if not _CLAIM.match(claim):
+            raise ConfigError("TENANT_CLAIM must be a claim name (printable ASCII, no spaces or quotes)")
+        if prefix and (len(prefix) > 64 or not _CLAIM.match(prefix)):
+            raise ConfigError("TENANT_GROUP_PREFIX must be 1-64 printable ASCII characters (e.g. tenant:)")
+        if default_tenant and not _TENANT.match(default_tenant):
+            raise ConfigError(
+                "DEFAULT_TENANT must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or "
+                "digit, or empty to refuse callers without a tenant"
+            )
+        return TenancyConfig(
+            multi_tenant=multi_tenant,
+            tenant_claim=claim,
+            tenant_group_prefix=prefix,
+            default_tenant=default_tenant,
+        )
+
     def preregistered_clients(self) -> tuple[PreregisteredClient, ...]:
         name = "OAUTH_PREREGISTERED_CLIENTS"
         raw = self._context(name)
@@ -618,7 +678,7 @@ class _Reader:
                     continue
                 if name in _INT_PASSTHROUGH:
                     value = str(self.integer(name, 0, 0, 1_000_000_000))
-                elif name == "AUDIT_LOG_ARGUMENTS":
+                elif name in ("AUDIT_LOG_ARGUMENTS", "TENANT_METRICS"):
                     value = "true" if self.boolean(name, False) else "false"
                 out[name] = value
             return out

@@ -7,6 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -20,6 +21,7 @@ from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_s
 from infra.constructs.nag import acknowledge_findings
 from infra.constructs.oauth_front import OAuthFront, front_settings_document
 from infra.constructs.observability import LogGroups, Monitoring
+from infra.constructs.tenant_data import TenantData
 from infra.constructs.waf import McpWaf
 from infra.registry import declared_scopes
 
@@ -137,6 +139,14 @@ class ServerlessMcpStack(cdk.Stack):
         for function in (self.functions.authorizer, self.functions.mcp):
             function.node.add_dependency(self.mcp_url_parameter, self.auth_settings_parameter)
 
+        # Multi-tenancy (off by default): the authorizer settles a tenant for every caller, and the
+        # MCP function reaches tenant data only through the tenant-data role (docs/tenants.md).
+        self.tenant_data: TenantData | None = None
+        if config.tenancy.multi_tenant:
+            self.tenant_data = TenantData(self, "TenantData", mcp_role=self.functions.mcp_role)
+            add_environment(self.functions.authorizer, config.tenancy.function_environment())
+            add_environment(self.functions.mcp, self.tenant_data.mcp_environment())
+
         self.oauth_front: OAuthFront | None = None
         if config.oauth_front.enabled:
             self.oauth_front = self._oauth_front()
@@ -206,6 +216,8 @@ class ServerlessMcpStack(cdk.Stack):
             upstream_secret_arn=secret_arn,
         )
         front.function.node.add_dependency(self.mcp_url_parameter)
+        # The front carries the upstream's tenant into its tokens (app/oauth/authorization.py).
+        add_environment(front.function, config.tenancy.function_environment())
         if self.cognito is not None and self.cognito.front_client_secret is not None:
             front.function.node.add_dependency(self.cognito.front_client_secret)
             # The front reads that secret by ARN (oauth_front.py); it is under the data key, which
@@ -236,7 +248,8 @@ class ServerlessMcpStack(cdk.Stack):
             "BaseScope": (config.base_scope, "Scope every caller needs"),
             "CreateApiKeyCommand": (
                 f"mcp-lambda keys create --stack {self.stack_name} --owner <you> "
-                f"--scopes {','.join((config.base_scope, *self.declared.scopes))}",
+                f"--scopes {','.join((config.base_scope, *self.declared.scopes))}"
+                + (" --tenant <tenant>" if config.tenancy.multi_tenant else ""),
                 "Create a first API key (prints it once)",
             ),
         }
@@ -281,6 +294,13 @@ class ServerlessMcpStack(cdk.Stack):
                     "OAuthSigningKeyArn": (front.signing_key.key_arn, "KMS key signing the front's tokens"),
                 }
             )
+        if self.tenant_data is not None:
+            table = self.tenant_data.table.table_name
+            outputs["TenantTableName"] = (table, "Per-tenant data (partition key tenant)")
+            outputs["TenantDataRoleArn"] = (
+                self.tenant_data.role.role_arn,
+                "Role the MCP function assumes per tenant (session tag tenant)",
+            )
         if self.api.domain is not None:
             outputs["CustomDomainTarget"] = (
                 self.api.domain.domain_name_alias_domain_name,
@@ -288,3 +308,8 @@ class ServerlessMcpStack(cdk.Stack):
             )
         for key, (value, description) in outputs.items():
             cdk.CfnOutput(self, key, value=value, description=description)
+
+
+def add_environment(function: lambda_.Function, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        function.add_environment(name, value)

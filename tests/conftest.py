@@ -44,6 +44,13 @@ for _name in (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SSM",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    # Multi-tenancy is off unless a test turns it on.
+    "MULTI_TENANT",
+    "TENANT_CLAIM",
+    "TENANT_GROUP_PREFIX",
+    "DEFAULT_TENANT",
+    "TENANT_TABLE_NAME",
+    "TENANT_DATA_ROLE_ARN",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_BASELINE)

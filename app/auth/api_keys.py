@@ -33,6 +33,7 @@ from typing import Any, Final
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.principal import Principal
 from app.auth.scopes import validate_scopes
+from app.auth.tenants import check_tenant_id
 
 __all__ = [
     "API_KEY_LENGTH",
@@ -60,6 +61,8 @@ _OWNER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+:/-]{0,127}", re.ASCII)
 _RECORD_FIELDS: Final = frozenset(
     {"key_id", "owner", "scopes", "created_at", "expires_at", "revoked", "secret_hash"}
 )
+# Written only when set, so a store without tenants keeps its exact shape.
+_OPTIONAL_RECORD_FIELDS: Final = frozenset({"tenant"})
 
 
 def parse_api_key(credential: str) -> tuple[str, str] | None:
@@ -102,6 +105,7 @@ class ApiKeyRecord:
         expires_at: epoch seconds (UTC) after which the key is refused, or ``None``.
         revoked: a revoked key is refused for good.
         secret_hash: :func:`hash_api_key` of the key, ``"sha256:<64 hex>"``.
+        tenant: the tenant the key acts for (``keys create --tenant``), or ``None``.
     """
 
     key_id: str
@@ -111,6 +115,7 @@ class ApiKeyRecord:
     expires_at: int | None
     revoked: bool
     secret_hash: str
+    tenant: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
@@ -127,6 +132,8 @@ class ApiKeyRecord:
             raise ValueError("revoked must be a boolean")
         if not isinstance(self.secret_hash, str) or not _SECRET_HASH.fullmatch(self.secret_hash):
             raise ValueError("secret_hash must be 'sha256:' followed by 64 lower-case hex characters")
+        if self.tenant is not None:
+            check_tenant_id(self.tenant)
 
     def is_expired(self, now: float) -> bool:
         """True once ``now`` (epoch seconds) has reached ``expires_at``."""
@@ -141,6 +148,7 @@ class ApiKeyRecord:
             "expires_at": self.expires_at,
             "revoked": self.revoked,
             "secret_hash": self.secret_hash,
+            **({"tenant": self.tenant} if self.tenant is not None else {}),
         }
 
     @classmethod
@@ -148,8 +156,11 @@ class ApiKeyRecord:
         """Strictly parse one record; ``ValueError`` on a missing, extra or mistyped field."""
         if not isinstance(data, Mapping):
             raise ValueError("a key record must be a JSON object")
-        if set(data) != _RECORD_FIELDS:
-            raise ValueError(f"a key record must have exactly the fields {sorted(_RECORD_FIELDS)}")
+        if not _RECORD_FIELDS <= set(data) <= _RECORD_FIELDS | _OPTIONAL_RECORD_FIELDS:
+            raise ValueError(
+                f"a key record must have exactly the fields {sorted(_RECORD_FIELDS)}, "
+                f"and may have {sorted(_OPTIONAL_RECORD_FIELDS)}"
+            )
         scopes = data["scopes"]
         if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
             raise ValueError("scopes must be a list of strings")
@@ -161,15 +172,17 @@ class ApiKeyRecord:
             expires_at=data["expires_at"],
             revoked=data["revoked"],
             secret_hash=data["secret_hash"],
+            tenant=data.get("tenant"),
         )
 
 
 def generate_api_key(
-    owner: str, scopes: Iterable[str], expires_at: int | None, now: float
+    owner: str, scopes: Iterable[str], expires_at: int | None, now: float, *, tenant: str | None = None
 ) -> tuple[str, ApiKeyRecord]:
     """Create a key: return its plaintext (show it once, store it nowhere) and its record.
 
     ``now`` and ``expires_at`` are epoch seconds; ``expires_at`` must be in the future.
+    ``tenant``: the tenant every request with this key acts for.
     """
     created_at = _epoch(math.floor(now), "now")
     if expires_at is not None and _epoch(expires_at, "expires_at") <= created_at:
@@ -185,6 +198,7 @@ def generate_api_key(
         expires_at=expires_at,
         revoked=False,
         secret_hash=hash_api_key(key_id, secret),
+        tenant=tenant,
     )
     return plaintext, record
 
@@ -262,7 +276,7 @@ class KeyStore:
     def rotate(self, key_id: str, now: float, grace_seconds: int) -> tuple[str, KeyStore]:
         """Issue a successor key and let the old one expire after a grace period.
 
-        The new key has the same owner and scopes, and the same lifetime as the old one (or
+        The new key has the same owner, scopes and tenant, and the same lifetime as the old one (or
         none if the old one had none). The old key's ``expires_at`` becomes
         ``min(existing, now + grace_seconds)``: both keys verify until then, so clients can
         switch without downtime. Returns the new plaintext (show it once) and the new store.
@@ -276,7 +290,7 @@ class KeyStore:
         start = math.floor(now)
         lifetime = None if old.expires_at is None else max(old.expires_at - old.created_at, 1)
         plaintext, new = generate_api_key(
-            old.owner, old.scopes, None if lifetime is None else start + lifetime, now
+            old.owner, old.scopes, None if lifetime is None else start + lifetime, now, tenant=old.tenant
         )
         grace_end = start + grace_seconds
         old_expires = grace_end if old.expires_at is None else min(old.expires_at, grace_end)
@@ -308,7 +322,8 @@ class ApiKeyVerifier:
         Reasons: ``malformed_credential`` (not ``mcpk_<16 hex>_<43 base64url>``),
         ``unknown_key``, ``bad_secret``, then (only for the right secret) ``revoked_key`` and
         ``expired_key``. The principal is ``apikey:<owner>`` with the record's scopes,
-        ``key_id`` and ``expires_at``; API keys have no OAuth client, so ``client_id`` is ``None``.
+        ``key_id``, ``tenant`` and ``expires_at``; API keys have no OAuth client, so
+        ``client_id`` is ``None``.
         """
         parsed = parse_api_key(credential)
         if parsed is None:
@@ -330,5 +345,6 @@ class ApiKeyVerifier:
             auth_method="api_key",
             scopes=frozenset(record.scopes),
             key_id=record.key_id,
+            tenant=record.tenant,
             expires_at=record.expires_at,
         )

@@ -156,15 +156,22 @@ class SecretsManagerKeyStore:
 
     # --- management (the CLI) ---------------------------------------------------------------
 
-    def create_key(self, owner: str, scopes: list[str] | tuple[str, ...], expires_in_days: int | None) -> str:
-        """Create a key and return its plaintext: shown once, stored nowhere."""
+    def create_key(
+        self,
+        owner: str,
+        scopes: list[str] | tuple[str, ...],
+        expires_in_days: int | None,
+        *,
+        tenant: str | None = None,
+    ) -> str:
+        """Create a key (acting for ``tenant``, if given) and return its plaintext: shown once."""
         if expires_in_days is not None and (isinstance(expires_in_days, bool) or expires_in_days <= 0):
             raise ValueError("expires_in_days must be a positive number of days, or None")
         now = self._clock()
         expires_at = None if expires_in_days is None else math.floor(now) + expires_in_days * _DAY_SECONDS
 
         def change(store: KeyStore) -> tuple[KeyStore, str | None]:
-            plaintext, record = generate_api_key(owner, scopes, expires_at, now)
+            plaintext, record = generate_api_key(owner, scopes, expires_at, now, tenant=tenant)
             return store.add(record), plaintext
 
         return cast(str, self._update(change))

@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from app.tools import examples, upstream
+from app.tools import examples, notes, upstream
 
 if TYPE_CHECKING:
     from app.mcp.permissions import ScopedServer
 
-TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (examples.register, upstream.register)
+TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (
+    examples.register,
+    upstream.register,
+    notes.register,
+)
 
 
 def register_all(server: ScopedServer) -> None:

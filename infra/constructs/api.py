@@ -135,6 +135,7 @@ _ACCESS_LOG_STRINGS = {
     "authMethod": "$context.authorizer.auth_method",
     "clientId": "$context.authorizer.client_id",
     "keyId": "$context.authorizer.key_id",
+    "tenant": "$context.authorizer.tenant",
     "authorizerStatus": "$context.authorizer.status",
     "authorizerLatency": "$context.authorizer.latency",
     "authorizeStatus": "$context.authorize.status",

@@ -28,6 +28,7 @@ from tests.infra.test_mcp_cors import ONE, SEVERAL
 from tests.infra.test_mock_routes import OIDC_NO_FRONT
 from tests.infra.test_sso import OIDC as SSO_OIDC
 from tests.infra.test_stack_options import ALL_ON, CERTIFICATE_ONLY
+from tests.infra.test_tenants import MULTI_TENANT
 from tests.infra.test_waf_rules import WAF_ONLY
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-checkov")]
@@ -51,6 +52,7 @@ VARIANTS: dict[str, Mapping[str, object]] = {
         "SSO_METADATA": "https://example.okta.com/app/exk1/sso/saml/metadata",
         "SSO_ATTRIBUTES": "custom:tenant=tenant",
     },
+    "multi-tenant": MULTI_TENANT,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"
@@ -59,7 +61,7 @@ SKIPPED_CHECKS = {
     "CKV_AWS_115",  # reserved concurrency: a setting, unset by default
     "CKV_AWS_116",  # DLQ: synchronous invocations only
     "CKV_AWS_117",  # VPC: nothing private to reach
-    "CKV_AWS_119",  # DynamoDB CMK: the front seals its secrets itself
+    "CKV_AWS_119",  # DynamoDB CMK: the front seals its secrets itself; tenant data: IAM isolates
     "CKV_AWS_120",  # API cache: per-caller answers
     "CKV_AWS_173",  # Lambda environment CMK: no secret in it
     "CKV_AWS_26",  # SNS CMK: alarm notifications only

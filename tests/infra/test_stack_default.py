@@ -547,3 +547,10 @@ def test_cfn_lint_passes(synth: Synth) -> None:
 
 def test_template_file_is_in_outdir(synth: Synth) -> None:
     assert Path(synth.template_path).is_file()
+
+
+def test_multi_tenancy_is_off_by_default(synth: Synth) -> None:
+    """No tenant table or role, and no function told about tenants (tests/infra/test_tenants.py: on)."""
+    assert not [key for key in synth.resources if key.startswith("TenantData")]
+    for function in synth.of_type("AWS::Lambda::Function").values():
+        assert not [name for name in function["Properties"]["Environment"]["Variables"] if "TENANT" in name]

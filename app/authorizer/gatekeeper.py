@@ -14,6 +14,9 @@ principal holds that item's scopes, so API Gateway itself answers with the step-
 That is only correct while API Gateway does not cache decisions: a cached answer is reused for
 any request with the same Authorization header, whatever tool it names. So the file and a
 non-zero `AUTHORIZER_CACHE_TTL_SECONDS` together are a configuration error.
+
+Usage plans (`USAGE_KEY_IDS` set, see `app.authorizer.usage`): an allowed decision also names the
+API Gateway usage key the request is metered under, and the principal carries its tier.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from app.auth.front import front_issuer, front_jwks_url
 from app.auth.jwt_settings import JwtSettings
 from app.auth.principal import Principal
 from app.auth.tool_scopes import ToolScopes
+from app.authorizer.usage import UsageIdentifiers
 from app.core.config import AuthSettings, ConfigurationError, SettingsSource
 
 log = logging.getLogger(__name__)
@@ -63,11 +67,14 @@ class Decision:
 
     `required_scopes` is what a 403 for a named item needs in all (base scope included), so a
     client that replaces its scope set with the challenged one does not lose the base scope.
+    `usage_key`: with usage plans on, the API Gateway API key an allowed request is metered under
+    (never in `repr`, so never in a log line).
     """
 
     principal: Principal | None
     reason: ReasonCode | None = None
     required_scopes: frozenset[str] = frozenset()
+    usage_key: str | None = field(default=None, repr=False)
 
     @property
     def allowed(self) -> bool:
@@ -100,11 +107,13 @@ class Gatekeeper:
         self._last_forced_fetch = -KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS
         self._tool_scopes: ToolScopes | None = None
         self._tool_scopes_loaded = False
+        self._usage = UsageIdentifiers(source.env)
 
     def check_configuration(self) -> AuthSettings:
         """Read and validate the settings now (at cold start); `ConfigurationError` if broken."""
         self._current_authenticator()
         self.tool_scopes()
+        self._usage.settings()
         assert self._settings is not None
         return self._settings
 
@@ -151,7 +160,24 @@ class Gatekeeper:
         except Exception as error:  # fail closed on any bug
             log.error("authorizer internal error, request refused: %s", type(error).__name__)
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
-        return Decision(principal=principal)
+        return self._metered(principal)
+
+    def _metered(self, principal: Principal) -> Decision:
+        """The allowed decision, with the caller's tier and usage key when usage plans are on."""
+        record = None
+        if principal.key_id is not None and self._key_store is not None:
+            record = self._key_store[1].get(principal.key_id)
+        try:
+            metering = self._usage.meter(principal, record)
+        except ConfigurationError as error:
+            log.error("authorizer configuration error, request refused: %s", error)
+            return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
+        except Exception as error:  # fail closed on any bug
+            log.error("authorizer internal error, request refused: %s", type(error).__name__)
+            return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
+        if metering is None:
+            return Decision(principal=principal)
+        return Decision(principal=metering.principal, usage_key=metering.usage_key)
 
     def _may_force_key_store_fetch(self) -> bool:
         now = time.monotonic()
@@ -167,6 +193,7 @@ class Gatekeeper:
         self._settings = None
         self._authenticator = None
         self._key_store = None
+        self._usage.reset()
 
     def _current_authenticator(self) -> Authenticator:
         settings = self._source.auth()

@@ -17,6 +17,7 @@ from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_s
 from infra.constructs.nag import acknowledge_findings
 from infra.constructs.oauth_front import OAuthFront, front_settings_document
 from infra.constructs.observability import LogGroups, Monitoring
+from infra.constructs.usage_plans import UsagePlans
 from infra.constructs.waf import McpWaf
 from infra.registry import declared_scopes
 
@@ -134,6 +135,17 @@ class ServerlessMcpStack(cdk.Stack):
         if config.oauth_front.enabled:
             self.oauth_front = self._oauth_front()
             self.api.add_front_routes(self.oauth_front.alias)
+
+        self.usage_plans: UsagePlans | None = None
+        if config.usage.enabled:
+            self.usage_plans = UsagePlans(
+                self,
+                "UsagePlans",
+                settings=config.usage,
+                api=self.api.api,
+                stage=self.api.stage,
+                authorizer=self.functions.authorizer,
+            )
 
         self.waf: McpWaf | None = None
         if config.enable_waf:
@@ -263,6 +275,11 @@ class ServerlessMcpStack(cdk.Stack):
                     "OAuthTableName": (front.table.table_name, "The front's DynamoDB table"),
                     "OAuthSigningKeyArn": (front.signing_key.key_arn, "KMS key signing the front's tokens"),
                 }
+            )
+        if self.usage_plans is not None:
+            outputs["UsagePlanIds"] = (
+                self.to_json_string(self.usage_plans.plan_ids()),
+                "Usage plan id of each tier (JSON): `mcp-lambda keys create --tier` adds each key's own",
             )
         if self.api.domain is not None:
             outputs["CustomDomainTarget"] = (

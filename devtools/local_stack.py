@@ -13,6 +13,12 @@ The authorization front (`app.oauth.handler`) runs as deployed, with the dev iss
 upstream identity provider: the front is a confidential client there (`FRONT_UPSTREAM_CLIENT_ID`,
 its secret made at start and kept in a moto secret), and the authorizer trusts the front's
 tokens (`"oauth_front": true`), so an MCP client signs in with no client ID configured anywhere.
+
+With usage plans (`LocalStackOptions.usage`, from USAGE_PLANS and the USAGE_* settings, as the
+stack reads them) moto's API Gateway gets what the stack creates: a usage plan and a shared key
+per tier; the dev API key gets its own key in the default tier's plan; the authorizer gets the
+same USAGE_* environment as deployed, and the gateway meters by those plans
+(`devtools/usage_plans.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -35,7 +41,9 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
+    from app.core.usage import UsageKey
     from devtools.dev_issuer import DevIssuer
+    from infra.config import UsagePlanSettings
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -49,6 +57,10 @@ OAUTH_TABLE_NAME: Final = "serverless-mcp-local-oauth"
 FRONT_UPSTREAM_CLIENT_ID: Final = "serverless-mcp-front"
 FRONT_UPSTREAM_SCOPES: Final = ("openid", "email")
 REGION: Final = "us-east-1"
+# The gateway's stage (GatewayConfig's default), which the local usage plans are for.
+LOCAL_STAGE: Final = "local"
+# What the stack gives the authorizer when usage plans are on (app/core/usage.py).
+USAGE_ENV_NAMES: Final = ("USAGE_KEY_IDS", "USAGE_DEFAULT_TIER", "USAGE_JWT_TIER", "USAGE_CLIENT_TIERS")
 
 Progress = Callable[[str], None]
 
@@ -70,6 +82,10 @@ class LocalCredentials:
     dev_client_secret: str = ""
     # The authorization front's issuer: what the protected-resource metadata names.
     oauth_issuer: str = ""
+    # Usage plans: the plan id of each tier in moto's API Gateway, and the default tier
+    # (what `mcp-lambda keys create --local --tier` reads; the stack's UsagePlanIds output).
+    usage_plans: dict[str, str] | None = None
+    usage_default_tier: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,8 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
+    # Usage plans as the stack would create them (`infra.config.parse_usage_plans`); None: off.
+    usage: UsagePlanSettings | None = None
 
 
 DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
@@ -205,8 +223,9 @@ class LocalStack:
         # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
         requirements = build_server().requirements
         tool_scopes = requirements.tool_scopes()
+        plan_ids, dev_usage_key = self._seed_usage_plans(endpoint)
         api_key, base_scope, all_scopes = self._seed(
-            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
+            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes(), dev_usage_key
         )
         self._seed_front(endpoint, mcp_url, issuer, base_scope, all_scopes)
         self._configure_per_tool_decisions(tool_scopes)
@@ -244,6 +263,7 @@ class LocalStack:
                 else (base_scope,),
             ),
             front,
+            usage_plans=self._usage_plan_directory(endpoint) if self.options.usage else None,
         )
         self._serve(gateway, gateway_socket)
 
@@ -259,6 +279,8 @@ class LocalStack:
             dev_client_id=DEV_MACHINE_CLIENT_ID,
             dev_client_secret=dev_client_secret,
             oauth_issuer=front_issuer(mcp_url),
+            usage_plans=plan_ids,
+            usage_default_tier=self.options.usage.default_tier if self.options.usage else "",
         )
         self._write_credentials(self.credentials)
         return self.credentials
@@ -317,8 +339,72 @@ class LocalStack:
             raise RuntimeError("extra tool modules must be registered before app.mcp.handler is imported")
         app.tools.TOOL_MODULES = (*app.tools.TOOL_MODULES, *registers)
 
+    def _seed_usage_plans(self, endpoint: str) -> tuple[dict[str, str] | None, UsageKey | None]:
+        """As the stack: a plan and a shared key per tier, the authorizer's USAGE_* environment.
+
+        Returns the plan ids and the dev API key's own usage key (in the default tier's plan).
+        Off: the USAGE_* names are removed, so the authorizer meters nobody (as a stack with
+        USAGE_PLANS=false, whose authorizer gets none of them).
+        """
+        for name in USAGE_ENV_NAMES:
+            os.environ.pop(name, None)
+        usage = self.options.usage
+        if usage is None:
+            return None, None
+        from app.core.usage import ApiGatewayKeys
+        from devtools.events import DEFAULT_API_ID
+
+        self._progress("creating the usage plans (API Gateway in moto)…")
+        client = self._apigateway(endpoint)
+        keys = ApiGatewayKeys(client)
+        plan_ids: dict[str, str] = {}
+        shared: dict[str, str] = {}
+        for tier in usage.tiers:
+            plan: dict[str, Any] = {
+                "name": f"serverless-mcp-local-{tier.name}",
+                "apiStages": [{"apiId": DEFAULT_API_ID, "stage": LOCAL_STAGE}],
+                "throttle": {"rateLimit": tier.rate, "burstLimit": tier.burst},
+            }
+            if tier.quota is not None:
+                plan["quota"] = {"limit": tier.quota, "period": tier.period}
+            plan_ids[tier.name] = client.create_usage_plan(**plan)["id"]
+            # As CloudFormation does for the stack's keys: API Gateway generates the value.
+            shared[tier.name] = keys.create(
+                plan_ids[tier.name],
+                f"serverless-mcp-local-{tier.name}-shared",
+                f"shared key of tier {tier.name}",
+            ).key_id
+        os.environ.update(
+            {
+                "USAGE_KEY_IDS": json.dumps(shared),
+                "USAGE_DEFAULT_TIER": usage.default_tier,
+                "USAGE_JWT_TIER": usage.jwt_tier,
+            }
+        )
+        if usage.client_tiers:
+            os.environ["USAGE_CLIENT_TIERS"] = json.dumps(dict(usage.client_tiers))
+        dev_key = keys.create(plan_ids[usage.default_tier], "serverless-mcp-local-dev-key", "the dev API key")
+        return plan_ids, dev_key
+
+    @staticmethod
+    def _apigateway(endpoint: str) -> Any:
+        import boto3
+
+        return boto3.client("apigateway", endpoint_url=endpoint, region_name=REGION)
+
+    def _usage_plan_directory(self, endpoint: str) -> Any:
+        from devtools.events import DEFAULT_API_ID
+        from devtools.usage_plans import MotoUsagePlans
+
+        return MotoUsagePlans(self._apigateway(endpoint), DEFAULT_API_ID, LOCAL_STAGE)
+
     def _seed(
-        self, endpoint: str, mcp_url: str, issuer_url: str, declared_scopes: frozenset[str]
+        self,
+        endpoint: str,
+        mcp_url: str,
+        issuer_url: str,
+        declared_scopes: frozenset[str],
+        dev_usage_key: UsageKey | None = None,
     ) -> tuple[str, str, frozenset[str]]:
         import boto3
 
@@ -343,6 +429,13 @@ class LocalStack:
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
         )
         api_key, record = generate_api_key("local-dev", tuple(sorted(all_scopes)), None, now=time.time())
+        if dev_usage_key is not None and self.options.usage is not None:
+            record = replace(
+                record,
+                tier=self.options.usage.default_tier,
+                usage_key_id=dev_usage_key.key_id,
+                usage_key=dev_usage_key.value,
+            )
         store = KeyStore.from_json({}).add(record)
         secrets_client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
         secrets_client.create_secret(Name=API_KEY_STORE_NAME, SecretString=json.dumps(store.to_json()))

@@ -281,6 +281,10 @@ class ServerlessMcpStack(cdk.Stack):
                 self.to_json_string(self.usage_plans.plan_ids()),
                 "Usage plan id of each tier (JSON): `mcp-lambda keys create --tier` adds each key's own",
             )
+            outputs["UsageDefaultTier"] = (
+                config.usage.default_tier,
+                "Tier of `mcp-lambda keys create` without --tier",
+            )
         if self.api.domain is not None:
             outputs["CustomDomainTarget"] = (
                 self.api.domain.domain_name_alias_domain_name,

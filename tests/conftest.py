@@ -42,6 +42,13 @@ for _name in (
     "OAUTH_JWKS_URL",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
+    # Usage plans (docs/quotas.md): a developer's own values must not switch them on in tests.
+    "USAGE_PLANS",
+    "USAGE_TIERS",
+    "USAGE_DEFAULT_TIER",
+    "USAGE_JWT_TIER",
+    "USAGE_CLIENT_TIERS",
+    "USAGE_KEY_IDS",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_BASELINE)

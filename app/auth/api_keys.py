@@ -371,6 +371,5 @@ class ApiKeyVerifier:
             auth_method="api_key",
             scopes=frozenset(record.scopes),
             key_id=record.key_id,
-            tier=record.tier,
             expires_at=record.expires_at,
         )

@@ -19,9 +19,11 @@ from app.core.usage import UsageKey
 USAGE_VALUE = "Zk4sQx7Vb2Lm9Np0Rt5Wy8Ac3Df6Gh1Jk"  # a made-up API Gateway key value (not a credential)
 
 
-def _record(**usage: str) -> tuple[str, ApiKeyRecord]:
+def _record(
+    tier: str | None = None, usage_key_id: str | None = None, usage_key: str | None = None
+) -> tuple[str, ApiKeyRecord]:
     plaintext, record = generate_api_key("agent-7", ("mcp/access",), None, now=1_000)
-    return plaintext, replace(record, **usage)
+    return plaintext, replace(record, tier=tier, usage_key_id=usage_key_id, usage_key=usage_key)
 
 
 def test_a_record_without_usage_fields_serializes_exactly_as_before() -> None:

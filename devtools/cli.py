@@ -569,7 +569,7 @@ def _create_key(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) 
             target.store.create_key(args.owner, scopes, args.expires_in_days, tier=tier, usage_key=usage_key)
         )
     except BaseException:
-        usage.keys.delete(usage_key.key_id)  # no usage key without its API key
+        usage.keys.delete(usage_key.key_id, usage.plan_ids[tier])  # no usage key without its API key
         raise
 
 
@@ -584,7 +584,8 @@ def _revoke_key(args: argparse.Namespace, target: KeyTarget) -> None:
         if record.key_id != revoked.key_id
     )
     if revoked.usage_key_id and target.usage is not None and not shared:
-        target.usage.keys.delete(revoked.usage_key_id)
+        plan_id = target.usage.plan_ids.get(revoked.tier) if revoked.tier else None
+        target.usage.keys.delete(revoked.usage_key_id, plan_id)
 
 
 def _run_keys_action(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) -> None:

@@ -22,9 +22,10 @@ never logged, echoed or put into an exception.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -176,12 +177,25 @@ class ApiGatewayKeys:
             raise
         return key
 
-    def delete(self, key_id: str) -> None:
-        """Delete a key (it leaves its usage plan with it); a key already gone is fine."""
-        from botocore.exceptions import ClientError
+    def delete(self, key_id: str, plan_id: str | None = None) -> None:
+        """Take a key out of its usage plan (when named), then delete it; what is gone already is fine.
 
-        try:
+        Leaving the plan first is explicit rather than relying on the deletion to do it.
+        """
+        if plan_id is not None:
+            with _unless_gone():
+                self.client.delete_usage_plan_key(usagePlanId=plan_id, keyId=key_id)
+        with _unless_gone():
             self.client.delete_api_key(apiKey=key_id)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "NotFoundException":
-                raise
+
+
+@contextlib.contextmanager
+def _unless_gone() -> Iterator[None]:
+    """API Gateway's NotFoundException is not an error when deleting: the thing is gone."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NotFoundException":
+            raise

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.auth.api_keys import KeyStore
+from app.auth.api_keys import ApiKeyRecord, KeyStore
 from app.auth.authenticator import Authenticator, TokenVerifier
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.front import front_issuer, front_jwks_url
@@ -152,23 +152,10 @@ class Gatekeeper:
                     raise
                 self._force_key_store_fetch = True
                 principal = self._current_authenticator().authenticate(authorization_header)
+            # With usage plans on: the caller's tier and usage key; naming none refuses (fail closed).
+            metering = self._usage.meter(principal, self._record_of(principal))
         except AuthError as error:
             return Decision(principal=None, reason=error.reason)
-        except ConfigurationError as error:
-            log.error("authorizer configuration error, request refused: %s", error)
-            return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
-        except Exception as error:  # fail closed on any bug
-            log.error("authorizer internal error, request refused: %s", type(error).__name__)
-            return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
-        return self._metered(principal)
-
-    def _metered(self, principal: Principal) -> Decision:
-        """The allowed decision, with the caller's tier and usage key when usage plans are on."""
-        record = None
-        if principal.key_id is not None and self._key_store is not None:
-            record = self._key_store[1].get(principal.key_id)
-        try:
-            metering = self._usage.meter(principal, record)
         except ConfigurationError as error:
             log.error("authorizer configuration error, request refused: %s", error)
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
@@ -178,6 +165,12 @@ class Gatekeeper:
         if metering is None:
             return Decision(principal=principal)
         return Decision(principal=metering.principal, usage_key=metering.usage_key)
+
+    def _record_of(self, principal: Principal) -> ApiKeyRecord | None:
+        """An API key caller's record in the key store snapshot that just verified it."""
+        if principal.key_id is None or self._key_store is None:
+            return None
+        return self._key_store[1].get(principal.key_id)
 
     def _may_force_key_store_fetch(self) -> bool:
         now = time.monotonic()

@@ -42,6 +42,8 @@ for _name in (
     "OAUTH_JWKS_URL",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     # Usage plans (docs/quotas.md): a developer's own values must not switch them on in tests.
     "USAGE_PLANS",
     "USAGE_TIERS",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from app.auth.api_keys import ApiKeyRecord
 from app.auth.principal import Principal
-from app.core.config import ConfigurationError, read_int
+from app.core.config import READ_RETRY_SECONDS, ConfigurationError, read_int
 from app.core.usage import ApiGatewayKeys, UsageSettings
 
 
@@ -49,6 +49,9 @@ class UsageIdentifiers:
         self._settings: UsageSettings | None = None
         self._loaded = False
         self._shared: dict[str, tuple[float, str]] = {}
+        # A read that failed is not tried again for READ_RETRY_SECONDS (as every settings read):
+        # an API Gateway outage must not turn each request into another call to it.
+        self._failed: dict[str, tuple[float, ConfigurationError]] = {}
 
     def settings(self) -> UsageSettings | None:
         """Parsed once (at cold start, by `check_configuration`); `ConfigurationError` if broken."""
@@ -61,6 +64,7 @@ class UsageIdentifiers:
         """Forget settings, cached values and the API Gateway client (SnapStart restore)."""
         self._settings, self._loaded = None, False
         self._shared.clear()
+        self._failed.clear()
         self._keys.reset()
 
     def meter(self, principal: Principal, record: ApiKeyRecord | None) -> Metering | None:
@@ -93,6 +97,14 @@ class UsageIdentifiers:
         cached = self._shared.get(tier)
         if cached is not None and now < cached[0]:
             return cached[1]
-        value = self._keys.value(key_id)
+        failed = self._failed.get(tier)
+        if failed is not None and now < failed[0]:
+            raise failed[1]
+        try:
+            value = self._keys.value(key_id)
+        except ConfigurationError as error:
+            self._failed[tier] = (now + READ_RETRY_SECONDS, error)
+            raise
+        self._failed.pop(tier, None)
         self._shared[tier] = (now + read_int(self._env, "CONFIG_CACHE_SECONDS", 300), value)
         return value

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from app.auth.api_keys import TIER_NAME
-from app.core.config import ConfigurationError, fetch_setting
+from app.core.config import ConfigurationError, aws_client_config, fetch_setting
 
 if TYPE_CHECKING:  # types only (boto3-stubs, a dev dependency)
     from mypy_boto3_apigateway import APIGatewayClient
@@ -141,7 +141,9 @@ class ApiGatewayKeys:
             if self._client is None:
                 import boto3  # deferred: only a JWT caller with usage plans on pays for it
 
-                self._client = boto3.client("apigateway")
+                # Bounded as every settings read (timeouts, attempts): a slow API Gateway must not
+                # hold the authorizer past its own timeout.
+                self._client = boto3.client("apigateway", config=aws_client_config())
             return self._client
 
     def reset(self) -> None:
@@ -150,17 +152,23 @@ class ApiGatewayKeys:
             self._client = None
 
     def value(self, key_id: str) -> str:
-        """The value of an enabled API key; `ConfigurationError` naming `USAGE_KEY_IDS` otherwise."""
+        """The value of an enabled API key.
+
+        A failed read is `SettingUnavailable` (transient or not, as every settings read); a
+        disabled key or one without a value is a `ConfigurationError`: both name `USAGE_KEY_IDS`.
+        """
+        answer: dict[str, Any] = {}
 
         def read() -> str:
-            answer = self.client.get_api_key(apiKey=key_id, includeValue=True)
-            if not answer.get("enabled", False):
-                raise ConfigurationError(f"{_ENV_KEY_IDS}: API Gateway API key {key_id} is disabled")
+            answer.update(self.client.get_api_key(apiKey=key_id, includeValue=True))
             return str(answer.get("value") or "")
 
         value = fetch_setting(read, _ENV_KEY_IDS, f"API Gateway API key {key_id}")
-        if not value:
-            raise ConfigurationError(f"{_ENV_KEY_IDS}: API Gateway API key {key_id} has no value")
+        if not answer.get("enabled", False) or not value:
+            raise ConfigurationError(
+                f"{_ENV_KEY_IDS}: API Gateway API key {key_id} is disabled or has no value; enable it or "
+                "redeploy the stack"
+            )
         return value
 
     def create(self, plan_id: str, name: str, description: str) -> UsageKey:

@@ -18,7 +18,8 @@ Over its rate or burst a caller gets THROTTLED, over its quota QUOTA_EXCEEDED, b
 key in no plan of this stage gets INVALID_API_KEY, 403 ("Gateway response types for API
 Gateway": https://docs.aws.amazon.com/apigateway/latest/developerguide/
 supported-gateway-response-types.html). Their bodies are declared here with API Gateway's own
-default messages, and devtools/gateway.py answers with the same (tests keep them equal).
+default messages and, with ALLOWED_ORIGINS, the same CORS headers as every gateway response;
+devtools/gateway.py answers with the same (tests keep them equal).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.config import UsagePlanSettings
+from infra.constructs.mcp_cors import gateway_response_headers
 
 # (gateway response type, status, body): API Gateway's defaults for these responses.
 THROTTLED_BODY = json.dumps({"message": "Too Many Requests"})
@@ -57,6 +59,7 @@ class UsagePlans(Construct):
         api: apigw.RestApi,
         stage: apigw.Stage,
         authorizer: lambda_.Function,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -101,11 +104,15 @@ class UsagePlans(Construct):
                 resources=[key.key_arn for key in self.shared_keys.values()],
             )
         )
+        # Readable by a browser client on an allowed origin, as every other gateway response
+        # (infra/constructs/mcp_cors.py): a declared type no longer falls back to DEFAULT_4XX's headers.
+        cors = gateway_response_headers(allowed_origins)
         for response_type, status, body in USAGE_GATEWAY_RESPONSES:
             api.add_gateway_response(
                 f"Usage{response_type.response_type.title().replace('_', '')}",
                 type=response_type,
                 status_code=status,
+                response_headers=cors or None,
                 templates={"application/json": body},
             )
 

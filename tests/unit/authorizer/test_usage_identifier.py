@@ -20,9 +20,12 @@ import pytest
 from moto import mock_aws
 
 from app.auth.api_keys import KeyStore, generate_api_key
+from app.auth.principal import Principal
 from app.authorizer import handler as authorizer
 from app.authorizer.gatekeeper import Gatekeeper
-from app.core.config import ConfigurationError, SettingsSource
+from app.authorizer.usage import UsageIdentifiers
+from app.core.config import READ_RETRY_SECONDS, ConfigurationError, SettingsSource, SettingUnavailable
+from app.core.usage import ApiGatewayKeys
 from devtools.dev_issuer import DevIssuer
 from devtools.events import request_authorizer_event
 from tests.conftest import TEST_MCP_URL, LogCapture
@@ -203,3 +206,45 @@ def test_a_broken_usage_setting_stops_the_cold_start_naming_it(
     keeper = Gatekeeper(SettingsSource(env={**world.env, **change}), fetch_json=issuer.fetch_json)
     with pytest.raises(ConfigurationError, match=named):
         keeper.check_configuration()
+
+
+class FlakyKeys(ApiGatewayKeys):
+    """API Gateway keys whose reads fail as an outage would (SettingUnavailable), counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def value(self, key_id: str) -> str:
+        self.reads += 1
+        raise SettingUnavailable(
+            "USAGE_KEY_IDS: could not read API Gateway API key (timeout)", transient=True
+        )
+
+
+def test_a_failed_shared_key_read_is_not_retried_at_once(issuer: DevIssuer) -> None:
+    """As every settings read: a read that failed is tried again only after READ_RETRY_SECONDS,
+    so an API Gateway outage does not turn each request into another call to it."""
+    clock = [100.0]
+    keys = FlakyKeys()
+    usage = UsageIdentifiers({"USAGE_KEY_IDS": '{"standard": "k1"}'}, keys, clock=lambda: clock[0])
+    caller = Principal(subject="alice", auth_method="jwt", scopes=frozenset({"mcp/access"}))
+    for _ in range(3):
+        with pytest.raises(SettingUnavailable):
+            usage.meter(caller, None)
+    assert keys.reads == 1
+    clock[0] += READ_RETRY_SECONDS
+    with pytest.raises(SettingUnavailable):
+        usage.meter(caller, None)
+    assert keys.reads == 2
+
+
+def test_an_outage_refuses_with_settings_unavailable(
+    monkeypatch: pytest.MonkeyPatch, issuer: DevIssuer, world: UsageWorld, logs: LogCapture
+) -> None:
+    keeper = use_gatekeeper(monkeypatch, issuer, world.env)
+    monkeypatch.setattr(keeper, "_usage", UsageIdentifiers(world.env, FlakyKeys()))
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        invoke(issuer.mint(audience=TEST_MCP_URL))
+    (audit,) = logs.audits()
+    assert (audit["outcome"], audit["reason"]) == ("denied", "settings_unavailable")

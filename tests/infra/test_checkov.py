@@ -27,6 +27,8 @@ from tests.infra.test_deploy_traps import OTHER
 from tests.infra.test_mcp_cors import ONE, SEVERAL
 from tests.infra.test_mock_routes import OIDC_NO_FRONT
 from tests.infra.test_stack_options import ALL_ON, CERTIFICATE_ONLY
+from tests.infra.test_usage_plans import CUSTOM as USAGE_TIERS
+from tests.infra.test_usage_plans import OFF as USAGE_OFF
 from tests.infra.test_waf_rules import WAF_ONLY
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-checkov")]
@@ -43,6 +45,8 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "waf": WAF_ONLY,
     "cors-one-origin": {"ALLOWED_ORIGINS": ",".join(ONE)},
     "cors-several-origins": {"ALLOWED_ORIGINS": ",".join(SEVERAL)},
+    "usage-tiers": USAGE_TIERS,
+    "usage-off": USAGE_OFF,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"

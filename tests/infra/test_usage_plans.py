@@ -37,6 +37,7 @@ CUSTOM: dict[str, object] = {
     "USAGE_JWT_TIER": "weekly",
     "USAGE_CLIENT_TIERS": json.dumps({"partner-agent": "gold"}),
 }
+OFF: dict[str, object] = {"STACK_NAME": "McpNoUsage", "USAGE_PLANS": "false"}
 
 
 @pytest.fixture(scope="module")

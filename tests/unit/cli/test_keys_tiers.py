@@ -181,3 +181,46 @@ def test_with_usage_plans_off_keys_get_no_tier(
     code, _, err = create(capsys, local, "--tier", "tiny")
     assert code == 2
     assert_one_line_error(err, "--tier needs the usage plans")
+
+
+def test_with_stack_the_plans_come_from_its_outputs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, moto_endpoint: str
+) -> None:
+    """`--stack NAME` reads ApiKeysSecretArn, UsagePlanIds and UsageDefaultTier (the stack's
+    outputs, infra/stack.py), as deployed."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    apigateway = _client("apigateway", moto_endpoint)
+    suffix = secrets.token_hex(4)
+    plans = {
+        tier: apigateway.create_usage_plan(name=f"{tier}-{suffix}")["id"] for tier in ("standard", "premium")
+    }
+    arn = _client("secretsmanager", moto_endpoint).create_secret(Name=f"store-{suffix}", SecretString="{}")[
+        "ARN"
+    ]
+    outputs = {
+        "ApiKeysSecretArn": {"Value": arn},
+        "UsagePlanIds": {"Value": json.dumps(plans, separators=(",", ":"))},
+        "UsageDefaultTier": {"Value": "standard"},
+    }
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}
+    boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name="us-east-1").create_stack(
+        StackName=f"Mcp{suffix}", TemplateBody=json.dumps(template)
+    )
+    code, _, err = call(
+        capsys,
+        "keys",
+        "create",
+        "--stack",
+        f"Mcp{suffix}",
+        "--owner",
+        "ci",
+        "--scopes",
+        "mcp/access",
+        "--tier",
+        "premium",
+    )
+    assert code == 0, err
+    (record,) = SecretsManagerKeyStore(arn, _client("secretsmanager", moto_endpoint)).list_keys()
+    assert record.tier == "premium"
+    members = {key["id"] for key in apigateway.get_usage_plan_keys(usagePlanId=plans["premium"])["items"]}
+    assert members == {record.usage_key_id}

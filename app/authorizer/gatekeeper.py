@@ -16,7 +16,7 @@ any request with the same Authorization header, whatever tool it names. So the f
 non-zero `AUTHORIZER_CACHE_TTL_SECONDS` together are a configuration error.
 
 Usage plans (`USAGE_KEY_IDS` set, see `app.authorizer.usage`): an allowed decision also names the
-API Gateway usage key the request is metered under, and the principal carries its tier.
+API Gateway usage key the request is metered under and the caller's tier (the context carries it).
 """
 
 from __future__ import annotations
@@ -67,14 +67,23 @@ class Decision:
 
     `required_scopes` is what a 403 for a named item needs in all (base scope included), so a
     client that replaces its scope set with the challenged one does not lose the base scope.
-    `usage_key`: with usage plans on, the API Gateway API key an allowed request is metered under
-    (never in `repr`, so never in a log line).
+    `usage_key`, `tier`: with usage plans on, the API Gateway API key an allowed request is
+    metered under (never in `repr`, so never in a log line) and the caller's usage tier.
     """
 
     principal: Principal | None
     reason: ReasonCode | None = None
     required_scopes: frozenset[str] = frozenset()
     usage_key: str | None = field(default=None, repr=False)
+    tier: str | None = None
+
+    def context(self) -> dict[str, str]:
+        """The authorizer context of an allowed decision: the principal's, and its usage tier."""
+        assert self.principal is not None
+        context = self.principal.to_context()
+        if self.tier is not None:
+            context["tier"] = self.tier
+        return context
 
     @property
     def allowed(self) -> bool:
@@ -176,7 +185,7 @@ class Gatekeeper:
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
         if metering is None:
             return Decision(principal=principal)
-        return Decision(principal=metering.principal, usage_key=metering.usage_key)
+        return Decision(principal=principal, usage_key=metering.usage_key, tier=metering.tier)
 
     def _record_of(self, principal: Principal) -> ApiKeyRecord | None:
         """An API key caller's record in the key store snapshot that just verified it."""

@@ -169,7 +169,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Fail closed: a malformed event or a failing audit write is a 401, never an Allow.
         raise Unauthorized() from None
     if decision.allowed and decision.principal is not None:
-        allowed = policy(decision.principal.subject, "Allow", resource, decision.principal.to_context())
+        allowed = policy(decision.principal.subject, "Allow", resource, decision.context())
         if decision.usage_key is not None:
             allowed["usageIdentifierKey"] = decision.usage_key
         return allowed

@@ -657,6 +657,17 @@ def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
         process.wait()
 
 
+def _usage_line(credentials: LocalCredentials) -> str:
+    """One line on the usage plans when they are on (blank otherwise)."""
+    if not credentials.usage_plans:
+        return ""
+    tiers = ", ".join(sorted(credentials.usage_plans))
+    return (
+        f"  usage plans: tiers {tiers}; the dev key is metered alone in {credentials.usage_default_tier}, "
+        "over its limits 429 (docs/quotas.md)\n"
+    )
+
+
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
@@ -683,7 +694,7 @@ For agents and CI (no browser): the API key, or a token for the dev machine clie
   dev API key    {credentials.api_key}
   access token   {credentials.access_token}
   (also in .local/credentials.json; the key and token are local-only, minted at start)
-
+{_usage_line(credentials)}
   Claude Code with the key:
     claude mcp add --transport http serverless-mcp {url} \\
       --header "Authorization: Bearer {credentials.api_key}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from devtools.local_stack import LocalCredentials, summary
 
 CREDENTIALS = LocalCredentials(
@@ -28,3 +30,11 @@ def test_the_banner_leads_with_oauth_sign_in_and_keeps_the_key_for_agents() -> N
     # The key-based commands are still there, after it.
     assert f'--header "Authorization: Bearer {CREDENTIALS.api_key}"' in text
     assert "A fresh token:" in text.splitlines()[-1]  # the e2e audit test reads what follows it
+
+
+def test_with_usage_plans_the_banner_names_the_tiers_and_the_dev_keys() -> None:
+    text = summary(
+        replace(CREDENTIALS, usage_plans={"standard": "p1", "premium": "p2"}, usage_default_tier="standard")
+    )
+    assert "usage plans: tiers premium, standard; the dev key is metered alone in standard" in text
+    assert "usage plans" not in summary(CREDENTIALS)

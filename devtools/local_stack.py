@@ -25,6 +25,12 @@ and the dev user act for tenant `local-dev`. `MULTI_TENANT=true make dev` (or in
 the authorizer's tenant requirement as deployed. moto accepts the role's session but does not
 evaluate its `dynamodb:LeadingKeys` condition: the isolation itself is tested offline
 (tests/iam_evaluation.py).
+
+With usage plans (`LocalStackOptions.usage`, from USAGE_PLANS and the USAGE_* settings, as the
+stack reads them) moto's API Gateway gets what the stack creates: a usage plan and a shared key
+per tier; the dev API key gets its own key in the default tier's plan; the authorizer gets the
+same USAGE_* environment as deployed, and the gateway meters by those plans
+(`devtools/usage_plans.py`).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -49,8 +55,10 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
+    from app.core.usage import UsageKey
     from devtools.dev_issuer import DevIssuer, DevIssuerServer
     from devtools.faults import FaultInjection
+    from infra.config import UsagePlanSettings
     from infra.sso_settings import SsoSettings
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
@@ -69,6 +77,10 @@ TENANT_DATA_ROLE_NAME: Final = "serverless-mcp-local-tenant-data"
 MCP_ROLE_NAME: Final = "serverless-mcp-local-mcp"  # stands for the MCP function's role in the trust policy
 LOCAL_TENANT: Final = "local-dev"  # the dev API key's and the dev user's tenant
 REGION: Final = "us-east-1"
+# The gateway's stage (GatewayConfig's default), which the local usage plans are for.
+LOCAL_STAGE: Final = "local"
+# What the stack gives the authorizer when usage plans are on (app/core/usage.py).
+USAGE_ENV_NAMES: Final = ("USAGE_KEY_IDS", "USAGE_DEFAULT_TIER", "USAGE_JWT_TIER", "USAGE_CLIENT_TIERS")
 
 Progress = Callable[[str], None]
 _MAX_PENDING_EVENTS: Final = 10_000
@@ -95,6 +107,10 @@ class LocalCredentials:
     # SSO (SSO_PROVIDER): the federated provider's name and the stand-in corporate issuer.
     sso_provider: str = ""
     corporate_issuer: str = ""
+    # Usage plans: the plan id of each tier in moto's API Gateway, and the default tier
+    # (what `mcp-lambda keys create --local --tier` reads; the stack's UsagePlanIds output).
+    usage_plans: dict[str, str] | None = None
+    usage_default_tier: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,8 @@ class LocalStackOptions:
     # SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY (devtools/sso.py): the dev issuer federates to a
     # stand-in corporate provider.
     sso: SsoSettings | None = None
+    # Usage plans as the stack would create them (`infra.config.parse_usage_plans`); None: off.
+    usage: UsagePlanSettings | None = None
     # Tests and `bench.faults` only: SSM, Secrets Manager and the issuer's JWKS are reached
     # through fault-injecting proxies a control endpoint switches (`devtools.faults`).
     fault_injection: bool = False
@@ -262,8 +280,9 @@ class LocalStack:
         # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
         requirements = build_server().requirements
         tool_scopes = requirements.tool_scopes()
+        plan_ids, dev_usage_key = self._seed_usage_plans(endpoint)
         api_key, base_scope, all_scopes = self._seed(
-            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
+            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes(), dev_usage_key
         )
         self._seed_front(endpoint, mcp_url, issuer, base_scope, all_scopes)
         self._seed_tenant_data(endpoint, issuer)
@@ -304,6 +323,7 @@ class LocalStack:
                 allowed_origins=self.options.allowed_origins,
             ),
             front,
+            usage_plans=self._usage_plan_directory(endpoint) if self.options.usage else None,
         )
         self._serve(gateway, gateway_socket)
 
@@ -326,6 +346,8 @@ class LocalStack:
             oauth_issuer=front_issuer(mcp_url),
             sso_provider=self.options.sso.provider_name if self.options.sso is not None else "",
             corporate_issuer=self.corporate.issuer_url if self.corporate is not None else "",
+            usage_plans=plan_ids,
+            usage_default_tier=self.options.usage.default_tier if self.options.usage else "",
         )
         self._write_credentials(self.credentials)
         return self.credentials
@@ -400,8 +422,72 @@ class LocalStack:
             raise RuntimeError("extra tool modules must be registered before app.mcp.handler is imported")
         app.tools.TOOL_MODULES = (*app.tools.TOOL_MODULES, *registers)
 
+    def _seed_usage_plans(self, endpoint: str) -> tuple[dict[str, str] | None, UsageKey | None]:
+        """As the stack: a plan and a shared key per tier, the authorizer's USAGE_* environment.
+
+        Returns the plan ids and the dev API key's own usage key (in the default tier's plan).
+        Off: the USAGE_* names are removed, so the authorizer meters nobody (as a stack with
+        USAGE_PLANS=false, whose authorizer gets none of them).
+        """
+        for name in USAGE_ENV_NAMES:
+            os.environ.pop(name, None)
+        usage = self.options.usage
+        if usage is None:
+            return None, None
+        from app.core.usage import ApiGatewayKeys
+        from devtools.events import DEFAULT_API_ID
+
+        self._progress("creating the usage plans (API Gateway in moto)…")
+        client = self._apigateway(endpoint)
+        keys = ApiGatewayKeys(client)
+        plan_ids: dict[str, str] = {}
+        shared: dict[str, str] = {}
+        for tier in usage.tiers:
+            plan: dict[str, Any] = {
+                "name": f"serverless-mcp-local-{tier.name}",
+                "apiStages": [{"apiId": DEFAULT_API_ID, "stage": LOCAL_STAGE}],
+                "throttle": {"rateLimit": tier.rate, "burstLimit": tier.burst},
+            }
+            if tier.quota is not None:
+                plan["quota"] = {"limit": tier.quota, "period": tier.period}
+            plan_ids[tier.name] = client.create_usage_plan(**plan)["id"]
+            # As CloudFormation does for the stack's keys: API Gateway generates the value.
+            shared[tier.name] = keys.create(
+                plan_ids[tier.name],
+                f"serverless-mcp-local-{tier.name}-shared",
+                f"shared key of tier {tier.name}",
+            ).key_id
+        os.environ.update(
+            {
+                "USAGE_KEY_IDS": json.dumps(shared),
+                "USAGE_DEFAULT_TIER": usage.default_tier,
+                "USAGE_JWT_TIER": usage.jwt_tier,
+            }
+        )
+        if usage.client_tiers:
+            os.environ["USAGE_CLIENT_TIERS"] = json.dumps(dict(usage.client_tiers))
+        dev_key = keys.create(plan_ids[usage.default_tier], "serverless-mcp-local-dev-key", "the dev API key")
+        return plan_ids, dev_key
+
+    @staticmethod
+    def _apigateway(endpoint: str) -> Any:
+        import boto3
+
+        return boto3.client("apigateway", endpoint_url=endpoint, region_name=REGION)
+
+    def _usage_plan_directory(self, endpoint: str) -> Any:
+        from devtools.events import DEFAULT_API_ID
+        from devtools.usage_plans import MotoUsagePlans
+
+        return MotoUsagePlans(self._apigateway(endpoint), DEFAULT_API_ID, LOCAL_STAGE)
+
     def _seed(
-        self, endpoint: str, mcp_url: str, issuer_url: str, declared_scopes: frozenset[str]
+        self,
+        endpoint: str,
+        mcp_url: str,
+        issuer_url: str,
+        declared_scopes: frozenset[str],
+        dev_usage_key: UsageKey | None = None,
     ) -> tuple[str, str, frozenset[str]]:
         import boto3
 
@@ -429,6 +515,13 @@ class LocalStack:
         api_key, record = generate_api_key(
             "local-dev", tuple(sorted(all_scopes)), None, now=time.time(), tenant=LOCAL_TENANT
         )
+        if dev_usage_key is not None and self.options.usage is not None:
+            record = replace(
+                record,
+                tier=self.options.usage.default_tier,
+                usage_key_id=dev_usage_key.key_id,
+                usage_key=dev_usage_key.value,
+            )
         store = KeyStore.from_json({}).add(record)
         secrets_client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
         secrets_client.create_secret(Name=API_KEY_STORE_NAME, SecretString=json.dumps(store.to_json()))
@@ -673,6 +766,17 @@ def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
         process.wait()
 
 
+def _usage_line(credentials: LocalCredentials) -> str:
+    """One line on the usage plans when they are on (blank otherwise)."""
+    if not credentials.usage_plans:
+        return ""
+    tiers = ", ".join(sorted(credentials.usage_plans))
+    return (
+        f"  usage plans: tiers {tiers}; the dev key is metered alone in {credentials.usage_default_tier}, "
+        "over its limits 429 (docs/quotas.md)\n"
+    )
+
+
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
@@ -710,7 +814,7 @@ For agents and CI (no browser): the API key, or a token for the dev machine clie
   dev API key    {credentials.api_key}
   access token   {credentials.access_token}
   (also in .local/credentials.json; the key and token are local-only, minted at start)
-
+{_usage_line(credentials)}
   Claude Code with the key:
     claude mcp add --transport http serverless-mcp {url} \\
       --header "Authorization: Bearer {credentials.api_key}"

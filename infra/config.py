@@ -232,6 +232,148 @@ class OAuthFrontSettings:
     upstream_scopes: tuple[str, ...] = ("openid", "email")
 
 
+# --- Usage plans (per-client quotas; docs/quotas.md) -----------------------------------------
+# Read by the stack and by the local stack (devtools), so both meter the same way.
+QuotaPeriod = Literal["DAY", "WEEK", "MONTH"]
+_TIER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # as app/auth/api_keys.py TIER_NAME
+_TIER_KEYS = frozenset({"rate", "burst", "quota", "period"})
+USAGE_TIERS_EXAMPLE = (
+    '{"standard": {"rate": 10, "burst": 20, "quota": 50000, "period": "DAY"}, '
+    '"premium": {"rate": 50, "burst": 100}}'
+)
+
+
+@dataclass(frozen=True)
+class UsageTier:
+    """One tier: an API Gateway usage plan. Rate and burst are a token bucket per usage key
+    (burst tokens, refilled at `rate` per second); `quota` requests per `period` (UTC calendar
+    period), none when `quota` is None."""
+
+    name: str
+    rate: float
+    burst: int
+    quota: int | None = None
+    period: QuotaPeriod = "DAY"
+
+
+DEFAULT_USAGE_TIERS = (
+    UsageTier("standard", rate=10, burst=20, quota=50_000),
+    UsageTier("premium", rate=50, burst=100, quota=500_000),
+)
+
+
+@dataclass(frozen=True)
+class UsagePlanSettings:
+    """`USAGE_PLANS` and its tiers; which tier API keys and JWT callers are metered in."""
+
+    enabled: bool = True
+    tiers: tuple[UsageTier, ...] = DEFAULT_USAGE_TIERS
+    default_tier: str = "standard"
+    jwt_tier: str = "standard"
+    client_tiers: Mapping[str, str] = field(default_factory=dict)
+
+    def tier(self, name: str) -> UsageTier:
+        return next(tier for tier in self.tiers if tier.name == name)
+
+
+def _json_setting(name: str, raw: object, example: str) -> object:
+    """A JSON setting: a value from cdk.json context as is, a string parsed; None when empty."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be JSON on one line, like {example}") from None
+    return raw
+
+
+def _positive(tier: str, key: str, value: object, *, whole: bool, high: float) -> float:
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or (whole and not isinstance(number, int)) or not 0 < number <= high:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"USAGE_TIERS: tier {tier!r}: {key!r} must be {kind} above 0 and at most {high:g}")
+    return float(number)
+
+
+def parse_usage_tiers(raw: object) -> tuple[UsageTier, ...]:
+    """`USAGE_TIERS` (JSON text or an object from cdk.json): {name: {rate, burst[, quota, period]}}."""
+    value = _json_setting("USAGE_TIERS", raw, USAGE_TIERS_EXAMPLE)
+    if value is None:
+        return DEFAULT_USAGE_TIERS
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"USAGE_TIERS must be a JSON object of tiers, like {USAGE_TIERS_EXAMPLE}")
+    tiers: list[UsageTier] = []
+    for name, spec in value.items():
+        if not isinstance(name, str) or not _TIER_NAME.match(name):
+            raise ConfigError(
+                "USAGE_TIERS: tier names are 1-32 characters of a-z 0-9 -, starting with a letter"
+            )
+        if not isinstance(spec, dict) or not {"rate", "burst"} <= set(spec) <= _TIER_KEYS:
+            raise ConfigError(
+                f"USAGE_TIERS: tier {name!r} must be an object with rate and burst, and optionally "
+                "quota and period"
+            )
+        # API Gateway's account-level default is 10,000 requests per second and a 5,000 burst:
+        # a usage plan above them would never apply.
+        rate = _positive(name, "rate", spec["rate"], whole=False, high=10_000)
+        burst = int(_positive(name, "burst", spec["burst"], whole=True, high=5_000))
+        quota = spec.get("quota")
+        if quota is not None:
+            quota = int(_positive(name, "quota", quota, whole=True, high=2_000_000_000))
+        period = spec.get("period", "DAY")
+        if period not in ("DAY", "WEEK", "MONTH") or ("period" in spec and quota is None):
+            raise ConfigError(
+                f"USAGE_TIERS: tier {name!r}: period is DAY, WEEK or MONTH, and only with a quota"
+            )
+        tiers.append(UsageTier(name, rate=rate, burst=burst, quota=quota, period=period))
+    return tuple(tiers)
+
+
+def parse_usage_plans(lookup: Callable[[str], object]) -> UsagePlanSettings:
+    """Every usage plan setting; `lookup(name)` is the raw value (context first, then env) or None."""
+
+    def text(name: str, default: str) -> str:
+        value = lookup(name)
+        return str(value).strip() if value is not None and str(value).strip() else default
+
+    enabled = text("USAGE_PLANS", "true").lower()
+    if enabled not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError("USAGE_PLANS must be true or false")
+    tiers = parse_usage_tiers(lookup("USAGE_TIERS"))
+    names = [tier.name for tier in tiers]
+    default = text("USAGE_DEFAULT_TIER", names[0] if "standard" not in names else "standard")
+    jwt = text("USAGE_JWT_TIER", default)
+    clients = (
+        _json_setting("USAGE_CLIENT_TIERS", lookup("USAGE_CLIENT_TIERS"), '{"my-agent": "premium"}') or {}
+    )
+    if not isinstance(clients, dict) or not all(
+        isinstance(key, str) and key and isinstance(tier, str) for key, tier in clients.items()
+    ):
+        raise ConfigError(
+            "USAGE_CLIENT_TIERS must be a JSON object of OAuth client ids to tiers, "
+            'like {"my-agent": "premium"}'
+        )
+    for setting, named in (
+        ("USAGE_DEFAULT_TIER", [default]),
+        ("USAGE_JWT_TIER", [jwt]),
+        ("USAGE_CLIENT_TIERS", list(clients.values())),
+    ):
+        unknown = sorted(set(named) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{setting} names {', '.join(unknown)}, which USAGE_TIERS does not define "
+                f"(tiers: {', '.join(names)})"
+            )
+    return UsagePlanSettings(
+        enabled=enabled in ("1", "true", "yes", "on"),
+        tiers=tiers,
+        default_tier=default,
+        jwt_tier=jwt,
+        client_tiers=dict(clients),
+    )
+
+
 @dataclass(frozen=True)
 class TenancyConfig:
     """Multi-tenancy (`MULTI_TENANT`, off by default) and where a tenant is named."""
@@ -290,6 +432,7 @@ class StackConfig:
     custom_domain_ip_address_type: DomainIpAddressType = "ipv4"
     enable_waf: bool = False
     waf_rate_limit: int = 1000
+    usage: UsagePlanSettings = field(default_factory=UsagePlanSettings)
     # Lambda.
     enable_snapstart: bool = True
     mcp_memory_mb: int = 1024
@@ -353,6 +496,11 @@ class _Reader:
         self._env = env
 
     # Raw access -------------------------------------------------------------------------
+    def raw_object(self, name: str) -> object:
+        """The value as given (a cdk.json context value may be a JSON object), context first."""
+        value = self._context(name)
+        return self._env.get(name) if value is None else value
+
     def raw(self, name: str) -> str | None:
         value = self._context(name)
         if value is None:
@@ -530,6 +678,7 @@ class _Reader:
             custom_domain_ip_address_type="dualstack" if ip_type == "dualstack" else "ipv4",
             enable_waf=self.boolean("ENABLE_WAF", False),
             waf_rate_limit=self.integer("WAF_RATE_LIMIT", 1000, 10, 2_000_000_000),
+            usage=parse_usage_plans(self.raw_object),
             enable_snapstart=self.boolean("ENABLE_SNAPSTART", True),
             mcp_memory_mb=self.integer("MCP_MEMORY_MB", 1024, 128, 10_240),
             authorizer_memory_mb=self.integer("AUTHORIZER_MEMORY_MB", 512, 128, 10_240),

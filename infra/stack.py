@@ -22,6 +22,7 @@ from infra.constructs.nag import acknowledge_findings
 from infra.constructs.oauth_front import OAuthFront, front_settings_document
 from infra.constructs.observability import LogGroups, Monitoring
 from infra.constructs.tenant_data import TenantData
+from infra.constructs.usage_plans import UsagePlans
 from infra.constructs.waf import McpWaf
 from infra.registry import declared_scopes
 
@@ -151,6 +152,18 @@ class ServerlessMcpStack(cdk.Stack):
         if config.oauth_front.enabled:
             self.oauth_front = self._oauth_front()
             self.api.add_front_routes(self.oauth_front.alias)
+
+        self.usage_plans: UsagePlans | None = None
+        if config.usage.enabled:
+            self.usage_plans = UsagePlans(
+                self,
+                "UsagePlans",
+                settings=config.usage,
+                api=self.api.api,
+                stage=self.api.stage,
+                authorizer=self.functions.authorizer,
+                allowed_origins=config.allowed_origins,
+            )
 
         self.waf: McpWaf | None = None
         if config.enable_waf:
@@ -300,6 +313,15 @@ class ServerlessMcpStack(cdk.Stack):
             outputs["TenantDataRoleArn"] = (
                 self.tenant_data.role.role_arn,
                 "Role the MCP function assumes per tenant (session tag tenant)",
+            )
+        if self.usage_plans is not None:
+            outputs["UsagePlanIds"] = (
+                self.to_json_string(self.usage_plans.plan_ids()),
+                "Usage plan id of each tier (JSON): `mcp-lambda keys create --tier` adds each key's own",
+            )
+            outputs["UsageDefaultTier"] = (
+                config.usage.default_tier,
+                "Tier of `mcp-lambda keys create` without --tier",
             )
         if self.api.domain is not None:
             outputs["CustomDomainTarget"] = (

@@ -51,6 +51,13 @@ for _name in (
     "DEFAULT_TENANT",
     "TENANT_TABLE_NAME",
     "TENANT_DATA_ROLE_ARN",
+    # Usage plans (docs/quotas.md): a developer's own values must not switch them on in tests.
+    "USAGE_PLANS",
+    "USAGE_TIERS",
+    "USAGE_DEFAULT_TIER",
+    "USAGE_JWT_TIER",
+    "USAGE_CLIENT_TIERS",
+    "USAGE_KEY_IDS",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_BASELINE)

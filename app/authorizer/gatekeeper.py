@@ -18,6 +18,9 @@ non-zero `AUTHORIZER_CACHE_TTL_SECONDS` together are a configuration error.
 Tenants (`MULTI_TENANT=true`, see `app.core.tenancy`): an authenticated caller without a valid
 tenant is refused with 403 (`missing_tenant`, `invalid_tenant`) before any per-tool decision, or
 given `DEFAULT_TENANT`; the tenant then travels in the authorizer context like the principal.
+
+Usage plans (`USAGE_KEY_IDS` set, see `app.authorizer.usage`): an allowed decision also names the
+API Gateway usage key the request is metered under and the caller's tier (the context carries it).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app.auth.api_keys import KeyStore
+from app.auth.api_keys import ApiKeyRecord, KeyStore
 from app.auth.authenticator import Authenticator, TokenVerifier
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.front import front_issuer, front_jwks_url
@@ -37,6 +40,7 @@ from app.auth.jwt_settings import JwtSettings
 from app.auth.principal import Principal
 from app.auth.tenants import FRONT_TENANT_RULE, TenantRule
 from app.auth.tool_scopes import ToolScopes
+from app.authorizer.usage import UsageIdentifiers
 from app.core.config import AuthSettings, ConfigurationError, SettingsSource, SettingUnavailable
 from app.core.tenancy import TenancySettings
 
@@ -77,11 +81,23 @@ class Decision:
 
     `required_scopes` is what a 403 for a named item needs in all (base scope included), so a
     client that replaces its scope set with the challenged one does not lose the base scope.
+    `usage_key`, `tier`: with usage plans on, the API Gateway API key an allowed request is
+    metered under (never in `repr`, so never in a log line) and the caller's usage tier.
     """
 
     principal: Principal | None
     reason: ReasonCode | None = None
     required_scopes: frozenset[str] = frozenset()
+    usage_key: str | None = field(default=None, repr=False)
+    tier: str | None = None
+
+    def context(self) -> dict[str, str]:
+        """The authorizer context of an allowed decision: the principal's, and its usage tier."""
+        assert self.principal is not None
+        context = self.principal.to_context()
+        if self.tier is not None:
+            context["tier"] = self.tier
+        return context
 
     @property
     def allowed(self) -> bool:
@@ -116,6 +132,7 @@ class Gatekeeper:
         self._tool_scopes: ToolScopes | None = None
         self._tool_scopes_loaded = False
         self._tenancy: TenancySettings | None = None
+        self._usage = UsageIdentifiers(source.env)
 
     def check_configuration(self) -> AuthSettings | None:
         """Read and validate the settings now (at cold start); `ConfigurationError` if broken.
@@ -131,6 +148,7 @@ class Gatekeeper:
             if not error.transient:
                 raise
         self.tool_scopes()
+        self._usage.settings()
         return self._settings
 
     def tool_scopes(self) -> ToolScopes | None:
@@ -169,7 +187,8 @@ class Gatekeeper:
             tenancy = self.tenancy()
             if not tenancy.multi_tenant:
                 return decision  # the hot path when off: no new objects
-            return Decision(tenancy.require_tenant(decision.principal))
+            # `replace` keeps the usage key and tier the authentication named.
+            return replace(decision, principal=tenancy.require_tenant(decision.principal))
         except AuthError as error:
             # The principal stays on the refusal: the audit event says whose request it was.
             return Decision(decision.principal, error.reason)
@@ -190,6 +209,8 @@ class Gatekeeper:
                     raise
                 self._force_key_store_fetch = True
                 principal = self._current_authenticator().authenticate(authorization_header)
+            # With usage plans on: the caller's tier and usage key; naming none refuses (fail closed).
+            metering = self._usage.meter(principal, self._record_of(principal))
         except AuthError as error:
             return Decision(principal=None, reason=error.reason)
         except SettingUnavailable:
@@ -201,7 +222,15 @@ class Gatekeeper:
         except Exception as error:  # fail closed on any bug
             log.error("authorizer internal error, request refused: %s", type(error).__name__)
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
-        return Decision(principal=principal)
+        if metering is None:
+            return Decision(principal=principal)
+        return Decision(principal=principal, usage_key=metering.usage_key, tier=metering.tier)
+
+    def _record_of(self, principal: Principal) -> ApiKeyRecord | None:
+        """An API key caller's record in the key store snapshot that just verified it."""
+        if principal.key_id is None or self._key_store is None:
+            return None
+        return self._key_store[1].get(principal.key_id)
 
     def _may_force_key_store_fetch(self) -> bool:
         now = time.monotonic()
@@ -218,6 +247,7 @@ class Gatekeeper:
         self._settings = None
         self._authenticator = None
         self._key_store = None
+        self._usage.reset()
 
     def _current_authenticator(self) -> Authenticator:
         settings = self._source.auth()

@@ -29,6 +29,8 @@ from tests.infra.test_mock_routes import OIDC_NO_FRONT
 from tests.infra.test_sso import OIDC as SSO_OIDC
 from tests.infra.test_stack_options import ALL_ON, CERTIFICATE_ONLY
 from tests.infra.test_tenants import MULTI_TENANT
+from tests.infra.test_usage_plans import CUSTOM as USAGE_TIERS
+from tests.infra.test_usage_plans import OFF as USAGE_OFF
 from tests.infra.test_waf_rules import WAF_ONLY
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-checkov")]
@@ -53,6 +55,8 @@ VARIANTS: dict[str, Mapping[str, object]] = {
         "SSO_ATTRIBUTES": "custom:tenant=tenant",
     },
     "multi-tenant": MULTI_TENANT,
+    "usage-tiers": USAGE_TIERS,
+    "usage-off": USAGE_OFF,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"

@@ -11,18 +11,20 @@ official SDK client, in both protocol generations:
   403 carries the challenge; at 2025-11-25 by the function, whose `WWW-Authenticate` API Gateway
   renames to `x-amzn-Remapped-WWW-Authenticate` ("Amazon API Gateway important notes for REST
   APIs", https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html);
-- the view's own button, in a real headless Chromium: the page stands in for a host (ext-apps
-  "Sandbox proxy" and "Standard MCP Messages": the view talks JSON-RPC over postMessage, the host
-  relays `tools/call` on its own MCP connection). The view runs in an iframe sandboxed without
-  `allow-same-origin`, receives the model's result, and its "Roll again" sends `tools/call`,
-  which the test relays with the host's client. That call is an ordinary `tools/call`: the
-  authorizer decides it and the audit trail records the same principal and client as the
-  model's own call.
+- the view's own button, in a real headless Chromium, against the reference host side of MCP
+  Apps (`AppBridge` from `@modelcontextprotocol/ext-apps`; ext-apps "Standard MCP Messages": the
+  view talks JSON-RPC over postMessage, the host relays `tools/call` on its own MCP connection).
+  The view runs in an iframe sandboxed without `allow-same-origin`, completes the handshake,
+  shows the model's result, and its "Roll again" sends `tools/call`, which the test relays with
+  the host's SDK client. That call is an ordinary `tools/call`: the authorizer decides it and
+  the audit trail records the same principal and client as the model's own call.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,10 +43,13 @@ from app.mcp.server import build_server
 from app.tools.dice import DICE_WIDGET
 from devtools.mcp_messages import HANDSHAKE_VERSION, MODERN_VERSION, Generation, mcp_request, tool_call_params
 from tests.e2e.browser_support import (
+    NODE_BIN,
+    ROOT,
     Console,
     browser_paths,
     failure_artifacts,
     headless_chromium,
+    missing,
     page_origin,
     wait_until,
 )
@@ -157,45 +162,71 @@ async def test_reading_the_view_gets_the_same_challenge_as_calling_the_tool(
 
 # --- the view's own button, in a browser --------------------------------------------------------
 
-# Runs in the host page: the view in an iframe sandboxed WITHOUT allow-same-origin (an opaque
-# origin: it cannot reach this page), and the host side of the ext-apps handshake. The view's
-# `tools/call` requests are queued in `window.relay` for the test to send over the host's MCP
-# connection; `window.answer(id, result)` hands the result back to the view.
+# The reference host side of MCP Apps: `AppBridge` and `PostMessageTransport` from
+# `@modelcontextprotocol/ext-apps` (the ext-apps specification's own package, pinned through
+# package-lock.json), bundled for the browser once per session by the rolldown already installed.
+EXT_APPS_BRIDGE = (
+    ROOT / "node_modules" / "@modelcontextprotocol" / "ext-apps" / "dist" / "src" / "app-bridge.js"
+)
+ROLLDOWN = ROOT / "node_modules" / ".bin" / "rolldown"
+
+# Runs in the host page, once the bundle defined `window.ExtApps`: the view in an iframe sandboxed
+# WITHOUT allow-same-origin (an opaque origin: it cannot reach this page), connected to an
+# AppBridge. After the handshake the host sends the tool's input and result; a `tools/call`
+# from the view is queued in `window.relay` for the test to send over the host's MCP connection,
+# and `window.answer(index, result)` resolves it.
 HOST_SCRIPT = """
 const [html, toolArguments, toolResult, done] = arguments;
+const {AppBridge, PostMessageTransport} = window.ExtApps;
 window.relay = [];
-window.seen = [];
+const answers = [];
+window.answer = (index, result) => answers[index](result);
 const frame = document.createElement("iframe");
 frame.id = "view";
 frame.setAttribute("sandbox", "allow-scripts");
 frame.srcdoc = html;
 frame.style.width = "480px";
 frame.style.height = "320px";
-const post = (message) => frame.contentWindow.postMessage({jsonrpc: "2.0", ...message}, "*");
-window.answer = (id, result) => post({id, result});
-window.addEventListener("message", (event) => {
-  if (event.source !== frame.contentWindow) return;
-  const message = event.data;
-  window.seen.push(message.method ?? "response");
-  if (message.method === "ui/initialize") {
-    post({id: message.id, result: {
-      protocolVersion: "2026-01-26",
-      hostInfo: {name: "serverless-mcp-test-host", version: "0.1.0"},
-      hostCapabilities: {serverTools: {}},
-      hostContext: {theme: "light", displayMode: "inline"},
-    }});
-  } else if (message.method === "ui/notifications/initialized") {
-    post({method: "ui/notifications/tool-input", params: {arguments: toolArguments}});
-    post({method: "ui/notifications/tool-result", params: toolResult});
-  } else if (message.method === "tools/call") {
-    window.relay.push({id: message.id, params: message.params});
-  } else if (message.method && message.id !== undefined) {
-    post({id: message.id, error: {code: -32601, message: "not offered by this host"}});
-  }
-});
 document.body.appendChild(frame);
-done(true);
+const bridge = new AppBridge(
+  null,
+  {name: "serverless-mcp-test-host", version: "0.1.0"},
+  {serverTools: {}},
+  {hostContext: {theme: "light", displayMode: "inline"}},
+);
+bridge.oninitialized = () => {
+  window.initialized = true;
+  bridge.sendToolInput({arguments: toolArguments});
+  bridge.sendToolResult(toolResult);
+};
+bridge.oncalltool = (params) => new Promise((resolve) => {
+  window.relay.push(params);
+  answers.push(resolve);
+});
+const transport = new PostMessageTransport(frame.contentWindow, frame.contentWindow);
+bridge.connect(transport).then(() => done(true), (error) => done(String(error)));
 """
+
+
+@pytest.fixture(scope="session")
+def app_bridge(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The ext-apps host bridge as one browser script (an IIFE that sets `window.ExtApps`)."""
+    if not EXT_APPS_BRIDGE.exists() or not ROLLDOWN.exists() or not (NODE_BIN / "node").exists():
+        missing(
+            "@modelcontextprotocol/ext-apps or rolldown is not installed: run `make node_modules/.installed`"
+        )
+    folder = tmp_path_factory.mktemp("ext-apps-bridge")
+    entry = folder / "entry.mjs"
+    # An absolute import: the bundle resolves the package's own imports from node_modules.
+    entry.write_text(
+        f"import {{AppBridge, PostMessageTransport}} from {json.dumps(str(EXT_APPS_BRIDGE))};\n"
+        "window.ExtApps = {AppBridge, PostMessageTransport};\n"
+    )
+    bundle = folder / "bridge.js"
+    env = {**os.environ, "PATH": os.pathsep.join([str(NODE_BIN), os.environ.get("PATH", "")])}
+    command = [str(ROLLDOWN), str(entry), "--format", "iife", "--platform", "browser", "--file", str(bundle)]
+    subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True, timeout=120)
+    return bundle.read_text()
 
 
 @pytest.fixture
@@ -218,7 +249,11 @@ def dice_shown(driver: webdriver.Chrome) -> tuple[list[int], str]:
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_the_views_button_calls_the_tool_through_the_host_as_the_same_caller(
-    local_stack: dict[str, Any], browser: tuple[webdriver.Chrome, str], tmp_path: Path, mode: str
+    local_stack: dict[str, Any],
+    browser: tuple[webdriver.Chrome, str],
+    app_bridge: str,
+    tmp_path: Path,
+    mode: str,
 ) -> None:
     driver, _ = browser
     console = Console(driver)
@@ -249,15 +284,13 @@ async def test_the_views_button_calls_the_tool_through_the_host_as_the_same_call
         model_request_id = request_ids[model_call]
 
         with failure_artifacts(console, tmp_path / "browser"):
-            driver.execute_async_script(HOST_SCRIPT, view.text, arguments, first)
+            driver.execute_script(app_bridge)
+            assert driver.execute_async_script(HOST_SCRIPT, view.text, arguments, first) is True
             wait_until(
                 "the view to show the model's roll",
                 lambda: dice_shown(driver)[0] == first["structuredContent"]["rolls"],
             )
-            assert driver.execute_script("return window.seen")[:2] == [
-                "ui/initialize",
-                "ui/notifications/initialized",
-            ]
+            assert driver.execute_script("return window.initialized") is True
 
             driver.switch_to.frame(driver.find_element(By.ID, "view"))
             driver.find_element(By.ID, "roll").click()
@@ -265,15 +298,14 @@ async def test_the_views_button_calls_the_tool_through_the_host_as_the_same_call
             relayed = wait_until(
                 "the view's tools/call", lambda: driver.execute_script("return window.relay")
             )
-            assert len(relayed) == 1
-            assert relayed[0]["params"] == {"name": TOOL, "arguments": arguments}
+            assert relayed == [{"name": TOOL, "arguments": arguments}]
 
             # The host relays it as it relays anything: an ordinary tools/call on its connection.
             widget_call = len(request_ids)
-            second = await host.call_tool(relayed[0]["params"]["name"], relayed[0]["params"]["arguments"])
+            second = await host.call_tool(relayed[0]["name"], relayed[0]["arguments"])
             widget_request_id = request_ids[widget_call]
             answer = second.model_dump(by_alias=True, exclude_none=True, mode="json")
-            driver.execute_script("window.answer(arguments[0], arguments[1])", relayed[0]["id"], answer)
+            driver.execute_script("window.answer(0, arguments[0])", answer)
             wait_until(
                 "the view to show the relayed roll",
                 lambda: dice_shown(driver) == (answer["structuredContent"]["rolls"], "Rolled."),

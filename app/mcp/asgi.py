@@ -596,7 +596,8 @@ def create_app(
     server.mcp.middleware.append(OutcomeRecorder(_audit_of))
     # Inside OutcomeRecorder, so their -32602 is audited as the caller's error.
     server.mcp.middleware.append(PromptRequestCheck(server.mcp))
-    server.mcp.middleware.append(VisibilityGate(server.app_only_tools))
+    if server.app_only_tools:  # nothing to withhold otherwise: no cost on the warm path
+        server.mcp.middleware.append(VisibilityGate(server.app_only_tools))
     endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments, clock=clock)
     scopes_supported = server.requirements.all_scopes()
 

@@ -25,7 +25,7 @@ the host applies `visibility` (the ext-apps specification makes that the host's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast, get_args
@@ -142,7 +142,7 @@ class VisibilityGate:
             return await call_next(ctx)
         if ctx.method == "tools/call":
             params = ctx.params
-            name = params.get("name") if isinstance(params, dict) else None
+            name = params.get("name") if isinstance(params, Mapping) else None
             if name in self._app_only:
                 raise MCPError(
                     code=INVALID_PARAMS,

@@ -55,6 +55,7 @@ from tests.e2e.browser_support import (
 )
 from tests.e2e.oauth_support import wait_for_audit
 from tests.e2e.test_local_stack import issuer_token, mcp_client
+from tests.mcp_apps import assert_view_served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e")]
 
@@ -78,14 +79,7 @@ async def test_with_the_scope_the_tool_and_its_view_are_served(
 ) -> None:
     assert DICE_WIDGET.uri == VIEW
     async with mcp_client(local_stack["mcp_url"], local_stack["access_token"], mode) as client:
-        tools = {tool.name: tool.meta or {} for tool in (await client.list_tools()).tools}
-        assert tools[TOOL]["ui"]["resourceUri"] == VIEW
-        resources = {resource.uri: resource for resource in (await client.list_resources()).resources}
-        assert resources[VIEW].mime_type == APP_MIME_TYPE
-        contents = (await client.read_resource(VIEW)).contents[0]
-        assert isinstance(contents, TextResourceContents)
-        assert contents.mime_type == APP_MIME_TYPE
-        assert contents.text == DICE_WIDGET.html
+        await assert_view_served(client, TOOL, VIEW, DICE_WIDGET.html)
         rolled = await client.call_tool(TOOL, {"sides": 6, "count": 2})
     assert rolled.is_error is False
     assert rolled.structured_content is not None

@@ -27,7 +27,6 @@ from mcp.client.extension import advertise
 from mcp.server import MCPServer
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.shared.exceptions import MCPError
-from mcp_types import TextResourceContents
 
 from app.core.config import SettingsSource
 from app.mcp.asgi import create_app
@@ -38,6 +37,7 @@ from app.mcp.widgets import Widget, apps_extension
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.mcp_messages import HANDSHAKE_VERSION, MODERN_VERSION, Generation, mcp_request, tool_call_params
 from tests.conftest import LogCapture
+from tests.mcp_apps import assert_view_served
 from tests.unit.mcp.conftest import FULL_CONTEXT, ClientFactory
 from tests.unit.mcp.test_authorization import call
 
@@ -82,15 +82,7 @@ async def test_a_caller_with_the_scopes_lists_reads_and_calls(
     connect: ClientFactory, mode: str, tool: str, uri: str, scopes: frozenset[str]
 ) -> None:
     async with connect(mode=mode, authorizer_context=holding(scopes)) as client:
-        listed = {t.name: t.meta or {} for t in (await client.list_tools()).tools}
-        assert listed[tool]["ui"]["resourceUri"] == uri
-        views = {r.uri: r for r in (await client.list_resources()).resources}
-        assert views[uri].mime_type == APP_MIME_TYPE
-        contents = (await client.read_resource(uri)).contents[0]
-        assert isinstance(contents, TextResourceContents)
-        assert contents.mime_type == APP_MIME_TYPE
-        assert contents.text.lstrip().lower().startswith("<!doctype html>")
-        assert contents.text == SERVER.widgets[uri].html
+        await assert_view_served(client, tool, uri, SERVER.widgets[uri].html)
 
 
 async def test_the_dice_example_answers_text_and_structured_content(connect: ClientFactory) -> None:

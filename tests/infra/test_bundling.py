@@ -195,6 +195,16 @@ def test_asset_has_no_tests_tooling_or_secrets(assets: dict[str, Path], name: st
 
 
 @pytest.mark.bundling
+def test_the_mcp_asset_carries_the_widgets_html(assets: dict[str, Path]) -> None:
+    """A widget's HTML is read from the file beside its tool module at cold start: it must ship."""
+    pages = sorted((APP_DIR / "tools").rglob("*.html"))
+    assert pages, "the example widget's HTML (app/tools/dice.html)"
+    for page in pages:
+        shipped = assets["mcp"] / page.relative_to(APP_DIR.parent)
+        assert shipped.read_bytes() == page.read_bytes(), shipped
+
+
+@pytest.mark.bundling
 def test_authorizer_asset_lacks_the_mcp_stack(assets: dict[str, Path]) -> None:
     authorizer, mcp = assets["authorizer"], assets["mcp"]
     for package in MCP_ONLY:

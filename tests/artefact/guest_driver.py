@@ -9,11 +9,12 @@ line on stdin, answering one JSON object per line on the original stdout:
   loop, as the runtime does; the answer holds its return value or its exception's type and
   message (what the runtime reports as errorType/errorMessage), and every line the function
   printed to stdout meanwhile (its audit and metrics lines);
-- `{"op": "restore"}` runs the SnapStart hooks registered with `snapshot_restore_py`, as the
-  runtime does when it resumes a snapshot: before-snapshot hooks, then after-restore hooks;
+- `{"op": "restore"}` runs the SnapStart hooks registered with `snapshot_restore_py` as the
+  runtime does around a snapshot: the before-snapshot hooks (at publish), then the after-restore
+  hooks (when a new container resumes from it);
 - `{"op": "report"}` says which code ran: every module loaded from the asset, whether its
   bytecode came from the shipped `.pyc` (and that file's header), any module compiled from
-  source instead, and any `.pyc` written or changed under the asset;
+  source instead, and any bytecode the loader tried to write there;
 - `{"op": "exit"}` ends the process.
 
 Between requests, anything written to stdout goes to stderr, so the protocol stays clean.
@@ -79,24 +80,13 @@ class ImportWatch:
         bootstrap.SourceFileLoader.set_data = recording_set_data  # type: ignore[method-assign,assignment]
 
 
-def bytecode_files(root: str) -> dict[str, tuple[int, int]]:
-    found: dict[str, tuple[int, int]] = {}
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            if name.endswith(".pyc"):
-                path = os.path.join(folder, name)
-                stat = os.stat(path)
-                found[path] = (stat.st_size, stat.st_mtime_ns)
-    return found
-
-
 def pyc_header(path: str) -> tuple[bytes, int]:
     with open(path, "rb") as handle:
         header = handle.read(16)
     return header[:4], int.from_bytes(header[4:8], "little")
 
 
-def bytecode_report(task_root: str, watch: ImportWatch, before: dict[str, tuple[int, int]]) -> dict[str, Any]:
+def bytecode_report(task_root: str, watch: ImportWatch) -> dict[str, Any]:
     """Which code the asset's modules run: the shipped .pyc, machine code, or something else.
 
     A module is looked at through its `__file__`, not its `__spec__`: some libraries replace their
@@ -127,14 +117,12 @@ def bytecode_report(task_root: str, watch: ImportWatch, before: dict[str, tuple[
             )
         elif flags != PYC_HASH_BASED_UNCHECKED:
             problems.append(f"{name}: {cached} has flags {flags}, not unchecked-hash")
-    after = bytecode_files(task_root)
     return {
         "python_modules": python_modules,
         "extension_modules": extensions,
         "problems": problems,
         "compiled_from_source": sorted(p for p in watch.compiled if p.startswith(prefix)),
         "bytecode_written": sorted(p for p in watch.written if p.startswith(prefix)),
-        "pyc_created_or_changed": sorted(path for path, stat in after.items() if before.get(path) != stat),
     }
 
 
@@ -185,7 +173,6 @@ def main(argv: list[str]) -> None:
     # As on Lambda: the function's code first, then what the runtime provides, then the stdlib.
     # (The host starts this process in the asset's folder: qemu does not map chdir's path.)
     sys.path[:0] = [task_root, runtime_dir]
-    before = bytecode_files(task_root)
     watch = ImportWatch()
     module_name, _, attribute = handler_spec.rpartition(".")
     started = time.perf_counter()
@@ -216,7 +203,7 @@ def main(argv: list[str]) -> None:
         elif op == "restore":
             outcome = call_in_capture(run_snapstart_hooks)
         elif op == "report":
-            outcome = {"ok": True, "result": bytecode_report(task_root, watch, before), "stdout": []}
+            outcome = {"ok": True, "result": bytecode_report(task_root, watch), "stdout": []}
         elif op == "exit":
             break
         else:

@@ -141,6 +141,8 @@ class Arm64Apt:
             'APT::Sandbox::User "root";',
             'Acquire::Languages "none";',
             'Acquire::Retries "2";',
+            # Only the binary package cache is needed (`apt-get -s install`), not the source one.
+            'Dir::Cache::srcpkgcache "";',
         ]
         # The host's proxy, if apt has one: the mirror is reached the way the host reaches it.
         for option in ("Acquire::http::Proxy", "Acquire::https::Proxy"):
@@ -253,6 +255,11 @@ def _cached(sysroots: Path) -> list[Path]:
 def ensure_sysroot(progress: Progress = print) -> Arm64Python:
     """The cached arm64 CPython 3.13 sysroot (built on first use) and the qemu that runs it."""
     qemu = find_qemu()
+    if not ARCHIVE_KEYRING.is_file():
+        raise SysrootUnavailable(
+            f"{ARCHIVE_KEYRING} is missing: apt checks the Debian packages against it "
+            "(Debian's debian-archive-keyring package)"
+        )
     root = cache_root()
     sysroots = root / "arm64-sysroot"
     with _locked(root / "arm64-sysroot.lock"):

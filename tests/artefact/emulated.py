@@ -9,41 +9,72 @@ container) for all its cases.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Final
 
-from infra.constructs.bundling import compile_bytecode, pip_install, requirements_for
-from infra.constructs.functions import LAMBDA_TASK_ROOT, RUNTIME_PROVIDED
-from tests.artefact.sysroot import Arm64Python
+from infra.constructs.bundling import COMPILE_TREE, compile_bytecode, pip_install, requirements_for
+from infra.constructs.functions import LAMBDA_TASK_ROOT
+from tests.artefact.sysroot import COMPLETE_MARKER, Arm64Python, cache_root, locked
 
 DRIVER: Final = Path(__file__).resolve().parent / "guest_driver.py"
 LAMBDA_RUNTIME_DIR: Final = "/var/runtime"
 # Hang guards, not measurements: a cold import under emulation on a busy 2-core machine.
 READY_TIMEOUT_SECONDS: Final = 900.0
 REQUEST_TIMEOUT_SECONDS: Final = 300.0
+STALE_SECONDS: Final = 7 * 24 * 3600  # cached runtime folders unused this long are dropped
 
 
 class GuestError(AssertionError):
     """The guest process died, hung, or answered something that is not the protocol."""
 
 
-def build_runtime_dir(target: Path) -> Path:
-    """What the Lambda runtime provides besides the interpreter and the asset never bundles:
-    boto3/botocore (`RUNTIME_PROVIDED`, the range pyproject.toml names) and the SnapStart hook
-    registry `snapshot_restore_py`, compiled like the assets (runtime modules ship as bytecode)."""
+def build_runtime_dir(scratch: Path) -> Path:
+    """What the Lambda runtime provides besides the interpreter, and assets never bundle: boto3
+    (the range pyproject.toml names, installed by the stack's own pip for the Lambda platform)
+    and the SnapStart hook registry `snapshot_restore_py`, compiled like the assets.
+
+    pip runs every time (its cache makes that quick) and says which versions it chose; the
+    compiled folder is cached for exactly those versions, so a warm run compiles nothing.
+    """
     import snapshot_restore_py
 
-    target.mkdir(parents=True, exist_ok=True)
-    pip_install(requirements_for([name for name in RUNTIME_PROVIDED if name == "boto3"]), target)
-    shutil.copy2(str(snapshot_restore_py.__file__), target / "snapshot_restore_py.py")
-    compile_bytecode(target, LAMBDA_RUNTIME_DIR)
-    return target
+    scratch.mkdir(parents=True, exist_ok=True)
+    pip_install(requirements_for(["boto3"]), scratch)
+    hook_module = Path(str(snapshot_restore_py.__file__))
+    shutil.copy2(hook_module, scratch / hook_module.name)
+    installed = sorted(p.name for p in scratch.glob("*.dist-info"))
+    recipe = [
+        *installed,
+        hashlib.sha256(hook_module.read_bytes()).hexdigest(),
+        COMPILE_TREE.read_text("utf-8"),
+    ]
+    key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
+    folders = cache_root() / "arm64-runtime"
+    cached = folders / key
+    with locked(cache_root() / "arm64-runtime.lock"):
+        if not (cached / COMPLETE_MARKER).is_file():
+            compile_bytecode(scratch, LAMBDA_RUNTIME_DIR)
+            (scratch / COMPLETE_MARKER).write_text(json.dumps(installed), encoding="utf-8")
+            shutil.rmtree(cached, ignore_errors=True)
+            folders.mkdir(parents=True, exist_ok=True)
+            shutil.move(scratch, cached)
+        (cached / COMPLETE_MARKER).touch()
+        # boto3 releases often: keep what ran lately, not one folder per release ever seen.
+        for old in folders.iterdir():
+            marker = old / COMPLETE_MARKER
+            if old != cached and (
+                not marker.is_file() or time.time() - marker.stat().st_mtime > STALE_SECONDS
+            ):
+                shutil.rmtree(old, ignore_errors=True)
+    return cached
 
 
 class GuestFunction:

@@ -219,7 +219,7 @@ def _host_apt_option(option: str) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """One builder at a time (two test runs on one machine share the cache)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
@@ -262,7 +262,7 @@ def ensure_sysroot(progress: Progress = print) -> Arm64Python:
         )
     root = cache_root()
     sysroots = root / "arm64-sysroot"
-    with _locked(root / "arm64-sysroot.lock"):
+    with locked(root / "arm64-sysroot.lock"):
         apt = Arm64Apt(root / "arm64-apt")
         try:
             apt.update()

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= auto
 
-.PHONY: test dev lint typecheck unit bench events clean install conformance inspector
+.PHONY: test dev lint typecheck unit bench events clean install conformance inspector checkov
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,18 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 install: $(INSTALLED)
+
+# checkov (tests/infra/test_checkov.py) in its own virtualenv: its exact pins (boto3, packaging,
+# networkx) conflict with the dev extras. The test runs $(CHECKOV_VENV)/bin/checkov.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+$(CHECKOV_INSTALLED): tests/infra/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tests/infra/checkov-requirements.txt
+	@touch $@
+
+checkov: $(CHECKOV_INSTALLED)
 
 # Pinned in package.json: the CDK CLI, and the MCP conformance suite with the Node 22 it runs on
 # (the npm package `node`, so Node 20 and npm are enough); installed only when that file exists.
@@ -33,7 +45,7 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-test: $(INSTALLED) node_modules/.installed lint typecheck
+test: $(INSTALLED) $(CHECKOV_INSTALLED) node_modules/.installed lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # Only the official MCP conformance suite against the local stack (docs/conformance.md); `make test` runs it too.
@@ -59,4 +71,4 @@ events: $(INSTALLED)
 	$(BIN)/python -m devtools.sample_events
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .local .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -66,6 +66,7 @@ class Report:
     authorizer_design: list[str]  # the section's lines (bench.authorizer_design)
     notes: list[str] = field(default_factory=list)
     oauth_front: list[str] = field(default_factory=list)  # the section's lines (bench.oauth_front)
+    faults: list[str] = field(default_factory=list)  # the section's lines (bench.faults)
 
 
 def duration(ns: float | None) -> str:
@@ -204,6 +205,7 @@ def render(report: Report, baseline: str) -> str:
         *report.authorizer_design,
         "",
         *((*report.oauth_front, "") if report.oauth_front else ()),
+        *((*report.faults, "") if report.faults else ()),
         "## Notes",
         "",
         *(f"- {note}" for note in report.notes),

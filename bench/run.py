@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import authorizer_design, oauth_front, profiling
+from bench import authorizer_design, faults, oauth_front, profiling
 from bench.bundles import (
     BundleError,
     BundleSize,
@@ -156,6 +156,9 @@ def run(plan: Plan, progress: Progress) -> Outcome:
     front_plan = oauth_front.QUICK if plan.quick else oauth_front.FULL
     front = oauth_front.render(oauth_front.measure(front_plan, auth_python, progress), front_plan)
 
+    faults_plan = faults.QUICK if plan.quick else faults.FULL
+    faults_section = faults.render(faults.measure(faults_plan, progress), faults_plan)
+
     ours, plain = rows[OURS], rows[BASELINE]
     auth_cold_rows = [
         (
@@ -171,7 +174,15 @@ def run(plan: Plan, progress: Progress) -> Outcome:
     heading = heading_lines(plan, started, load_before)
     notes = notes_lines(plan, rows, pythons)
     report = Report(
-        heading, list(rows.values()), auth_rows, auth_cold_rows, targets, design, notes, oauth_front=front
+        heading,
+        list(rows.values()),
+        auth_rows,
+        auth_cold_rows,
+        targets,
+        design,
+        notes,
+        oauth_front=front,
+        faults=faults_section,
     )
     return Outcome(report, profile_lines)
 

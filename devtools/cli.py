@@ -304,7 +304,15 @@ def _scopes(values: Sequence[str]) -> list[str]:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    """A token from the local issuer the way a machine client gets one: client credentials.
+    """A token from the local issuer the way a machine client gets one: client credentials."""
+    if args.expires <= 0:
+        raise UsageError("--expires must be a positive number of seconds")
+    print(machine_token(_local_state(args), _scopes(args.scopes), args.expires))
+    return 0
+
+
+def machine_token(state: Mapping[str, Any], scopes: Sequence[str], expires: int = 3600) -> str:
+    """An access token for the local stack's dev machine client (`state`: its credentials.json).
 
     The stack registers the dev machine client at start and writes its id and secret to the
     state file; they go to `/token` as HTTP Basic credentials (RFC 6749 §2.3.1), never on the
@@ -315,9 +323,6 @@ def cmd_token(args: argparse.Namespace) -> int:
     import urllib.parse
     import urllib.request
 
-    if args.expires <= 0:
-        raise UsageError("--expires must be a positive number of seconds")
-    state = _local_state(args)
     issuer = str(state["issuer"])
     if not issuer.startswith("http://127.0.0.1:"):
         raise UsageError(f"the local issuer must be on 127.0.0.1; restart `make dev` (state says {issuer})")
@@ -325,11 +330,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
         raise UsageError("the local stack state has no dev client; restart `make dev`")
     form = urllib.parse.urlencode(
-        {
-            "grant_type": "client_credentials",
-            "scope": " ".join(_scopes(args.scopes)),
-            "expires_in": args.expires,
-        }
+        {"grant_type": "client_credentials", "scope": " ".join(scopes), "expires_in": expires}
     )
     basic = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}"
     request = urllib.request.Request(  # noqa: S310 - the loopback issuer checked above
@@ -343,15 +344,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback issuer
-            token = json.load(response)["access_token"]
+            return str(json.load(response)["access_token"])
     except urllib.error.HTTPError as exc:
         raise UsageError(f"the local issuer refused the token request: {_oauth_error(exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise UsageError(
             f"the local issuer at {issuer} did not answer ({exc}); is `make dev` running?"
         ) from None
-    print(token)
-    return 0
 
 
 def _oauth_error(error: Any) -> str:

@@ -158,6 +158,9 @@ def _split_scopes(raw: str | None) -> tuple[str, ...]:
     return scopes
 
 
+_RETIRED_KEYS_KEPT = 10
+
+
 class DevIssuer:
     """Signs RS256 tokens for `issuer_url` and runs the grants of a small OpenID provider."""
 
@@ -168,6 +171,8 @@ class DevIssuer:
         self._clock = clock
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex[:16]
+        # Keys replaced by `rotate_key`, newest first: still published, no longer used to sign.
+        self._retired: list[tuple[str, rsa.RSAPrivateKey]] = []
         self._csrf_key = secrets.token_bytes(32)
         self._state = _State()
         self._lock = threading.Lock()
@@ -198,9 +203,24 @@ class DevIssuer:
         }
 
     def jwks(self) -> dict[str, Any]:
-        public: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
-        public.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
-        return {"keys": [public]}
+        keys = []
+        for kid, key in [(self.kid, self._key), *self._retired]:
+            public: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+            public.update({"kid": kid, "alg": "RS256", "use": "sig"})
+            keys.append(public)
+        return {"keys": keys}
+
+    def rotate_key(self) -> str:
+        """Sign with a new key (a new `kid`) from now on, as an issuer rotating its keys does.
+
+        The JWKS publishes the new key first and keeps the last few old ones, so tokens already
+        issued still verify; a relying party learns the new `kid` only by fetching the JWKS again.
+        """
+        with self._lock:
+            self._retired = [(self.kid, self._key), *self._retired][:_RETIRED_KEYS_KEPT]
+            self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.kid = uuid.uuid4().hex[:16]
+            return self.kid
 
     def documents(self) -> dict[str, dict[str, Any]]:
         """URL → JSON document, for an in-process fetcher (no HTTP needed)."""
@@ -247,9 +267,9 @@ class DevIssuer:
         return self._sign(claims, headers)
 
     def _sign(self, claims: Mapping[str, Any], headers: Mapping[str, Any] | None = None) -> str:
-        return jwt.encode(
-            dict(claims), self._key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})}
-        )
+        with self._lock:
+            key, kid = self._key, self.kid  # one pair, even while `rotate_key` runs
+        return jwt.encode(dict(claims), key, algorithm="RS256", headers={"kid": kid, **(headers or {})})
 
     # --- clients and the user ----------------------------------------------------------------
 

@@ -22,6 +22,9 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    OPTIONS method: https://docs.aws.amazon.com/apigateway/latest/developerguide/
    enable-cors-for-resource-using-swagger-importer-tool.html). A MOCK answers the same whatever
    the request asks for: the browser, not the gateway, compares it with what it wants to send.
+   With ALLOWED_ORIGINS set, OPTIONS on `/mcp` is answered the same way, its
+   `Access-Control-Allow-Origin` chosen as the stack's mapping template does, and every gateway
+   response carries the stack's CORS headers (`devtools/mcp_cors.py`); without it, neither.
    GET on the protected-resource metadata and on `/health` is answered the same way, as the
    stack's MOCK integrations do ("Mock integrations for REST APIs in API Gateway":
    https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-mock-integration.html):
@@ -62,6 +65,7 @@ deployed API answers. For each request it does what API Gateway does, in the sam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import json
 import re
@@ -86,6 +90,7 @@ from devtools.events import (
 )
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import MalformedProxyResponse, ProxyResponse
+from devtools.mcp_cors import McpCors
 
 if TYPE_CHECKING:
     import uvicorn
@@ -187,8 +192,10 @@ class Route:
 
 PRM_PATHS: Final = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
 HEALTH_PATH: Final = "/health"
+MCP_PATH: Final = "/mcp"
+MCP_METHODS: Final = ("POST", "GET", "DELETE")  # in the stack's order (infra/constructs/api.py)
 ROUTES: Final = (
-    Route("/mcp", frozenset({"POST", "GET", "DELETE"}), authorized=True),
+    Route(MCP_PATH, frozenset(MCP_METHODS), authorized=True),
     *(
         Route(path, frozenset({"GET"}), authorized=False, integration="static", preflight=("GET",))
         for path in PRM_PATHS
@@ -238,6 +245,8 @@ class GatewayConfig:
     identity_sources: tuple[str, ...] = ("authorization",)
     access_denied_scopes: tuple[str, ...] = ()
     integration_timeout_seconds: float = DEFAULT_INTEGRATION_TIMEOUT_SECONDS
+    # ALLOWED_ORIGINS, in order: a CORS preflight on /mcp and CORS on gateway responses (none when empty).
+    allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # API Gateway refuses these settings too; say which one and what it accepts.
@@ -359,10 +368,16 @@ class Gateway:
     ) -> None:
         self._authorizer = authorizer
         self._functions: dict[Integration, LambdaRuntime] = {"mcp": mcp}
-        self._routes: tuple[Route, ...] = ROUTES
+        self._cors = McpCors(config.allowed_origins)
+        routes = ROUTES
+        if config.allowed_origins:  # as the stack: /mcp gets an OPTIONS method for its methods
+            routes = tuple(
+                dataclasses.replace(r, preflight=MCP_METHODS) if r.path == MCP_PATH else r for r in ROUTES
+            )
+        self._routes: tuple[Route, ...] = routes
         if front is not None:
             self._functions["front"] = front
-            self._routes = (*ROUTES, *FRONT_ROUTES)
+            self._routes = (*routes, *FRONT_ROUTES)
         self._config = config
         self._cache = AuthorizerCache(config.authorizer_ttl_seconds)
 
@@ -382,6 +397,8 @@ class Gateway:
             request_id = str(uuid.uuid4())
             response = await self._handle(request, body, request_id)
             response.headers["x-amzn-RequestId"] = request_id
+            if isinstance(response, GatewayResponse):
+                response.headers.update(self._cors.gateway_response_headers())
         await response(scope, receive, send)
 
     def _route(self, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -393,6 +410,9 @@ class Gateway:
     async def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
         found = self._route(request.url.path)
         if found is not None and request.method == "OPTIONS" and found[0].preflight:
+            if found[0].path == MCP_PATH:
+                cors = self._cors.preflight_headers(found[0].preflight, request.headers.get("origin"))
+                return preflight_response(found[0].preflight, cors)
             return preflight_response(found[0].preflight)
         if found is None or request.method not in found[0].methods:
             return _gateway_response(403, "Missing Authentication Token")
@@ -578,16 +598,19 @@ def preflight_headers(methods: Sequence[str]) -> dict[str, str]:
     }
 
 
-def preflight_response(methods: Sequence[str]) -> Response:
+def preflight_response(methods: Sequence[str], headers: Mapping[str, str] | None = None) -> Response:
     """A MOCK integration's answer: the integration response's status and headers, no body.
 
-    The method has no response template, so the body is empty; the content type is API Gateway's
-    default, application/json, as on every answer without one (see `_client_headers`).
+    `headers` defaults to the public resources' literals (`preflight_headers`). The body is empty:
+    no template, or (/mcp with several origins) one that only sets a header override, whose
+    output is at most the template's leftover whitespace on AWS (not observable here; a browser
+    ignores a preflight's body). The content type is API Gateway's default, application/json, as
+    on every answer without one (see `_client_headers`).
     """
     return Response(
         b"",
         status_code=PREFLIGHT_STATUS,
-        headers={**preflight_headers(methods), "Content-Type": "application/json"},
+        headers={**(headers or preflight_headers(methods)), "Content-Type": "application/json"},
     )
 
 
@@ -608,7 +631,16 @@ def _internal_server_error() -> Response:
     return _gateway_response(502, "Internal server error")
 
 
-def _gateway_response(status: int, message: str | None, headers: Mapping[str, str] | None = None) -> Response:
+class GatewayResponse(Response):
+    """An answer API Gateway makes itself when it refuses or fails a request (a gateway response
+    type): the CORS headers of ALLOWED_ORIGINS are added to these (`Gateway.__call__`)."""
+
+
+def _gateway_response(
+    status: int, message: str | None, headers: Mapping[str, str] | None = None
+) -> GatewayResponse:
     """A gateway response: API Gateway's default `{"message": …}` body, never remapped."""
     body = json.dumps({"message": message}).encode()
-    return Response(body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+    return GatewayResponse(
+        body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})}
+    )

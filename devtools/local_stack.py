@@ -22,10 +22,12 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -36,6 +38,7 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
     from devtools.dev_issuer import DevIssuer
+    from devtools.faults import FaultInjection
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -51,6 +54,8 @@ FRONT_UPSTREAM_SCOPES: Final = ("openid", "email")
 REGION: Final = "us-east-1"
 
 Progress = Callable[[str], None]
+_MAX_PENDING_EVENTS: Final = 10_000
+_EVENTS_PER_PUT: Final = 1_000  # PutLogEvents takes at most 10,000 events and 1 MB per call
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ class LocalStackOptions:
     cimd_trusted_ca: Path | None = None
     # The dev issuer's sign-in page approves at once (302 back) instead of waiting for a click.
     auto_approve_login: bool = False
+    # Tests and `bench.faults` only: SSM, Secrets Manager and the issuer's JWKS are reached
+    # through fault-injecting proxies a control endpoint switches (`devtools.faults`).
+    fault_injection: bool = False
 
 
 DEV_MACHINE_CLIENT_ID = "mcp-lambda-dev"
@@ -131,10 +139,26 @@ class CloudWatchShipper:
             self._pending.append({"timestamp": int(created * 1000), "message": line})
 
     def flush(self) -> None:
+        from botocore.exceptions import ConnectionError as EndpointUnreachable
+        from botocore.exceptions import HTTPClientError
+
         with self._lock:
             batch, self._pending = self._pending, []
-        if batch:
-            self._client.put_log_events(logGroupName=self._group, logStreamName=self._stream, logEvents=batch)
+        # PutLogEvents wants each batch in time order; two functions' threads append out of order.
+        batch.sort(key=lambda event: event["timestamp"])
+        for start in range(0, len(batch), _EVENTS_PER_PUT):
+            try:
+                self._client.put_log_events(
+                    logGroupName=self._group,
+                    logStreamName=self._stream,
+                    logEvents=batch[start : start + _EVENTS_PER_PUT],
+                )
+            except (EndpointUnreachable, HTTPClientError):
+                # The local AWS is away (restarting): kept for the next flush, as Lambda's log
+                # delivery does not drop lines; bounded, so an AWS that never comes back costs little.
+                with self._lock:
+                    self._pending = [*batch[start:], *self._pending][-_MAX_PENDING_EVENTS:]
+                raise
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
@@ -159,6 +183,7 @@ class LocalStack:
         self.credentials: LocalCredentials | None = None
         # The dev issuer (the front's upstream), for tests that act as its administrator.
         self.issuer: DevIssuer | None = None
+        self.faults: FaultInjection | None = None
         self._server: Any = None
 
     def start(self) -> LocalCredentials:
@@ -198,6 +223,11 @@ class LocalStack:
         self._stoppers.append(issuer_server.stop)
 
         self._point_environment_at(endpoint)
+        if self.options.fault_injection:
+            from devtools.faults import FaultInjection
+
+            self.faults = FaultInjection.start(moto, issuer, self.options.state_dir)
+            self._stoppers.append(self.faults.stop)
         # Before `_seed` builds a server (the dev key's scopes) and before the handlers import.
         self._register_extra_tool_modules()
         from app.mcp.server import build_server
@@ -242,6 +272,8 @@ class LocalStack:
                 access_denied_scopes=tuple(sorted(all_scopes))
                 if self.options.authorizer_ttl_seconds == 0
                 else (base_scope,),
+                # As the stack: a preflight on /mcp and CORS on the gateway's own answers.
+                allowed_origins=self.options.allowed_origins,
             ),
             front,
         )
@@ -292,8 +324,15 @@ class LocalStack:
                 "API_KEYS_CACHE_SECONDS": str(self.options.api_keys_cache_seconds),
             }
         )
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.pop("AWS_PROFILE", None)
+        # Service-specific endpoints (botocore reads them before AWS_ENDPOINT_URL): only the
+        # fault proxies set them, for their stack.
+        for name in (
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL_SSM",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        ):
+            os.environ.pop(name, None)
 
     def _register_extra_tool_modules(self) -> None:
         """Append each extra module's `register` to `app.tools.TOOL_MODULES` (this process only)."""
@@ -338,6 +377,7 @@ class LocalStack:
             "allowed_origins": list(self.options.allowed_origins),
             # The authorizer also trusts the front's tokens; the PRM names the front.
             "oauth_front": True,
+            **(self.faults.auth_settings() if self.faults else {}),
         }
         ssm.put_parameter(
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
@@ -476,6 +516,52 @@ class LocalStack:
                 stopper()
             except Exception:  # stop everything else even if one part fails to stop
                 logging.getLogger(__name__).warning("a local stack component did not stop cleanly")
+
+
+class StackStartError(RuntimeError):
+    """A local stack process died or did not get ready in time; the message ends with its log's tail."""
+
+
+@contextmanager
+def stack_subprocess(
+    command: list[str],
+    state_dir: Path,
+    ready_file: str,
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    start_seconds: float = 120,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` (a local stack) in `state_dir` until it writes `state_dir/ready_file`; yield it.
+
+    For tests and benchmarks, which run each stack in a process of its own (the stack owns its
+    process). Its output goes to `log_path`; `StackStartError` (with the log's tail) if it dies or
+    is not ready within `start_seconds`. Stopped after the `with` block: SIGTERM, then a kill if
+    it does not stop within 15 s.
+    """
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - the caller's own argv (tests, benchmarks), no shell
+            command, cwd=state_dir, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + start_seconds
+        while not (state_dir / ready_file).exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise StackStartError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        stop_process(process, 15)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM, then a kill if it has not stopped within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def summary(credentials: LocalCredentials) -> str:

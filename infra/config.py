@@ -92,6 +92,9 @@ _SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,256}$")  # RFC 6749 scope-toke
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An origin as a browser serializes it (RFC 6454 §6.1): lowercase scheme and host, a port only
+# when it is not the scheme's default. Anything else would never equal a request's Origin.
+_ORIGIN = re.compile(r"^(https?)://(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([0-9]{1,5}))?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # A Secrets Manager secret name (https://docs.aws.amazon.com/secretsmanager/latest/apireference/
 # API_CreateSecret.html: letters, digits and /_+=.@-, at most 512 characters).
@@ -257,6 +260,7 @@ class StackConfig:
     authorizer_timeout_seconds: int = 10
     mcp_reserved_concurrency: int | None = None
     authorizer_reserved_concurrency: int | None = None
+    oauth_front_reserved_concurrency: int | None = None
     app_source_dir: Path = REPO_ROOT / "app"
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oauth_front: OAuthFrontSettings = field(default_factory=OAuthFrontSettings)
@@ -401,8 +405,14 @@ class _Reader:
                 )
         origins = self.items("ALLOWED_ORIGINS")
         for origin in origins:
-            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
-                raise ConfigError("ALLOWED_ORIGINS entries must be origins like https://app.example.com")
+            form = _ORIGIN.match(origin)
+            default_port = form is not None and form[3] == {"https": "443", "http": "80"}[form[1]]
+            if form is None or default_port:
+                raise ConfigError(
+                    "ALLOWED_ORIGINS entries must be origins exactly as browsers send them: scheme://host"
+                    "[:port], lowercase, no path, no default port (e.g. https://app.example.com); "
+                    f"got {origin!r}"
+                )
 
         prefix = self.text("COGNITO_DOMAIN_PREFIX").lower()
         if prefix and (not _COGNITO_PREFIX.match(prefix) or re.search("aws|amazon|cognito", prefix)):
@@ -488,6 +498,9 @@ class _Reader:
             mcp_reserved_concurrency=self.optional_integer("MCP_RESERVED_CONCURRENCY", 0, 10_000),
             authorizer_reserved_concurrency=self.optional_integer(
                 "AUTHORIZER_RESERVED_CONCURRENCY", 0, 10_000
+            ),
+            oauth_front_reserved_concurrency=self.optional_integer(
+                "OAUTH_FRONT_RESERVED_CONCURRENCY", 0, 10_000
             ),
             app_source_dir=source,
             functions=self.function_settings(),

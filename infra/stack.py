@@ -6,12 +6,15 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import StackConfig, check_snapstart_region
 from infra.constructs.api import McpApi
+from infra.constructs.checkov import acknowledge_checkov_findings
+from infra.constructs.encryption import DataKey
 from infra.constructs.functions import McpFunctions
 from infra.constructs.identity import AuthSettings, CognitoIdentity, oidc_auth_settings
 from infra.constructs.nag import acknowledge_findings
@@ -50,7 +53,9 @@ class ServerlessMcpStack(cdk.Stack):
         # The scopes the tools declare: the pool issues them, the authorizer checks them per tool,
         # the gateway's 403 challenge names them.
         self.declared = declared_scopes(config.app_source_dir)
-        self.log_groups = LogGroups(self, "Logs", config=config)
+        # One customer managed key for the secrets and both log groups (encryption.py says why).
+        self.data_key = DataKey(self, "DataKey")
+        self.log_groups = LogGroups(self, "Logs", config=config, encryption_key=self.data_key.key)
 
         # Secrets: the API key store (hashes only, starts with no keys; `mcp-lambda keys` edits it)
         # and the example upstream credential (a generated placeholder to replace).
@@ -61,6 +66,7 @@ class ServerlessMcpStack(cdk.Stack):
             # Not secret material: the empty store document, frozen (see EMPTY_KEY_STORE_JSON), so
             # CloudFormation never rewrites the live store on update.
             secret_string_value=cdk.SecretValue.unsafe_plain_text(EMPTY_KEY_STORE_JSON),
+            encryption_key=self.data_key.key,
             # The store holds every issued key's hash: `cdk destroy`, or a change that makes
             # CloudFormation replace the resource, must not delete it (DeletionPolicy and
             # UpdateReplacePolicy Retain). A retained store is reattached by hand (README-deploy).
@@ -70,6 +76,7 @@ class ServerlessMcpStack(cdk.Stack):
             self,
             "UpstreamSecret",
             description=f"{self.stack_name}: example upstream credential (replace the generated placeholder)",
+            encryption_key=self.data_key.key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps({"description": "example upstream credential; replace"}),
                 generate_string_key="api_key",
@@ -151,13 +158,16 @@ class ServerlessMcpStack(cdk.Stack):
         )
         self._outputs()
         acknowledge_findings(self)
+        acknowledge_checkov_findings(self)
 
     def _oauth_front(self) -> OAuthFront:
         """The authorization front, signing users in at Cognito or at the configured OIDC issuer."""
         config = self.config
         callback_url = f"{self.api.front_issuer}/callback"
         if self.cognito is not None:
-            secret = self.cognito.add_front_client(callback_url, config.oauth_front.refresh_token_ttl_days)
+            secret = self.cognito.add_front_client(
+                callback_url, config.oauth_front.refresh_token_ttl_days, self.data_key.key
+            )
             assert self.cognito.front_client is not None
             upstream_issuer = self.cognito.issuer
             upstream_client_id = self.cognito.front_client.user_pool_client_id
@@ -195,6 +205,10 @@ class ServerlessMcpStack(cdk.Stack):
         front.function.node.add_dependency(self.mcp_url_parameter)
         if self.cognito is not None and self.cognito.front_client_secret is not None:
             front.function.node.add_dependency(self.cognito.front_client_secret)
+            # The front reads that secret by ARN (oauth_front.py); it is under the data key, which
+            # it may use through Secrets Manager only, as `Secret.grant_read` lets the other roles.
+            via_secrets_manager = f"secretsmanager.{self.region}.amazonaws.com"  # as grant_read writes it
+            self.data_key.key.grant_decrypt(kms.ViaServicePrincipal(via_secrets_manager, front.role))
         return front
 
     def _outputs(self) -> None:

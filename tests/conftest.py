@@ -48,6 +48,8 @@ for _name in (
     "OAUTH_JWKS_URL",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_BASELINE)

@@ -46,10 +46,12 @@ class ReasonCode(StrEnum):
     EXPIRED_KEY = auto()
     BAD_SECRET = auto()
     KEY_STORE_UNAVAILABLE = auto()
+    KEY_STORE_INVALID = auto()
     # Authorization and configuration.
     MISSING_SCOPE = auto()
     INSUFFICIENT_SCOPE = auto()
     JWT_NOT_CONFIGURED = auto()
+    SETTINGS_UNAVAILABLE = auto()
     INTERNAL_ERROR = auto()
 
 
@@ -76,9 +78,11 @@ _DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
     ReasonCode.EXPIRED_KEY: "the API key has expired",
     ReasonCode.BAD_SECRET: "the API key secret is wrong",
     ReasonCode.KEY_STORE_UNAVAILABLE: "the API key store could not be read",
+    ReasonCode.KEY_STORE_INVALID: "the API key store is not a valid key store document",
     ReasonCode.MISSING_SCOPE: "the credential lacks a scope this server requires",
     ReasonCode.INSUFFICIENT_SCOPE: "the credential lacks a scope the named tool, prompt or resource requires",
     ReasonCode.JWT_NOT_CONFIGURED: "JWTs are not accepted here: no OAuth issuer is configured",
+    ReasonCode.SETTINGS_UNAVAILABLE: "the server's settings (SSM) could not be read",
     ReasonCode.INTERNAL_ERROR: "internal error while checking the credential",
 }
 

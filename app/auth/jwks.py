@@ -215,6 +215,9 @@ class JwksCache:
         self._jwks_url: str | None = None
         self._loaded_at = -math.inf
         self._next_fetch_at = -math.inf
+        # The last fetch failed: until the next one, a kid the cached keys lack may well be
+        # published, so it is refused as jwks_unavailable (the cause), not unknown_kid.
+        self._last_fetch_failed = False
 
     def clear(self) -> None:
         """Forget keys, the discovered URL and back-off state (e.g. after a SnapStart restore)."""
@@ -223,6 +226,7 @@ class JwksCache:
             self._jwks_url = None
             self._loaded_at = -math.inf
             self._next_fetch_at = -math.inf
+            self._last_fetch_failed = False
 
     def get_key(self, kid: str) -> JwksKey:
         """The key for ``kid``; ``AuthError`` ``unknown_kid`` or ``jwks_unavailable`` otherwise."""
@@ -234,10 +238,10 @@ class JwksCache:
                 return keys[kid]
             if now < self._next_fetch_at:
                 # Inside the refresh interval or the failure back-off: no network.
-                if keys is None:
-                    raise AuthError(ReasonCode.JWKS_UNAVAILABLE, "backing off after a failed fetch")
-                if kid in keys:
+                if keys is not None and kid in keys:
                     return keys[kid]
+                if keys is None or self._last_fetch_failed:
+                    raise AuthError(ReasonCode.JWKS_UNAVAILABLE, "backing off after a failed fetch")
                 raise AuthError(ReasonCode.UNKNOWN_KID)
             try:
                 fresh = self._refresh(now)
@@ -254,11 +258,13 @@ class JwksCache:
             keys = parse_jwks(self._fetch_json(self._resolve_jwks_url(), self._timeout))
         except Exception as exc:
             self._next_fetch_at = now + self._backoff
+            self._last_fetch_failed = True
             # Only the exception type: messages from urllib or json may quote response bytes.
             raise AuthError(ReasonCode.JWKS_UNAVAILABLE, type(exc).__name__) from None
         self._keys = keys
         self._loaded_at = now
         self._next_fetch_at = now + self._min_interval
+        self._last_fetch_failed = False
         return keys
 
     def _resolve_jwks_url(self) -> str:

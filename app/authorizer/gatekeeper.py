@@ -32,7 +32,7 @@ from app.auth.front import front_issuer, front_jwks_url
 from app.auth.jwt_settings import JwtSettings
 from app.auth.principal import Principal
 from app.auth.tool_scopes import ToolScopes
-from app.core.config import AuthSettings, ConfigurationError, SettingsSource
+from app.core.config import AuthSettings, ConfigurationError, SettingsSource, SettingUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +96,25 @@ class Gatekeeper:
         self._settings: AuthSettings | None = None
         self._authenticator: Authenticator | None = None
         self._key_store: tuple[Mapping[str, Any], KeyStore] | None = None
+        self._key_store_problem: str | None = None
         self._force_key_store_fetch = False
         self._last_forced_fetch = -KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS
         self._tool_scopes: ToolScopes | None = None
         self._tool_scopes_loaded = False
 
-    def check_configuration(self) -> AuthSettings:
-        """Read and validate the settings now (at cold start); `ConfigurationError` if broken."""
-        self._current_authenticator()
+    def check_configuration(self) -> AuthSettings | None:
+        """Read and validate the settings now (at cold start); `ConfigurationError` if broken.
+
+        None when AWS could not be asked (outage, throttling): the container still starts and
+        refuses every request (`settings_unavailable`) until a read succeeds, rather than
+        failing its start, which API Gateway would answer with a 500 to every caller.
+        """
+        try:
+            self._current_authenticator()
+        except SettingUnavailable as error:
+            if not error.transient:
+                raise
         self.tool_scopes()
-        assert self._settings is not None
         return self._settings
 
     def tool_scopes(self) -> ToolScopes | None:
@@ -145,6 +154,9 @@ class Gatekeeper:
                 principal = self._current_authenticator().authenticate(authorization_header)
         except AuthError as error:
             return Decision(principal=None, reason=error.reason)
+        except SettingUnavailable:
+            # Logged once per failed read by `fetch_setting`; every refusal is in the audit trail.
+            return Decision(principal=None, reason=ReasonCode.SETTINGS_UNAVAILABLE)
         except ConfigurationError as error:
             log.error("authorizer configuration error, request refused: %s", error)
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
@@ -200,14 +212,40 @@ class Gatekeeper:
         return Authenticator(jwt_verifier, loader, settings.base_scope, clock=self._clock)
 
     def _load_key_store(self) -> KeyStore:
+        """The current key store; `AuthError` `key_store_unavailable` or `key_store_invalid`.
+
+        A store that cannot be read or parsed refuses every API key (fail closed): the last good
+        store is not used instead, since the change that broke it may have been a revocation.
+        """
         force, self._force_key_store_fetch = self._force_key_store_fetch, False
-        document = self._source.api_key_store(force_fetch=force)
+        try:
+            document = self._source.api_key_store(force_fetch=force)
+        except SettingUnavailable:
+            raise AuthError(ReasonCode.KEY_STORE_UNAVAILABLE) from None
+        except ConfigurationError as error:  # read, but not a JSON object
+            raise self._invalid_key_store(str(error)) from None
         if document is None:
             return KeyStore.from_json({})
         # The source returns the same document object until the secret changes.
         if self._key_store is None or self._key_store[0] is not document:
-            self._key_store = (document, KeyStore.from_json(document))
+            try:
+                store = KeyStore.from_json(document)
+            except ValueError as error:  # the message names the problem, never a value
+                raise self._invalid_key_store(f"API_KEYS_SECRET_ID: {error}") from None
+            self._key_store = (document, store)
+        self._key_store_problem = None
         return self._key_store[1]
+
+    def _invalid_key_store(self, problem: str) -> AuthError:
+        """The refusal for a store that is not a key store; the problem is logged once until fixed."""
+        if problem != self._key_store_problem:
+            self._key_store_problem = problem
+            log.error(
+                "%s; every API key is refused until the secret holds a valid key store again "
+                "(restore its previous version, stage AWSPREVIOUS, or fix the JSON)",
+                problem,
+            )
+        return AuthError(ReasonCode.KEY_STORE_INVALID)
 
 
 def trusted_issuers(settings: AuthSettings) -> list[JwtSettings]:

@@ -12,12 +12,22 @@ Where values come from:
 
 Every name is listed in `.env.example`. A missing or malformed setting raises
 `ConfigurationError` naming the setting and the fix; a value is never echoed, because some
-settings may hold material that should not reach a log.
+settings may hold material that should not reach a log. A value that could not be read at all
+(AWS unreachable, throttling, access refused) raises its subclass `SettingUnavailable`: the
+functions then refuse what needs it (fail closed) and read it again later, without a restart.
+
+Reads from AWS are bounded (see docs/resilience.md): each attempt may take
+`AWS_CONNECT_TIMEOUT_SECONDS` + `AWS_READ_TIMEOUT_SECONDS`, botocore's standard retry mode makes
+at most `AWS_MAX_ATTEMPTS`, and a failed read is not tried again for `READ_RETRY_SECONDS`
+(requests in between are refused at once), so an outage or throttling costs each request
+nothing and never holds the authorizer past its Lambda timeout.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import threading
 import time
@@ -30,14 +40,105 @@ from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
 from app.auth.front import front_issuer
 from app.auth.scopes import is_scope_token
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 DEFAULT_ALGORITHMS: Final = ASYMMETRIC_ALGORITHMS
 MCP_PATH: Final = "/mcp"
 PRM_PATH: Final = "/.well-known/oauth-protected-resource"
 
 
+# One read of SSM or Secrets Manager: at most 2 attempts of (1 s connect + 2 s read) and one
+# standard-mode back-off (at most 1 s): 7 s in the worst case, inside the authorizer's 10 s
+# Lambda timeout. Both services answer in tens of milliseconds when they answer at all.
+AWS_CONNECT_TIMEOUT_SECONDS: Final = 1.0
+AWS_READ_TIMEOUT_SECONDS: Final = 2.0
+AWS_MAX_ATTEMPTS: Final = 2
+# After a failed read, the same value is not asked of AWS again for this long: a throttled
+# service gets room, and requests during an outage are refused at once instead of each paying
+# the retries. It is also the Retry-After of the MCP function's 503.
+READ_RETRY_SECONDS: Final = 2.0
+
+# Error codes that mean "not now" rather than "not this way": throttling and AWS-side failures
+# (the retryable codes in "Secrets Manager quotas: Add retries to your application",
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html).
+_TRANSIENT_ERROR_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "InternalFailure",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "ServiceUnavailable",
+    }
+)
+
+
 class ConfigurationError(RuntimeError):
     """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+class SettingUnavailable(ConfigurationError):
+    """A setting's value could not be read from AWS.
+
+    `transient`: AWS did not answer (connection refused or reset, timeout), throttled the read,
+    or failed on its side: the same read may work shortly. Otherwise AWS refused it for good
+    (not found, access denied): a misconfiguration, which the message says how to fix.
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class RecentReadFailure(Exception):
+    """A read not attempted because the same read failed less than `READ_RETRY_SECONDS` ago."""
+
+    def __init__(self, failure: str, transient: bool) -> None:
+        super().__init__(failure)
+        self.failure = failure
+        self.transient = transient
+
+
+def aws_client_config() -> Any:
+    """The botocore `Config` of the settings' AWS clients: bounded timeouts and attempts."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=AWS_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS},
+    )
+
+
+def describe_read_failure(error: BaseException) -> tuple[str, bool]:
+    """A failed read's short name (an AWS error code or an exception class) and whether it is transient.
+
+    Powertools wraps the botocore error in its own (`GetParameterError`), raised while handling
+    it: the botocore error is the context. Only codes and class names are used, never messages,
+    which may quote what was asked for.
+    """
+    if isinstance(error, RecentReadFailure):
+        return error.failure, error.transient
+    cause = error.__cause__ or error.__context__ or error
+    response = getattr(cause, "response", None)
+    if isinstance(response, Mapping):  # botocore ClientError: AWS answered with an error
+        code = str((response.get("Error") or {}).get("Code") or type(cause).__name__)
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return code, code in _TRANSIENT_ERROR_CODES or (isinstance(status, int) and status >= 500)
+    from botocore.exceptions import ConnectionError as EndpointUnreachable
+    from botocore.exceptions import HTTPClientError
+
+    # Connection refused, reset or closed, and timeouts: AWS did not answer.
+    unanswered = (EndpointUnreachable, HTTPClientError, TimeoutError, ConnectionError)
+    return type(cause).__name__, isinstance(cause, unanswered)
 
 
 def read_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -269,23 +370,52 @@ class ParameterReader:
         self._ssm: Any = None
         self._secrets: Any = None
         self._lock = threading.Lock()
+        # (kind, name) -> (monotonic time until which the read is not retried, failure, transient)
+        self._failed: dict[tuple[str, str], tuple[float, str, bool]] = {}
 
     def parameter(self, name: str, max_age: int) -> str:
         with self._lock:
             if self._ssm is None:
                 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-                self._ssm = SSMProvider()
-        value: str = self._ssm.get(name, max_age=max_age)
-        return value
+                self._ssm = SSMProvider(boto_config=aws_client_config())
+            provider = self._ssm
+        return self._read(("ssm", name), lambda: provider.get(name, max_age=max_age))
 
     def secret(self, secret_id: str, max_age: int, *, force_fetch: bool = False) -> str:
         with self._lock:
             if self._secrets is None:
                 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-                self._secrets = SecretsProvider()
-        value: str = self._secrets.get(secret_id, max_age=max_age, force_fetch=force_fetch)
+                self._secrets = SecretsProvider(boto_config=aws_client_config())
+            provider = self._secrets
+        return self._read(
+            ("secret", secret_id),
+            lambda: provider.get(secret_id, max_age=max_age, force_fetch=force_fetch),
+            remember=not force_fetch,
+        )
+
+    def _read(self, key: tuple[str, str], fetch: Callable[[], Any], *, remember: bool = True) -> str:
+        """`fetch()`, unless the same read failed less than `READ_RETRY_SECONDS` ago.
+
+        A failure is remembered only for plain reads: a forced extra read (a key store refresh
+        for an unknown key) that fails must not hide a value Powertools still holds fresh.
+        """
+        with self._lock:
+            failed = self._failed.get(key)
+        if failed is not None and time.monotonic() < failed[0]:
+            raise RecentReadFailure(failed[1], failed[2])
+        try:
+            value: str = fetch()
+        except Exception as error:
+            if remember:
+                failure, transient = describe_read_failure(error)
+                with self._lock:
+                    self._failed[key] = (time.monotonic() + READ_RETRY_SECONDS, failure, transient)
+            raise
+        if failed is not None:
+            with self._lock:
+                self._failed.pop(key, None)
         return value
 
     def clear(self) -> None:
@@ -297,6 +427,7 @@ class ParameterReader:
         with self._lock:
             self._ssm = None
             self._secrets = None
+            self._failed.clear()
 
 
 @dataclass
@@ -359,6 +490,19 @@ class SettingsSource:
         self._parsed_fresh_until = now + max_age
         return settings
 
+    def check_at_start(self) -> None:
+        """Read the auth settings now, as a cold start does, so a misconfiguration stops it.
+
+        An AWS outage or throttling does not stop it (`fetch_setting` logged a warning): the
+        container starts, and refuses what needs the settings until a read succeeds, instead of
+        failing every start while AWS is away (which API Gateway would answer with a 5xx).
+        """
+        try:
+            self.auth()
+        except SettingUnavailable as error:
+            if not error.transient:
+                raise
+
     def api_key_store(self, *, force_fetch: bool = False) -> Mapping[str, Any] | None:
         """The API key store document, or None when API keys are not configured."""
         secret_id = self.env.get("API_KEYS_SECRET_ID", "").strip()
@@ -410,21 +554,37 @@ class SettingsSource:
 
 
 def fetch_setting(fetch: Callable[[], str], setting: str, what: str) -> str:
-    """Run `fetch` (a read of SSM or Secrets Manager) for `setting`; any failure, or a value that
-    is not a string, becomes a ConfigurationError naming the setting and `what` was read.
+    """Run `fetch` (a read of SSM or Secrets Manager) for `setting`; a failed read becomes a
+    `SettingUnavailable`, a value that is not a string a ConfigurationError, both naming the
+    setting and `what` was read.
 
     Shared by every function's settings (the front's too) so a missing parameter or a denied
     read says the same thing everywhere, and never carries the AWS error's text (which could be
-    long or, for a secret, echo more than it should).
+    long or, for a secret, echo more than it should). A read that just failed is logged once
+    (a warning); the refusals while it is not retried (`RecentReadFailure`) are not logged again.
     """
     try:
         value = fetch()
     except Exception as exc:
-        # The cause's class name says enough (not found, access denied); its text could be long.
-        raise ConfigurationError(
-            f"{setting}: could not read {what} ({type(exc.__cause__ or exc).__name__}); "
-            "check that it exists and that this function's role may read it"
-        ) from None
+        failure, transient = describe_read_failure(exc)
+        if transient:
+            hint = (
+                "AWS did not answer in time or throttled the read; what needs it is refused "
+                f"until a read succeeds (tried again after {READ_RETRY_SECONDS:g} s)"
+            )
+        else:
+            hint = "check that it exists and that this function's role may read it"
+        error = SettingUnavailable(
+            f"{setting}: could not read {what} ({failure}); {hint}", transient=transient
+        )
+        if not isinstance(exc, RecentReadFailure):
+            log.warning("%s", error)
+        raise error from None
     if not isinstance(value, str):
         raise ConfigurationError(f"{setting}: {what} must hold a string value")
     return value
+
+
+def retry_after_seconds() -> str:
+    """The `Retry-After` value (whole seconds) for an answer refused because a read failed."""
+    return str(math.ceil(READ_RETRY_SECONDS))

@@ -22,12 +22,17 @@ endpoint behind API Gateway needs and the SDK does not do the way we want:
   open one that never ends, so GET/DELETE get 405 with `Allow: POST` before the SDK sees them.
 - `Origin` checked against an allow-list (DNS-rebinding and browser-CSRF defence, per the MCP
   spec); the SDK's own Host check is off because API Gateway and custom domains set the Host.
+  Every answer to an allowed Origin carries the CORS headers a browser client needs
+  (`app/mcp/cors.py`);
 - one JSON-RPC object per request, at most `MAX_BODY_BYTES`: batches, non-JSON and oversized
   bodies get a JSON-RPC error with a 4xx status, never a 500 or a stack trace.
 - the session manager entered once per process, lazily, on the running loop (see
   `SessionManagerRunner`);
 - the RFC 9728 protected-resource metadata, unauthenticated, at the root and path-inserted
-  well-known URLs, and a health route.
+  well-known URLs, and a health route;
+- settings that cannot be read from SSM (an outage, throttling) and are not cached: 503 with
+  `Retry-After`, the one 5xx this function answers on purpose (see docs/resilience.md), audited
+  `server_error` / `settings_unavailable`; never a guess at what the settings say.
 """
 
 from __future__ import annotations
@@ -54,10 +59,19 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.auth.challenge import ChallengeError, www_authenticate
 from app.auth.principal import Principal
-from app.core.config import MCP_PATH, PRM_PATH, AuthSettings, HttpSettings, SettingsSource
+from app.core.config import (
+    MCP_PATH,
+    PRM_PATH,
+    AuthSettings,
+    HttpSettings,
+    SettingsSource,
+    SettingUnavailable,
+    retry_after_seconds,
+)
 from app.core.identity import caller_of, principal_of, scope_of
 from app.mcp import single_exchange
 from app.mcp.audit import AUDIT_KEY, OutcomeRecorder, RequestAudit
+from app.mcp.cors import BrowserCors
 from app.mcp.permissions import (
     ListFilter,
     PromptRequestCheck,
@@ -70,6 +84,7 @@ from app.mcp.permissions import (
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
+SERVER_INTERNAL_ERROR = -32603
 
 # Levels of nesting a request body may have, the body object itself being level 1. A real MCP
 # request is a few levels deep (body, params, arguments, then what a tool's schema nests);
@@ -93,6 +108,20 @@ def jsonrpc_error(
     """An HTTP error whose body is a JSON-RPC error object, as MCP clients expect."""
     body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def settings_unavailable() -> JSONResponse:
+    """503: the settings could not be read (SSM unreachable or throttling) and none are cached.
+
+    Nothing is served on a guess: the base scope, the allowed origins and the challenge all come
+    from the settings. `Retry-After` is when the read is tried again (`READ_RETRY_SECONDS`).
+    """
+    return jsonrpc_error(
+        503,
+        SERVER_INTERNAL_ERROR,
+        "Service unavailable: the server could not read its settings; retry shortly",
+        headers={"Retry-After": retry_after_seconds(), "Cache-Control": "no-store"},
+    )
 
 
 class SessionManagerRunner:
@@ -347,7 +376,11 @@ class McpEndpoint:
 
     async def _check(self, scope: Scope, receive: Receive, audit: RequestAudit) -> Response | Admitted:
         request = Request(scope)
-        settings = self._source.auth()
+        try:
+            settings = self._source.auth()
+        except SettingUnavailable:
+            audit.outcome, audit.reason = "server_error", "settings_unavailable"
+            return settings_unavailable()
         principal = audit.principal
         if principal is None:
             audit.refuse("no_authorizer_context")
@@ -566,11 +599,16 @@ def create_app(
     scopes_supported = server.requirements.all_scopes()
 
     async def metadata(_: Request) -> Response:
-        body = protected_resource_metadata_json(source.auth(), scopes_supported)
+        try:
+            settings = source.auth()
+        except SettingUnavailable:
+            return settings_unavailable()
+        body = protected_resource_metadata_json(settings, scopes_supported)
         return Response(body, media_type="application/json", headers=METADATA_HEADERS)
 
     routes = [
-        Route(MCP_PATH, endpoint),
+        # Every answer on the MCP path, refusals included, gets the CORS headers for an allowed Origin.
+        Route(MCP_PATH, BrowserCors(endpoint, source)),
         Route(PRM_PATH, metadata, methods=["GET"]),
         Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

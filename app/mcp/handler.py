@@ -100,7 +100,7 @@ def build_asgi_app(source: SettingsSource, env: Mapping[str, str]) -> Authorizer
 
 apply_log_levels()
 settings_source = SettingsSource()
-settings_source.auth()  # a broken setting stops the cold start with a message naming it
+settings_source.check_at_start()  # a broken setting stops the cold start with a message naming it
 asgi_app = build_asgi_app(settings_source, os.environ)
 _adapter = Mangum(asgi_app, lifespan="off")
 

@@ -12,7 +12,8 @@ goes to get one; it authenticates clients and users itself):
   /oauth/{proxy+}                                 GET POST   open             -> front alias
 and OPTIONS (CORS preflight, answered by API Gateway with a MOCK integration, no function, no
 authorizer) on both protected-resource metadata resources and on the front's three resources,
-so a browser client (the MCP Inspector) can read them from its own origin.
+so a browser client (the MCP Inspector) can read them from its own origin; with ALLOWED_ORIGINS
+set, on /mcp too, and CORS headers on the gateway responses (infra/constructs/mcp_cors.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from infra.config import ConfigError, StackConfig, check_certificate_region
+from infra.constructs.mcp_cors import add_mcp_cors, gateway_response_headers
 
 MCP_PATH = "/mcp"
 PRM_ROOT_PATH = "/.well-known/oauth-protected-resource"
@@ -243,6 +245,8 @@ class McpApi(Construct):
             )
             for verb in MCP_METHODS
         ]
+        # With ALLOWED_ORIGINS: OPTIONS /mcp (MOCK, no authorizer) and CORS on gateway responses.
+        self.mcp_preflight = add_mcp_cors(self.api, mcp, config.allowed_origins, MCP_METHODS)
         well_known = self.api.root.add_resource(".well-known")
         self._well_known = well_known
         prm_root = well_known.add_resource("oauth-protected-resource")
@@ -300,6 +304,8 @@ class McpApi(Construct):
         # base scope and every scope a tool declares: a client that asks for them all succeeds.
         per_tool = config.authorizer_cache_ttl_seconds == 0
         denied_scopes = (base_scope, *step_up_scopes) if per_tool else (base_scope,)
+        # Readable by a browser client on an allowed origin (none without ALLOWED_ORIGINS).
+        cors = gateway_response_headers(config.allowed_origins)
         self.api.add_gateway_response(
             "Unauthorized",
             type=apigw.ResponseType.UNAUTHORIZED,
@@ -307,6 +313,7 @@ class McpApi(Construct):
             response_headers={
                 "WWW-Authenticate": f"'{unauthorized_challenge(self.prm_url, base_scope)}'",
                 "Cache-Control": "'no-store'",
+                **cors,
             },
             templates={"application/json": UNAUTHORIZED_BODY},
         )
@@ -317,6 +324,7 @@ class McpApi(Construct):
             response_headers={
                 "WWW-Authenticate": f"'{insufficient_scope_challenge(self.prm_url, denied_scopes)}'",
                 "Cache-Control": "'no-store'",
+                **cors,
             },
             templates={"application/json": ACCESS_DENIED_BODY},
         )

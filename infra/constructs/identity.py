@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -154,7 +155,9 @@ class CognitoIdentity(Construct):
         self.front_client: cognito.UserPoolClient | None = None
         self.front_client_secret: secretsmanager.Secret | None = None
 
-    def add_front_client(self, callback_url: str, refresh_token_days: int) -> secretsmanager.Secret:
+    def add_front_client(
+        self, callback_url: str, refresh_token_days: int, encryption_key: kms.IKey
+    ) -> secretsmanager.Secret:
         """The authorization front's own confidential client, and a secret holding its secret.
 
         Authorization code only (the front sends PKCE and state too), one exact callback URL: the
@@ -192,6 +195,7 @@ class CognitoIdentity(Construct):
             self,
             "OAuthFrontClientSecret",
             description=f"{stack.stack_name}: the authorization front's Cognito client secret",
+            encryption_key=encryption_key,
             secret_object_value={
                 "client_secret": cdk.SecretValue.resource_attribute(cfn_client.attr_client_secret)
             },

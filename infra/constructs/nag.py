@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
 from constructs import IConstruct
 
 if TYPE_CHECKING:
@@ -38,6 +39,14 @@ PUBLIC_ROUTE_REASONS = {
     ),
     "health": "Health check for uptime probes: returns a fixed status, no data and no tool access.",
 }
+
+
+def public_route_reason(method: apigw.Method) -> str:
+    """Why this public (unauthenticated) metadata or health route is public."""
+    path = method.resource.path
+    return PUBLIC_ROUTE_REASONS["health" if path.endswith("/health") else "oauth-protected-resource"]
+
+
 FRONT_ROUTE_REASON = (
     "OAuth 2.1 authorization-server endpoints (RFC 8414 metadata, JWKS, RFC 7591 registration, authorize, "
     "callback, token, revoke) are public by specification: a client comes here because it has no token "
@@ -96,8 +105,7 @@ def acknowledge_findings(stack: ServerlessMcpStack) -> None:
     for method in api.mcp_methods:
         acknowledge(method, "COG4", AUTHORIZER_NOT_COGNITO_REASON)
     for method in api.public_methods:
-        path = method.resource.path
-        reason = PUBLIC_ROUTE_REASONS["health" if path.endswith("/health") else "oauth-protected-resource"]
+        reason = public_route_reason(method)
         acknowledge(method, "APIG4", reason)
         acknowledge(method, "COG4", reason)
     for method in api.front_methods:

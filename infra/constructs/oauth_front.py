@@ -200,7 +200,7 @@ class OAuthFront(Construct):
             log_group=log_group,
             memory_mb=OAUTH_MEMORY_MB,
             timeout_s=OAUTH_TIMEOUT_SECONDS,
-            reserved=None,
+            reserved=config.oauth_front_reserved_concurrency,
             environment={
                 "MCP_URL_PARAMETER": config.mcp_url_parameter_name,
                 "OAUTH_FRONT_SETTINGS_PARAMETER": config.oauth_front_settings_parameter_name,

@@ -17,6 +17,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -139,18 +140,23 @@ def authorizer_refusals() -> logs.IFilterPattern:
 class LogGroups(Construct):
     """The two log groups (created before the functions and the API that write to them)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig, encryption_key: kms.IKey
+    ) -> None:
+        """`encryption_key`: the stack's data key (infra/constructs/encryption.py)."""
         super().__init__(scope, construct_id)
         self.audit = logs.LogGroup(
             self,
             "AuditLogGroup",
             retention=RETENTION[config.audit_log_retention_days],
+            encryption_key=encryption_key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.access = logs.LogGroup(
             self,
             "AccessLogGroup",
             retention=RETENTION[config.access_log_retention_days],
+            encryption_key=encryption_key,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
 

@@ -19,18 +19,22 @@ import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx2
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from devtools.local_stack import stop_process
 from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,9 +233,96 @@ def inspector_web(server_url: str, folder: Path) -> Iterator[Inspector]:
             raise AssertionError(f"{error}\n{log_path.read_text()[-4000:]}") from None
         yield Inspector(f"{origin}/?MCP_INSPECTOR_API_TOKEN={token}", origin, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
+
+
+# ---------------------------------------------------------------------------------------------
+# A page on another origin and a bare WebDriver session: Debian's Chromium driven through
+# chromedriver's W3C WebDriver HTTP API (https://www.w3.org/TR/webdriver2/: New Session, Navigate
+# To, Execute Async Script). The browser itself enforces CORS: a refusal is a TypeError the page sees.
+
+# Runs in the page: each step is a fetch; a CORS refusal is a TypeError the page sees.
+STEPS_SCRIPT = """
+const [steps, done] = [arguments[0], arguments[arguments.length - 1]];
+(async () => {
+  const results = [];
+  for (const step of steps) {
+    try {
+      const response = await fetch(step.url, {method: step.method, headers: step.headers, body: step.body});
+      // Only what the browser lets the page read: safelisted and exposed response headers.
+      const headers = {};
+      response.headers.forEach((value, name) => { headers[name] = value; });
+      results.push({read: true, status: response.status, body: await response.text(), headers});
+    } catch (error) {
+      results.push({read: false, error: String(error)});
+    }
+  }
+  done(results);
+})();
+"""
+
+
+@contextmanager
+def page_origin() -> Iterator[str]:
+    """An empty page on its own origin (another port of 127.0.0.1), standing in for the Inspector."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>inspector stand-in</title>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def webdriver_session() -> Iterator[tuple[httpx2.Client, str]]:
+    """chromedriver on a free loopback port and one headless Chromium session; both stopped after."""
+    paths = browser_paths()
+    port = free_port()
+    driver = subprocess.Popen(
+        [paths.chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            for _ in range(200):
+                try:
+                    if http.get("/status").json()["value"]["ready"]:
+                        break
+                except httpx2.TransportError:
+                    pass
+                time.sleep(0.05)
+            capabilities = {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": paths.chromium, "args": list(CHROMIUM_FLAGS)},
+            }
+            created = http.post("/session", json={"capabilities": {"alwaysMatch": capabilities}})
+            assert created.status_code == 200, created.text
+            session = created.json()["value"]["sessionId"]
+            try:
+                yield http, session
+            finally:
+                http.delete(f"/session/{session}")
+    finally:
+        driver.terminate()
+        driver.wait(timeout=10)
+
+
+def run_in_page(http: httpx2.Client, session: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answer = http.post(f"/session/{session}/execute/async", json={"script": STEPS_SCRIPT, "args": [steps]})
+    assert answer.status_code == 200, answer.text
+    results: list[dict[str, Any]] = answer.json()["value"]
+    return results

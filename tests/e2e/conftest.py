@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,26 +36,18 @@ def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Itera
     in `state_dir`, not the repository, so a developer's own `.env` (which `mcp-lambda` reads
     from its working directory) cannot change what the tests run against.
     """
-    log_path = state_dir / "stack.log"
+    from devtools.local_stack import StackStartError, stack_subprocess
+
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=state_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STACK_START_SECONDS
-    while not (state_dir / ready_file).exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.1)
+    log_path = state_dir / "stack.log"
     try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with stack_subprocess(
+            command, state_dir, ready_file, env=env, log_path=log_path, start_seconds=STACK_START_SECONDS
+        ) as process:
+            yield process
+    except StackStartError as error:  # only the start raises it
+        pytest.fail(str(error))
 
 
 def local_logs_client(stack: dict[str, Any]) -> Any:

@@ -21,12 +21,7 @@ import base64
 import hashlib
 import json
 import secrets
-import subprocess
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -34,7 +29,7 @@ import anyio
 import httpx2
 import pytest
 
-from tests.e2e.browser_support import CHROMIUM_FLAGS, browser_paths, free_port
+from tests.e2e.browser_support import page_origin, run_in_page, webdriver_session
 from tests.e2e.oauth_support import Browser, oauth_stack, query_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e-browser-cors")]
@@ -243,7 +238,8 @@ async def test_the_jwks_and_the_openid_form_of_the_metadata_are_readable(stack: 
 
 async def test_a_preflight_runs_no_function_and_mcp_has_none(stack: dict[str, Any]) -> None:
     """The preflight is the gateway's own answer (204, no body; tests/unit/devtools/test_gateway_cors.py
-    shows no function runs); /mcp declares no OPTIONS (its CORS is a separate setting): 403."""
+    shows no function runs); /mcp declares no OPTIONS without ALLOWED_ORIGINS (none here): 403.
+    With them, see test_browser_mcp.py."""
     mcp_url: str = stack["mcp_url"]
     async with httpx2.AsyncClient(timeout=30) as http:
         preflight = await http.options(
@@ -264,90 +260,6 @@ async def test_a_preflight_runs_no_function_and_mcp_has_none(stack: dict[str, An
 # API (https://www.w3.org/TR/webdriver2/: New Session, Navigate To, Execute Async Script), from a
 # page on another origin. The browser itself enforces CORS; the consent page's fetch failing is
 # the control that shows it does.
-
-# Runs in the page: each step is a fetch; a CORS refusal is a TypeError the page sees.
-STEPS_SCRIPT = """
-const [steps, done] = [arguments[0], arguments[arguments.length - 1]];
-(async () => {
-  const results = [];
-  for (const step of steps) {
-    try {
-      const response = await fetch(step.url, {method: step.method, headers: step.headers, body: step.body});
-      results.push({read: true, status: response.status, body: await response.text(),
-                    retryAfter: response.headers.get("Retry-After")});
-    } catch (error) {
-      results.push({read: false, error: String(error)});
-    }
-  }
-  done(results);
-})();
-"""
-
-
-@contextmanager
-def page_origin() -> Iterator[str]:
-    """An empty page on its own origin (another port of 127.0.0.1), standing in for the Inspector."""
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"<!doctype html><title>inspector stand-in</title>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
-def webdriver_session() -> Iterator[tuple[httpx2.Client, str]]:
-    """chromedriver on a free loopback port and one headless Chromium session; both stopped after."""
-    paths = browser_paths()
-    port = free_port()
-    driver = subprocess.Popen(
-        [paths.chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            for _ in range(200):
-                try:
-                    if http.get("/status").json()["value"]["ready"]:
-                        break
-                except httpx2.TransportError:
-                    pass
-                time.sleep(0.05)
-            capabilities = {
-                "browserName": "chrome",
-                "goog:chromeOptions": {"binary": paths.chromium, "args": list(CHROMIUM_FLAGS)},
-            }
-            created = http.post("/session", json={"capabilities": {"alwaysMatch": capabilities}})
-            assert created.status_code == 200, created.text
-            session = created.json()["value"]["sessionId"]
-            try:
-                yield http, session
-            finally:
-                http.delete(f"/session/{session}")
-    finally:
-        driver.terminate()
-        driver.wait(timeout=10)
-
-
-def run_in_page(http: httpx2.Client, session: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    answer = http.post(f"/session/{session}/execute/async", json={"script": STEPS_SCRIPT, "args": [steps]})
-    assert answer.status_code == 200, answer.text
-    results: list[dict[str, Any]] = answer.json()["value"]
-    return results
 
 
 def test_a_real_browser_on_another_origin_reads_exactly_the_public_endpoints(stack: dict[str, Any]) -> None:

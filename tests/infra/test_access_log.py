@@ -76,3 +76,33 @@ def test_no_variable_the_client_writes_freely_is_in_the_format() -> None:
     assert "$context.identity.userAgent" not in used
     assert "$context.path" not in used
     assert not {name for name in used if name.startswith(("$context.requestOverride", "$input", "$method"))}
+
+
+def test_the_authorizer_fields_carry_the_values_the_authorizer_returns() -> None:
+    """Values, not field names: `$context.authorizer.auth` and `.client` were logged empty for ever.
+
+    API Gateway fills `$context.authorizer.<key>` from the context of the authorizer's policy and
+    `$context.authorizer.principalId` from its principal id ("Variables for access logging for API
+    Gateway", link above). The context here is what the authorizer handler returns for an API key
+    and for a JWT (`Principal.to_context()`), so a field that reads a key the authorizer never
+    sets, or another field's key, logs the wrong value and fails.
+    """
+    from app.auth.principal import Principal
+
+    callers = [
+        Principal("apikey:ci-bot", "api_key", frozenset({"mcp/access"}), key_id="0123456789abcdef"),
+        Principal("alice", "jwt", frozenset({"mcp/access"}), client_id="mcp-interactive", expires_at=1),
+    ]
+    for caller in callers:
+        context = {f"$context.authorizer.{key}": value for key, value in caller.to_context().items()}
+        values = {
+            **REQUEST,
+            **context,
+            "$context.authorizer.principalId": caller.subject,
+            "$context.status": "200",
+        }
+        line = json.loads(render(access_log_format(), values))
+        assert line["principal"] == caller.subject
+        assert line["authMethod"] == caller.auth_method
+        assert line["clientId"] == (caller.client_id or "-")
+        assert line["keyId"] == (caller.key_id or "-")

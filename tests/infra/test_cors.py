@@ -94,3 +94,13 @@ def test_the_emulator_answers_every_preflight_exactly_as_the_template_declares(s
         status, headers = _declared(routes[("OPTIONS", path)])
         assert status == PREFLIGHT_STATUS, path
         assert preflight_headers(route.preflight) == headers, path
+
+
+def test_without_allowed_origins_mcp_has_no_preflight_and_gateway_responses_no_cors(synth: Synth) -> None:
+    """ALLOWED_ORIGINS empty (the default): nothing of test_mcp_cors.py is in the template."""
+    assert ("OPTIONS", "/mcp") not in api_routes(synth)
+    responses = synth.of_type("AWS::ApiGateway::GatewayResponse").values()
+    assert {props["Properties"]["ResponseType"] for props in responses} == {"UNAUTHORIZED", "ACCESS_DENIED"}
+    for props in responses:
+        names = {name.lower() for name in props["Properties"]["ResponseParameters"]}
+        assert not {name for name in names if "access-control-" in name or name.endswith(".vary")}

@@ -23,6 +23,11 @@ ZONE_ONLY: dict[str, object] = {
     "ENABLE_SNAPSTART": "false",
     "API_GATEWAY_CLOUDWATCH_ROLE": "false",
 }
+NO_DOMAIN: dict[str, object] = {
+    "STACK_NAME": "McpNoDomain",
+    "ENABLE_SNAPSTART": "false",
+    "API_GATEWAY_CLOUDWATCH_ROLE": "false",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +37,7 @@ def zone(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(
-        tmp_path_factory.mktemp("cdk-domain-none"),
-        {"STACK_NAME": "McpNoDomain", "ENABLE_SNAPSTART": "false", "API_GATEWAY_CLOUDWATCH_ROLE": "false"},
-    )
+    return synthesize(tmp_path_factory.mktemp("cdk-domain-none"), NO_DOMAIN)
 
 
 def test_custom_domain_turns_the_execute_api_endpoint_off(zone: Synth) -> None:

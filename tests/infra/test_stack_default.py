@@ -376,7 +376,12 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
     assert pool["Properties"]["MfaConfiguration"] == "ON"
     server_id, server = synth.one("AWS::Cognito::UserPoolResourceServer")
     assert server["Properties"]["Identifier"] == "mcp"
-    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", "profile", "upstream"]
+    # The base scope, then one per scope the tools declare (`profile` for `mcp/profile`).
+    tool_scopes = sorted(DECLARED.all_scopes())
+    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == [
+        "access",
+        *(scope.removeprefix("mcp/") for scope in tool_scopes),
+    ]
     clients = {
         c["Properties"]["ClientName"]: c["Properties"]
         for c in synth.of_type("AWS::Cognito::UserPoolClient").values()
@@ -389,14 +394,14 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
 
     assert interactive["AllowedOAuthFlows"] == ["code"]
     assert not interactive.get("GenerateSecret", False)
-    assert scopes(interactive) == {"mcp/access", "mcp/profile", "mcp/upstream", "openid", "email"}
+    assert scopes(interactive) == {"mcp/access", *tool_scopes, "openid", "email"}
     assert interactive["CallbackURLs"] == [
         "http://localhost:6274/oauth/callback",
         "http://localhost:6274/oauth/callback/debug",
     ]
     assert machine["AllowedOAuthFlows"] == ["client_credentials"]
     assert machine["GenerateSecret"] is True
-    assert scopes(machine) == {"mcp/access", "mcp/profile", "mcp/upstream"}
+    assert scopes(machine) == {"mcp/access", *tool_scopes}
     synth.template.resource_count_is("AWS::Cognito::UserPoolDomain", 1)
 
 
@@ -498,7 +503,7 @@ def test_outputs(synth: Synth) -> None:
     assert outputs["ProtectedResourceMetadataUrl"].endswith(PRM_SUFFIX)
     assert outputs["CreateApiKeyCommand"] == (
         "mcp-lambda keys create --stack ServerlessMcp --owner <you> "
-        "--scopes mcp/access,mcp/profile,mcp/upstream"
+        f"--scopes {','.join(('mcp/access', *sorted(DECLARED.all_scopes())))}"
     )
     for key in ("UserPoolId", "UserPoolDomain", "InteractiveClientId", "MachineClientId", "ApiKeysSecretArn",
                 "AuditLogGroupName", "TokenEndpoint", "OAuthIssuer"):  # fmt: skip

@@ -45,6 +45,7 @@ ALL_ON: dict[str, object] = {
     "THROTTLE_BURST_LIMIT": "10",
     "MCP_RESERVED_CONCURRENCY": "20",
     "AUTHORIZER_RESERVED_CONCURRENCY": "10",
+    "OAUTH_FRONT_RESERVED_CONCURRENCY": "5",
     "MCP_MEMORY_MB": "2048",
     "AUDIT_LOG_RETENTION_DAYS": "731",
     "ALARM_EMAIL": "ops@example.com",
@@ -214,6 +215,7 @@ def test_function_options(on: Synth) -> None:
     functions = _functions(on)
     assert functions["mcp"]["ReservedConcurrentExecutions"] == 20
     assert functions["authorizer"]["ReservedConcurrentExecutions"] == 10
+    assert functions["oauth"]["ReservedConcurrentExecutions"] == 5
     assert functions["mcp"]["MemorySize"] == 2048
     for props in functions.values():
         assert props["TracingConfig"] == {"Mode": "Active"}
@@ -239,8 +241,10 @@ def test_routes_do_not_change_with_options(on: Synth, cert: Synth) -> None:
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
     }
-    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES
-    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES) + len(PREFLIGHT_ROUTES)
+    # ALL_ON sets ALLOWED_ORIGINS: /mcp gets its CORS preflight (test_mcp_cors.py).
+    mcp_preflight = {("OPTIONS", "/mcp")}
+    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES | mcp_preflight
+    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES) + len(PREFLIGHT_ROUTES) + 1
     # OAUTH_FRONT=false: none of the front's routes (the metadata's preflights stay).
     assert {
         route for route, props in api_routes(cert).items() if props["AuthorizationType"] == "NONE"
@@ -337,8 +341,9 @@ def test_front_on_a_custom_domain(on: Synth) -> None:
 
 
 def test_front_off_creates_none_of_it(cert: Synth) -> None:
-    for kind in ("AWS::DynamoDB::Table", "AWS::KMS::Key"):
-        cert.template.resource_count_is(kind, 0)
+    cert.template.resource_count_is("AWS::DynamoDB::Table", 0)
+    # Only the stack's data key (secrets and logs), none of the front's keys.
+    assert list(cert.of_type("AWS::KMS::Key")) == [cert.id_of("AWS::KMS::Key", "DataKey")]
     assert "/McpCert/oauth-front-settings" not in _parameters(cert)
     assert json.loads(_parameters(cert)["/McpCert/auth-settings"])["oauth_front"] is False
     assert "oauth" not in _functions(cert)

@@ -38,16 +38,14 @@ MCP = f"/{STAGE}/mcp"  # the execute-api URL carries the stage
 MCP_CUSTOM_DOMAIN = "/mcp"  # a custom domain's base path mapping does not
 CORE = "AWSManagedRulesCommonRuleSet"
 KNOWN_BAD = "AWSManagedRulesKnownBadInputsRuleSet"
+WAF_ONLY: dict[str, object] = {"STACK_NAME": "McpWafRules", "STAGE_NAME": STAGE, "ENABLE_WAF": "true"}
 COUNTED = {"SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY",
            "GenericRFI_QUERYARGUMENTS"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(
-        tmp_path_factory.mktemp("cdk-waf"),
-        {"STACK_NAME": "McpWafRules", "STAGE_NAME": STAGE, "ENABLE_WAF": "true"},
-    )
+    return synthesize(tmp_path_factory.mktemp("cdk-waf"), WAF_ONLY)
 
 
 @pytest.fixture(scope="module")

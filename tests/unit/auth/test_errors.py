@@ -29,9 +29,11 @@ DOCUMENTED = [
     "expired_key",
     "bad_secret",
     "key_store_unavailable",
+    "key_store_invalid",
     "missing_scope",
     "insufficient_scope",
     "jwt_not_configured",
+    "settings_unavailable",
     "internal_error",
 ]
 

@@ -77,6 +77,25 @@ def test_rotated_key_is_found_by_the_refetch(
     assert fetcher.total == 2
 
 
+def test_a_new_kid_during_the_failure_back_off_is_jwks_unavailable_not_unknown_kid(
+    jwks: JwksCache, fetcher: FakeFetcher, mono: FakeClock, jwks_document: dict[str, Any]
+) -> None:
+    """The issuer rotated while its JWKS is down: the audit reason names the outage, and the
+    known keys keep working; once a fetch succeeds, a kid it lacks is unknown_kid again."""
+    jwks.get_key("rsa-1")
+    mono.advance(61)
+    fetcher.documents[JWKS_URL] = urllib.error.URLError("refused")
+    assert reason_of(jwks, "rotated") is ReasonCode.JWKS_UNAVAILABLE  # the refetch failed
+    assert reason_of(jwks, "rotated") is ReasonCode.JWKS_UNAVAILABLE  # back-off: no fetch, same cause
+    assert jwks.get_key("rsa-1").kid == "rsa-1"
+    assert fetcher.total == 2
+    mono.advance(5)
+    fetcher.documents[JWKS_URL] = jwks_document
+    assert reason_of(jwks, "rotated") is ReasonCode.UNKNOWN_KID
+    assert reason_of(jwks, "rotated") is ReasonCode.UNKNOWN_KID  # refresh interval: no fetch
+    assert fetcher.total == 3
+
+
 def test_jwks_unreachable_fails_closed_and_backs_off(
     jwks: JwksCache, fetcher: FakeFetcher, mono: FakeClock, jwks_document: dict[str, Any]
 ) -> None:

@@ -583,3 +583,17 @@ def test_expired_tokens_from_the_issuer_are_refused_by_the_authorizer(idp: Issue
     with pytest.raises(AuthError) as info:
         idp.verifier().verify(access)
     assert info.value.reason is ReasonCode.EXPIRED
+
+
+def test_a_rotated_key_signs_new_tokens_and_old_ones_still_verify(idp: Issuer) -> None:
+    """As an issuer rotating its keys: the JWKS (over HTTP) publishes the new key first and keeps
+    the old one, so a relying party that fetches it again verifies tokens of both."""
+    old = idp.issuer.mint(audience=AUDIENCE)
+    old_kid = jwt.get_unverified_header(old)["kid"]
+    new_kid = idp.issuer.rotate_key()
+    new = idp.issuer.mint(audience=AUDIENCE)
+    assert jwt.get_unverified_header(new)["kid"] == new_kid != old_kid
+    published = [key["kid"] for key in idp.request("GET", "/jwks.json").json()["keys"]]
+    assert published == [new_kid, old_kid]
+    verifier = idp.verifier()
+    assert verifier.verify(new).subject == verifier.verify(old).subject

@@ -99,7 +99,8 @@ def test_the_proxy_resources_preflight_also_answers_for_consent_but_allows_no_cr
 
 @pytest.mark.parametrize("path", ["/mcp", "/health", "/oauth", "/.well-known/oauth-authorization-server"])
 def test_a_preflight_where_the_stack_declares_none_is_403_missing_authentication_token(path: str) -> None:
-    """No OPTIONS method on /mcp (CORS for /mcp is its own issue), /health, or undeclared resources.
+    """No OPTIONS method on /mcp without ALLOWED_ORIGINS (the default; with it see
+    test_gateway_mcp_cors.py), on /health, or on undeclared resources.
 
     https://repost.aws/knowledge-center/api-gateway-authentication-token-errors ("a method or
     resource that doesn't exist"). The authorizer does not run for /mcp either: the method does

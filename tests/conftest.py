@@ -128,8 +128,9 @@ def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the MCP conformance results (`tests/e2e/test_conformance.py`), passing or failing."""
+    """Print the MCP conformance results (`tests/e2e/test_conformance.py`) and what the arm64
+    assets ran on (`tests/artefact/`), passing or failing."""
     for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
         for name, text in getattr(report, "user_properties", ()):
-            if name == "conformance":
+            if name in ("conformance", "artefact"):
                 terminalreporter.write_line(str(text))

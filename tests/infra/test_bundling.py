@@ -21,7 +21,7 @@ from infra.constructs.bundling import BundleSpec, copy_app, prune_dependency_tes
 from infra.constructs.functions import authorizer_bundle, mcp_bundle
 from infra.constructs.oauth_front import oauth_bundle
 from tests.conftest import BUNDLING_GROUP
-from tests.infra.conftest import Synth
+from tests.infra.conftest import REPO_ROOT, Synth
 
 # One bundled synthesis per test process (`bundled_synth`), shared with tests/artefact: with
 # `pytest -n --dist loadgroup` the group stays on one worker.
@@ -184,10 +184,11 @@ def test_asset_has_no_tests_tooling_or_secrets(assets: dict[str, Path], name: st
 @pytest.mark.bundling
 def test_the_mcp_asset_carries_the_widgets_html(assets: dict[str, Path]) -> None:
     """A widget's HTML is read from the file beside its tool module at cold start: it must ship."""
-    pages = sorted((APP_DIR / "tools").rglob("*.html"))
+    app_dir = REPO_ROOT / "app"
+    pages = sorted((app_dir / "tools").rglob("*.html"))
     assert pages, "the example widget's HTML (app/tools/dice.html)"
     for page in pages:
-        shipped = assets["mcp"] / page.relative_to(APP_DIR.parent)
+        shipped = assets["mcp"] / page.relative_to(REPO_ROOT)
         assert shipped.read_bytes() == page.read_bytes(), shipped
 
 

@@ -42,6 +42,7 @@ from selenium.webdriver.common.by import By
 from app.mcp.server import build_server
 from app.tools.dice import DICE_WIDGET
 from devtools.mcp_messages import HANDSHAKE_VERSION, MODERN_VERSION, Generation, mcp_request, tool_call_params
+from tests.conftest import missing
 from tests.e2e.browser_support import (
     NODE_BIN,
     ROOT,
@@ -49,7 +50,6 @@ from tests.e2e.browser_support import (
     browser_paths,
     failure_artifacts,
     headless_chromium,
-    missing,
     page_origin,
     wait_until,
 )

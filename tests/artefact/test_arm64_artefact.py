@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -95,6 +96,8 @@ class Seeded:
     narrow_key: str
     revocable_key: str
     revocable_key_id: str
+    # Variables the template computes (Fn::Join of Refs), as seeded here: USAGE_KEY_IDS.
+    computed: dict[str, str]
 
 
 @dataclass
@@ -167,6 +170,9 @@ def seed(endpoint: str, issuer: DevIssuer, authorizer: DeployedFunction, mcp: De
     store = KeyStore.from_json({}).add(full).add(narrow).add(revocable)
     client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
     keys_arn = client.create_secret(Name="artefact/api-keys", SecretString=json.dumps(store.to_json()))["ARN"]
+    computed = {}
+    if "USAGE_KEY_IDS" in names and not isinstance(names["USAGE_KEY_IDS"], str):
+        computed["USAGE_KEY_IDS"] = json.dumps(seed_usage_keys(endpoint, names["USAGE_KEY_IDS"]))
     upstream = {"description": "artefact upstream credential", "api_key": secrets.token_urlsafe(24)}
     upstream_arn = client.create_secret(Name="artefact/upstream", SecretString=json.dumps(upstream))["ARN"]
     return Seeded(
@@ -179,7 +185,24 @@ def seed(endpoint: str, issuer: DevIssuer, authorizer: DeployedFunction, mcp: De
         narrow_key=narrow_key,
         revocable_key=revocable_key,
         revocable_key_id=revocable.key_id,
+        computed=computed,
     )
+
+
+def seed_usage_keys(endpoint: str, template_value: object) -> dict[str, str]:
+    """One API Gateway key per usage tier the template names (its USAGE_KEY_IDS is a Fn::Join of
+    `"<tier>":"` literals and the shared keys' Refs), made in moto as the stack makes them."""
+    parts = json.loads(json.dumps(template_value))["Fn::Join"][1]
+    literals = "".join(part for part in parts if isinstance(part, str))
+    tiers = re.findall(r'"([a-z][a-z0-9-]*)":"', literals)
+    assert tiers, f"no usage tier in USAGE_KEY_IDS: {template_value}"
+    apigateway = boto3.client("apigateway", endpoint_url=endpoint, region_name=REGION)
+    return {
+        tier: apigateway.create_api_key(
+            name=f"artefact-{tier}", enabled=True, value=secrets.token_urlsafe(24)
+        )["id"]
+        for tier in tiers
+    }
 
 
 def lambda_environment(function: DeployedFunction, seeded: Seeded, name: str) -> dict[str, str]:
@@ -191,6 +214,8 @@ def lambda_environment(function: DeployedFunction, seeded: Seeded, name: str) ->
             env[variable] = value
         elif variable in seeded.secret_arns:
             env[variable] = seeded.secret_arns[variable]
+        elif variable in seeded.computed:
+            env[variable] = seeded.computed[variable]
         else:
             raise AssertionError(f"{variable} is not a literal in the template ({value}): resolve it here")
     env.update(CACHE_OVERRIDES)

@@ -608,9 +608,8 @@ class LocalStack:
         from app.core.tenancy import TenancySettings
         from devtools.dev_issuer import DEV_USER
         from infra.tenant_policies import (
-            PARTITION_KEY,
-            SORT_KEY,
             assume_statement,
+            create_table_request,
             document,
             tenant_items_statement,
             trust_statement,
@@ -618,18 +617,9 @@ class LocalStack:
 
         self._progress("creating the tenant table and the tenant-data role…")
         dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
-        table_arn = dynamodb.create_table(
-            TableName=TENANT_TABLE_NAME,
-            AttributeDefinitions=[
-                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": SORT_KEY, "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )["TableDescription"]["TableArn"]
+        table_arn = dynamodb.create_table(**create_table_request(TENANT_TABLE_NAME))["TableDescription"][
+            "TableArn"
+        ]
         iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
         lambda_trust = {
             "Effect": "Allow",

@@ -29,6 +29,23 @@ LEADING_KEY_CONDITIONS: Final[dict[str, Any]] = {
 }
 
 
+def create_table_request(table_name: str) -> dict[str, Any]:
+    """DynamoDB CreateTable arguments for the tenant table as the stack defines it (on-demand,
+    partition key the tenant, sort key the item): what `make dev` and the moto tests create."""
+    return {
+        "TableName": table_name,
+        "AttributeDefinitions": [
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": SORT_KEY, "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
 def tenant_items_statement(table_arn: Any) -> dict[str, Any]:
     """The tenant-data role's one permission: its own tenant's items in the table."""
     return {

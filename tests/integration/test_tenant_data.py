@@ -28,7 +28,14 @@ from app.core.tenant_data import (
     TenantTable,
     _boto3_client,
 )
-from infra.tenant_policies import PARTITION_KEY, SORT_KEY, document, tenant_items_statement, trust_statement
+from infra.tenant_policies import (
+    PARTITION_KEY,
+    SORT_KEY,
+    create_table_request,
+    document,
+    tenant_items_statement,
+    trust_statement,
+)
 
 MCP_ROLE = "arn:aws:iam::123456789012:role/mcp"
 
@@ -47,18 +54,9 @@ class Clock:
 @pytest.fixture
 def settings() -> Iterator[TenantDataSettings]:
     with mock_aws():
-        table = boto3.client("dynamodb").create_table(
-            TableName="tenant-data",
-            AttributeDefinitions=[
-                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": SORT_KEY, "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )["TableDescription"]["TableArn"]
+        table = boto3.client("dynamodb").create_table(**create_table_request("tenant-data"))[
+            "TableDescription"
+        ]["TableArn"]
         iam = boto3.client("iam")
         role = iam.create_role(
             RoleName="tenant-data", AssumeRolePolicyDocument=json.dumps(document(trust_statement(MCP_ROLE)))

@@ -155,5 +155,8 @@ async def test_every_audit_event_names_the_tenant(stack: dict[str, Any], keys: d
         await anyio.sleep(0.25)
     assert {r["source"] for r in globex} == {"authorizer", "mcp"}
     assert all(r["tenant"] == "globex" for r in globex)
-    (refused,) = [r for r in records if r.get("reason") == "missing_tenant"]
-    assert (refused["principal"], refused["status"]) == ("apikey:no-tenant-bot", 403)
+    # The module's other test refuses the same key; whether its refusal is re-logged depends on the
+    # authorizer cache having expired in between, so every refusal is checked, not a count.
+    refusals = [r for r in records if r.get("reason") == "missing_tenant"]
+    assert refusals
+    assert {(r["principal"], r["status"]) for r in refusals} == {("apikey:no-tenant-bot", 403)}

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,7 +35,10 @@ from app.core.config import (
 from devtools.env_file import EnvFileError, load_env_file
 
 if TYPE_CHECKING:  # at run time only `dev` imports it, as each command imports its own modules
+    from app.core.usage import ApiGatewayKeys
     from devtools.local_stack import LocalStackOptions
+    from infra.config import UsagePlanSettings
+    from infra.sso_settings import SsoSettings
 
 HANDLERS = {
     "mcp": "app.mcp.handler.handler",
@@ -282,6 +286,7 @@ def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalS
     if keys_cache < 0:
         raise UsageError("--api-keys-cache must be 0 or more seconds")
     return LocalStackOptions(
+        sso=_sso_from_env(environ),
         port=args.port if args.port is not None else _port_from_env(),
         state_dir=Path(args.state_dir),
         authorizer_ttl_seconds=ttl,
@@ -290,7 +295,30 @@ def _dev_options(args: argparse.Namespace, environ: Mapping[str, str]) -> LocalS
         allowed_origins=origins,
         # On locally whatever INSPECTOR says (that setting is the deployed stack's switch).
         inspector=not args.no_inspector,
+        usage=_usage_plans(environ),
     )
+
+
+def _sso_from_env(environ: Mapping[str, str]) -> SsoSettings | None:
+    """SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY (same rules as the stack); SSO_METADATA and SSO_CLIENT
+    name the real provider and are not needed: `make dev` starts a stand-in (devtools/sso.py)."""
+    from infra.sso_settings import SsoSettingError, parse_sso_settings
+
+    try:
+        return parse_sso_settings(lambda name: environ.get(name, "").strip() or None, deployed=False)
+    except SsoSettingError as error:
+        raise UsageError(str(error)) from None
+
+
+def _usage_plans(environ: Mapping[str, str]) -> UsagePlanSettings | None:
+    """USAGE_PLANS and its tiers, read as the stack reads them; None when off."""
+    from infra.config import ConfigError, parse_usage_plans
+
+    try:
+        usage = parse_usage_plans(environ.get)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    return usage if usage.enabled else None
 
 
 def _port_from_env() -> int:
@@ -364,7 +392,40 @@ def _oauth_error(error: Any) -> str:
         return f"HTTP {error.code}"
 
 
-def _key_store(args: argparse.Namespace) -> Any:
+@dataclass(frozen=True)
+class UsageTarget:
+    """Where `keys create` puts a key's own usage key: the tiers' usage plans, and the default."""
+
+    plan_ids: Mapping[str, str]
+    default_tier: str
+    keys: ApiGatewayKeys
+
+
+@dataclass(frozen=True)
+class KeyTarget:
+    """The key store to change, and the usage plans beside it (None: unknown or off)."""
+
+    store: Any
+    usage: UsageTarget | None = None
+
+
+def _usage_target(plan_ids: object, default_tier: object, client: Any, where: str) -> UsageTarget | None:
+    """The usage plans named by a stack output or the local state; None when usage plans are off."""
+    from app.core.usage import ApiGatewayKeys
+
+    if not plan_ids:
+        return None
+    if (
+        not isinstance(plan_ids, dict)
+        or not all(isinstance(value, str) for value in plan_ids.values())
+        or not isinstance(default_tier, str)
+        or default_tier not in plan_ids
+    ):
+        raise UsageError(f"{where} does not name the usage plans as expected; redeploy or restart it")
+    return UsageTarget(plan_ids=plan_ids, default_tier=default_tier, keys=ApiGatewayKeys(client))
+
+
+def _key_store(args: argparse.Namespace) -> KeyTarget:
     import boto3
     from botocore.config import Config
 
@@ -372,28 +433,45 @@ def _key_store(args: argparse.Namespace) -> Any:
 
     if args.local:
         state = _local_state(args)
-        client = boto3.client(
-            "secretsmanager",
-            endpoint_url=state["aws_endpoint"],
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
+        local = {
+            "endpoint_url": state["aws_endpoint"],
+            "region_name": "us-east-1",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",  # moto accepts anything
             # A stopped stack should say so at once, not after botocore's retries.
-            config=Config(connect_timeout=2, read_timeout=30, retries={"total_max_attempts": 1}),
+            "config": Config(connect_timeout=2, read_timeout=30, retries={"total_max_attempts": 1}),
+        }
+        store = SecretsManagerKeyStore(
+            str(state["api_keys_secret_id"]), boto3.client("secretsmanager", **local)
         )
-        return SecretsManagerKeyStore(str(state["api_keys_secret_id"]), client)
+        usage = _usage_target(
+            state.get("usage_plans"),
+            state.get("usage_default_tier"),
+            boto3.client("apigateway", **local),
+            f"the local stack state {_state_file(args)}",
+        )
+        return KeyTarget(store, usage)
     if args.secret_id:
-        return SecretsManagerKeyStore(args.secret_id, boto3.client("secretsmanager"))
+        return KeyTarget(SecretsManagerKeyStore(args.secret_id, boto3.client("secretsmanager")))
     if args.stack:
-        outputs = (
-            boto3.client("cloudformation")
+        outputs = {
+            output["OutputKey"]: output["OutputValue"]
+            for output in boto3.client("cloudformation")
             .describe_stacks(StackName=args.stack)["Stacks"][0]
             .get("Outputs", [])
-        )
-        arn = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ApiKeysSecretArn"), None)
+        }
+        arn = outputs.get("ApiKeysSecretArn")
         if arn is None:
             raise UsageError(f"stack {args.stack} has no ApiKeysSecretArn output; pass --secret-id instead")
-        return SecretsManagerKeyStore(arn, boto3.client("secretsmanager"))
+        plans = (
+            _load_json_arg(outputs["UsagePlanIds"], "the UsagePlanIds output")
+            if "UsagePlanIds" in outputs
+            else None
+        )
+        usage = _usage_target(
+            plans, outputs.get("UsageDefaultTier"), boto3.client("apigateway"), f"stack {args.stack}"
+        )
+        return KeyTarget(SecretsManagerKeyStore(arn, boto3.client("secretsmanager")), usage)
     raise UsageError("say which key store: --stack NAME, --secret-id ARN, or --local")
 
 
@@ -460,6 +538,17 @@ def _checked_scopes(values: Sequence[str]) -> list[str]:
     return scopes
 
 
+def _check_tenant(tenant: str | None) -> None:
+    """`--tenant`, refused unless it is a valid tenant id (it becomes an IAM session tag)."""
+    from app.auth.tenants import check_tenant_id
+
+    if tenant is not None:
+        try:
+            check_tenant_id(tenant, "--tenant")
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.core.key_store import KeyStoreConflictError
 
@@ -469,12 +558,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if not args.owner:
             raise UsageError("keys create needs --owner (who or what will use the key)")
         scopes = _checked_scopes(args.scopes or [])
+        _check_tenant(args.tenant)
     elif args.action in ("rotate", "revoke") and not args.key_id:
         raise UsageError(f"keys {args.action} needs --key-id")
     with _aws_errors(args):
-        store = _key_store(args)
+        target = _key_store(args)
         try:
-            _run_keys_action(args, store, scopes)
+            _run_keys_action(args, target, scopes)
         except KeyError:
             raise UsageError(f"no key with id {args.key_id}") from None
         except (ValueError, KeyStoreConflictError) as exc:
@@ -482,11 +572,56 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_keys_action(args: argparse.Namespace, store: Any, scopes: list[str]) -> None:
+def _create_key(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) -> str:
+    """A new key; with usage plans, with its own usage key in its tier's plan (docs/quotas.md)."""
+    usage = target.usage
+    if usage is None:
+        if args.tier:
+            raise UsageError(
+                "--tier needs the usage plans: use --stack NAME or --local (with --secret-id the CLI "
+                "cannot see them), on a stack deployed with USAGE_PLANS on"
+            )
+        return str(target.store.create_key(args.owner, scopes, args.expires_in_days, tenant=args.tenant))
+    tier = args.tier or usage.default_tier
+    if tier not in usage.plan_ids:
+        raise UsageError(
+            f"--tier {tier}: no such tier; the usage plans are {', '.join(sorted(usage.plan_ids))}"
+        )
+    usage_key = usage.keys.create(
+        usage.plan_ids[tier], f"mcp-lambda key of {args.owner}", f"serverless-mcp API key of {args.owner}"
+    )
+    try:
+        return str(
+            target.store.create_key(
+                args.owner, scopes, args.expires_in_days, tenant=args.tenant, tier=tier, usage_key=usage_key
+            )
+        )
+    except BaseException:
+        usage.keys.delete(usage_key.key_id, usage.plan_ids[tier])  # no usage key without its API key
+        raise
+
+
+def _revoke_key(args: argparse.Namespace, target: KeyTarget) -> None:
+    """Revoke; then delete its usage key from API Gateway unless a live key (a rotation) shares it."""
+    target.store.revoke(args.key_id)
+    records = target.store.list_keys()
+    revoked = next(record for record in records if record.key_id == args.key_id)
+    shared = any(
+        not record.revoked and record.usage_key_id == revoked.usage_key_id
+        for record in records
+        if record.key_id != revoked.key_id
+    )
+    if revoked.usage_key_id and target.usage is not None and not shared:
+        plan_id = target.usage.plan_ids.get(revoked.tier) if revoked.tier else None
+        target.usage.keys.delete(revoked.usage_key_id, plan_id)
+
+
+def _run_keys_action(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) -> None:
     from datetime import UTC, datetime
 
+    store = target.store
     if args.action == "create":
-        key = store.create_key(args.owner, scopes, args.expires_in_days)
+        key = _create_key(args, target, scopes)
         print(key)
         print("Store this key now: it is shown once; only its hash is kept.", file=sys.stderr)
     elif args.action == "list":
@@ -497,7 +632,21 @@ def _run_keys_action(args: argparse.Namespace, store: Any, scopes: list[str]) ->
             created = datetime.fromtimestamp(record.created_at, UTC).isoformat()
             state = "revoked" if record.revoked else "active"
             granted = " ".join(record.scopes)
-            print(f"{record.key_id}  {state:7}  {record.owner}  {granted}  {created}  {expires}")
+            # The tier last, so the columns before it keep their places; "default": the stack's
+            # default tier, metered with its shared key (no usage key of its own).
+            tier = record.tier or "default"
+            own = f" (usage key {record.usage_key_id})" if record.usage_key_id else ""
+            columns = (
+                record.key_id,
+                f"{state:7}",
+                record.owner,
+                granted,
+                created,
+                expires,
+                *((f"tenant={record.tenant}",) if record.tenant else ()),
+                f"tier={tier}{own}",
+            )
+            print("  ".join(columns))
     elif args.action == "rotate":
         key = store.rotate(args.key_id, args.grace_seconds)
         print(key)
@@ -506,7 +655,7 @@ def _run_keys_action(args: argparse.Namespace, store: Any, scopes: list[str]) ->
             file=sys.stderr,
         )
     else:
-        store.revoke(args.key_id)
+        _revoke_key(args, target)
         print(f"revoked {args.key_id}", file=sys.stderr)
 
 
@@ -568,6 +717,16 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--owner", help="create: who or what uses the key")
     keys.add_argument("--scopes", nargs="+", help="create: scopes (space or comma separated)")
     keys.add_argument("--expires-in-days", type=int, default=None, help="create: lifetime in days")
+    keys.add_argument(
+        "--tenant",
+        default=None,
+        help="create: the tenant the key acts for (MULTI_TENANT=true refuses a key without one)",
+    )
+    keys.add_argument(
+        "--tier",
+        help="create: usage tier (a USAGE_TIERS name; default: the stack's USAGE_DEFAULT_TIER); the key gets "
+        "its own API Gateway usage key in that tier's plan",
+    )
     keys.add_argument("--key-id", help="rotate/revoke: the key id (the 16 hex characters after mcpk_)")
     keys.add_argument(
         "--grace-seconds", type=int, default=86400, help="rotate: old key overlap (default 1 day)"

@@ -18,6 +18,12 @@ in front of Cognito or another OIDC provider, so the whole sign-in is the real o
 
 Access tokens carry `aud` (the server's audience, the local MCP URL), `scope`, `client_id`; an
 ID token (`aud` = client id, `nonce`, `email`) comes with `openid`. It is for 127.0.0.1 only.
+
+The same class also plays the stand-in corporate provider of SSO (`devtools/sso.py`: other users,
+another page title), and with a `Federation` (`devtools/federation.py`) the dev issuer federates
+to it as a Cognito pool does: `identity_provider=<Name>` on `/authorize` goes straight there, the
+page offers "Sign in with <Name>" beside (or, SSO-only, instead of) the local user, and the
+provider's answer comes back to `/idpresponse`.
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+if TYPE_CHECKING:
+    from devtools.federation import Federation
 
 DEFAULT_CLIENT_ID: Final = "mcp-lambda-dev"
 DEV_USER: Final = "dev-user"
@@ -51,6 +60,11 @@ DEV_USER_EMAIL: Final = "dev-user@example.test"
 # is null afterwards), so a browser client's sign-in must not rely on its opener (the inspector's
 # boot.js does not).
 COOP: Final = "same-origin"
+# Where a federated provider sends the user back (Cognito: /oauth2/idpresponse).
+IDP_RESPONSE_PATH: Final = "/idpresponse"
+DEV_PAGE_INTRO: Final = (
+    "This is the local development issuer of <code>make dev</code>: there is one user and no password."
+)
 
 ACCESS_TOKEN_SECONDS: Final = 3600
 CODE_SECONDS: Final = 60
@@ -65,6 +79,7 @@ _VERIFIER: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 Clock = Callable[[], float]
+_T = TypeVar("_T")
 
 
 class OAuthError(Exception):
@@ -84,6 +99,27 @@ class RedirectError(OAuthError):
     def __init__(self, error: str, description: str, redirect_uri: str, state: str | None) -> None:
         super().__init__(error, description)
         self.redirect_uri, self.state = redirect_uri, state
+
+
+@dataclass(frozen=True)
+class DevUser:
+    """A user the issuer signs in: the dev user, a stand-in corporate user, or a federated one."""
+
+    subject: str
+    name: str
+    email: str | None
+    # ID-token claims beyond `sub`, `name` and `email` (a federated user's mapped attributes, …).
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def id_token_claims(self) -> dict[str, Any]:
+        claims: dict[str, Any] = {"name": self.name}
+        if self.email:
+            claims.update(email=self.email, email_verified=True)
+        claims.update(self.claims)
+        return claims
+
+
+DEFAULT_USERS: Final = (DevUser(DEV_USER, DEV_USER_NAME, DEV_USER_EMAIL),)
 
 
 @dataclass(frozen=True)
@@ -110,6 +146,8 @@ class AuthorizationRequest:
     scopes: tuple[str, ...]
     nonce: str | None
     expires_at: float
+    # The client named this issuer's federated provider (`identity_provider`): skip the page.
+    federate: bool = False
 
 
 @dataclass
@@ -143,6 +181,9 @@ class _State:
     refresh: dict[bytes, _Refresh] = field(default_factory=dict)
     revoked_families: set[str] = field(default_factory=set)
     disabled: set[str] = field(default_factory=set)
+    # Claims a user's tokens carry besides the standard ones (the tenant claim, as the user pool
+    # or corporate provider would put it), by subject.
+    user_claims: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _digest(value: str) -> bytes:
@@ -169,11 +210,28 @@ _RETIRED_KEYS_KEPT = 10
 class DevIssuer:
     """Signs RS256 tokens for `issuer_url` and runs the grants of a small OpenID provider."""
 
-    def __init__(self, issuer_url: str, *, audience: str | None = None, clock: Clock = time.time) -> None:
-        """`audience`: the `aud` of access tokens from `/token` (the local MCP URL)."""
+    def __init__(
+        self,
+        issuer_url: str,
+        *,
+        audience: str | None = None,
+        clock: Clock = time.time,
+        users: Sequence[DevUser] = DEFAULT_USERS,
+        title: str = "Development sign-in",
+        page_intro: str = DEV_PAGE_INTRO,
+    ) -> None:
+        """`audience`: the `aud` of access tokens from `/token` (the local MCP URL). `users`: who the
+        sign-in page offers (the first is the one auto-approve and a plain click sign in)."""
+        if not users:
+            raise ValueError("an issuer needs at least one user")
         self.issuer_url = issuer_url.rstrip("/")
         self.audience = audience
+        self.title = title
+        self.page_intro = page_intro
         self._clock = clock
+        self._users: dict[str, DevUser] = {user.subject: user for user in users}
+        self.local_users: tuple[str, ...] = tuple(user.subject for user in users)
+        self.federation: Federation | None = None
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex[:16]
         # Keys replaced by `rotate_key`, newest first: still published, no longer used to sign.
@@ -307,6 +365,15 @@ class DevIssuer:
         with self._lock:
             self._state.clients[client_id] = client
 
+    def set_user_claims(self, subject: str, claims: Mapping[str, Any]) -> None:
+        """Claims the user's ID and access tokens carry from now on (e.g. a tenant), replacing any."""
+        with self._lock:
+            self._state.user_claims[subject] = dict(claims)
+
+    def user_claims(self, subject: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._state.user_claims.get(subject, {}))
+
     def disable_user(self, subject: str) -> None:
         """The user can no longer sign in, and their refresh tokens stop working."""
         with self._lock:
@@ -356,7 +423,12 @@ class DevIssuer:
             raise refuse(error.error, error.description) from None
         if not client.allows(scopes):
             raise refuse("invalid_scope", "a requested scope is not allowed for this client")
-        if self.user_disabled(DEV_USER):
+        federation = self.federation
+        named = params.get("identity_provider")
+        if named is not None and (federation is None or named != federation.provider_name):
+            # As Cognito's authorize endpoint: only a provider the client lists can be named.
+            raise refuse("invalid_request", "identity_provider names no provider of this client")
+        if federation is None and self.user_disabled(self.local_users[0]):
             raise refuse("access_denied", "the user is disabled")
         request = AuthorizationRequest(
             request_id=secrets.token_urlsafe(32),
@@ -367,6 +439,7 @@ class DevIssuer:
             scopes=scopes,
             nonce=params.get("nonce") or None,
             expires_at=self._clock() + LOGIN_SECONDS,
+            federate=named is not None,
         )
         with self._lock:
             self._purge()
@@ -388,12 +461,30 @@ class DevIssuer:
             raise OAuthError("invalid_request", "the sign-in request expired; start again")
         return request
 
-    def approve(self, request: AuthorizationRequest) -> str:
-        """Issue a code for the dev user; the redirect location with `code`, `state`, `iss`."""
-        if self.user_disabled(DEV_USER):
-            return self.error_location(
-                RedirectError("access_denied", "the user is disabled", request.redirect_uri, request.state)
-            )
+    def approve(self, request: AuthorizationRequest, subject: str | None = None) -> str:
+        """Sign in one of the users the page offers (default: the first); the redirect location
+        with `code`, `state`, `iss`, or with `error=access_denied`."""
+        subject = self.local_users[0] if subject is None else subject
+        if subject not in self.local_users:
+            return self._refused(request, "unknown user")
+        if self.federation is not None and self.federation.only:
+            # As a Cognito app client that lists only the federated provider: no local sign-in.
+            return self._refused(request, "this client signs users in only through its identity provider")
+        return self._issue_code(request, subject)
+
+    def complete_federation(self, request: AuthorizationRequest, user: DevUser) -> str:
+        """The federated provider vouched for `user`: store their (re)mapped attributes, sign in."""
+        self.put_user(user)
+        return self._issue_code(request, user.subject)
+
+    def _refused(self, request: AuthorizationRequest, description: str) -> str:
+        return self.error_location(
+            RedirectError("access_denied", description, request.redirect_uri, request.state)
+        )
+
+    def _issue_code(self, request: AuthorizationRequest, subject: str) -> str:
+        if self.user_disabled(subject):
+            return self._refused(request, "the user is disabled")
         code = secrets.token_urlsafe(32)
         record = _Code(
             client_id=request.client_id,
@@ -401,7 +492,7 @@ class DevIssuer:
             code_challenge=request.code_challenge,
             scopes=request.scopes,
             nonce=request.nonce,
-            subject=DEV_USER,
+            subject=subject,
             expires_at=self._clock() + CODE_SECONDS,
             family=uuid.uuid4().hex,
         )
@@ -421,6 +512,15 @@ class DevIssuer:
         if error.state:
             query["state"] = error.state
         return _with_query(error.redirect_uri, query)
+
+    def user(self, subject: str) -> DevUser | None:
+        with self._lock:
+            return self._users.get(subject)
+
+    def put_user(self, user: DevUser) -> None:
+        """Add or update a user (a federated user, whose attributes each sign-in rewrites)."""
+        with self._lock:
+            self._users[user.subject] = user
 
     def user_disabled(self, subject: str) -> bool:
         with self._lock:
@@ -549,6 +649,7 @@ class DevIssuer:
         lifetime = ACCESS_TOKEN_SECONDS
         if re.fullmatch(r"[0-9]{1,6}", requested) and 0 < int(requested) < ACCESS_TOKEN_SECONDS:
             lifetime = int(requested)
+        extra = self.user_claims(subject) if user else {}
         reply: dict[str, Any] = {
             "access_token": self.mint(
                 audience=self.audience,
@@ -557,6 +658,7 @@ class DevIssuer:
                 client_id=client.client_id,
                 expires_in=lifetime,
                 now=now,
+                extra_claims=extra,
             ),
             "token_type": "Bearer",
             "expires_in": lifetime,
@@ -570,21 +672,20 @@ class DevIssuer:
             with self._lock:
                 self._state.refresh[_digest(refresh)] = record
             reply["refresh_token"] = refresh
-        if user and "openid" in scopes:
+        person = self.user(subject) if user else None
+        if person is not None and "openid" in scopes:
             id_claims: dict[str, Any] = {
+                **person.id_token_claims(),
                 "iss": self.issuer_url,
                 "sub": subject,
                 "aud": client.client_id,
                 "iat": now,
                 "exp": now + lifetime,
                 "auth_time": now,
-                "email": DEV_USER_EMAIL,
-                "email_verified": True,
-                "name": DEV_USER_NAME,
             }
             if nonce is not None:
                 id_claims["nonce"] = nonce
-            reply["id_token"] = self._sign(id_claims)
+            reply["id_token"] = self._sign({**extra, **id_claims})
         return reply
 
 
@@ -596,21 +697,48 @@ def _with_query(uri: str, values: Mapping[str, str]) -> str:
 
 
 _LOGIN_PAGE: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Development sign-in</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{font:16px system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}}
-button{{font:inherit;padding:.5rem 1.25rem;margin-right:.5rem}}code{{word-break:break-all}}</style></head>
-<body><h1>Development sign-in</h1>
-<p>This is the local development issuer of <code>make dev</code>: there is one user and no password.</p>
+button{{font:inherit;padding:.5rem 1.25rem;margin:0 .5rem .5rem 0}}code{{word-break:break-all}}</style></head>
+<body><h1>{title}</h1>
+<p>{intro}</p>
 <p><code>{client}</code> asks to sign you in and return to <code>{host}</code>.</p>
 <p>Scopes: <code>{scopes}</code></p>
 <form method="post" action="authorize">
 <input type="hidden" name="request_id" value="{request_id}">
 <input type="hidden" name="csrf" value="{csrf}">
-<button type="submit" name="action" value="approve">Sign in as {name} ({email})</button>
-<button type="submit" name="action" value="deny">Cancel</button>
+{choices}<button type="submit" name="action" value="deny">Cancel</button>
 </form></body></html>
 """
+
+
+def _sign_in_choices(issuer: DevIssuer) -> str:
+    """The page's buttons: the local users (unless SSO-only), then the federated provider if any."""
+    choices = []
+    federation = issuer.federation
+    if federation is None or not federation.only:
+        users = [user for user in map(issuer.user, issuer.local_users) if user is not None]
+        if len(users) == 1:
+            label = users[0].name + (f" ({users[0].email})" if users[0].email else "")
+            button = f"Sign in as {html.escape(label)}"
+            choices.append(f'<button type="submit" name="action" value="approve">{button}</button>')
+        else:
+            options = "".join(
+                f'<option value="{html.escape(user.subject)}">{html.escape(user.name)} '
+                f"({html.escape(user.email or user.subject)})</option>"
+                for user in users
+            )
+            choices.append(
+                f'<p><label>User <select name="user">{options}</select></label></p>'
+                '<button type="submit" name="action" value="approve">Sign in</button>'
+            )
+    if federation is not None:
+        choices.append(
+            '<button type="submit" name="action" value="federate">'
+            f"Sign in with {html.escape(federation.provider_name)}</button>"
+        )
+    return "\n".join(choices) + "\n"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -621,6 +749,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == "/authorize":
             self._authorize(parts.query)
+            return
+        if parts.path == IDP_RESPONSE_PATH and self.issuer.federation is not None:
+            self._idp_response(parts.query)
             return
         document = self.issuer.documents().get(f"{self.issuer.issuer_url}{parts.path}")
         self._json(200 if document is not None else 404, document or {"error": "not_found"})
@@ -644,32 +775,59 @@ class _Handler(BaseHTTPRequestHandler):
                 self._page(error.status, error.description)
             return
         action = form.get("action")
-        self._redirect(self.issuer.approve(request) if action == "approve" else self.issuer.deny(request))
+        federation = self.issuer.federation
+        if action == "approve":
+            self._redirect(self.issuer.approve(request, form.get("user") or None))
+        elif action == "federate" and federation is not None:
+            self._redirect(federation.start(request))
+        else:
+            self._redirect(self.issuer.deny(request))
 
-    def _authorize(self, query: str) -> None:
+    def _answered(self, query: str, step: Callable[[dict[str, str]], _T]) -> _T | None:
+        """`step` on the query's parameters; on an error, answer it (back to the client when its
+        redirect URI is trusted, else a page) and return None."""
         try:
-            params = _single_values(parse_qs(query, keep_blank_values=True))
-            request = self.issuer.begin_authorization(params)
+            return step(_single_values(parse_qs(query, keep_blank_values=True)))
         except RedirectError as error:
             self._redirect(self.issuer.error_location(error))
-            return
         except OAuthError as error:
             self._page(error.status, error.description)
+        return None
+
+    def _authorize(self, query: str) -> None:
+        request = self._answered(query, self.issuer.begin_authorization)
+        if request is None:
+            return
+        federation = self.issuer.federation
+        if federation is not None and (request.federate or (federation.only and self.auto_approve)):
+            # A named provider (Cognito's `identity_provider`), or auto-approve with no other choice:
+            # straight to the provider's sign-in, no page here.
+            self.issuer.take_pending(request.request_id, self.issuer.csrf_value(request))
+            self._redirect(federation.start(request))
             return
         if self.auto_approve:
             self.issuer.take_pending(request.request_id, self.issuer.csrf_value(request))
             self._redirect(self.issuer.approve(request))
             return
         page = _LOGIN_PAGE.format(
+            title=html.escape(self.issuer.title),
+            intro=self.issuer.page_intro,
             client=html.escape(request.client_id),
             host=html.escape(urlsplit(request.redirect_uri).netloc),
             scopes=html.escape(" ".join(request.scopes) or "(none)"),
             request_id=html.escape(request.request_id),
             csrf=html.escape(self.issuer.csrf_value(request)),
-            name=html.escape(DEV_USER_NAME),
-            email=html.escape(DEV_USER_EMAIL),
+            choices=_sign_in_choices(self.issuer),
         )
         self._send(200, "text/html; charset=utf-8", page.encode())
+
+    def _idp_response(self, query: str) -> None:
+        """The federated provider's redirect back (Cognito's /oauth2/idpresponse)."""
+        federation = self.issuer.federation
+        assert federation is not None  # routed here only with one
+        answer = self._answered(query, federation.finish)
+        if answer is not None:
+            self._redirect(self.issuer.complete_federation(*answer))
 
     def _form(self) -> dict[str, str]:
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
@@ -758,11 +916,22 @@ class DevIssuerServer:
         audience: str | None = None,
         auto_approve: bool = False,
         clock: Clock = time.time,
+        users: Sequence[DevUser] = DEFAULT_USERS,
+        title: str = "Development sign-in",
+        page_intro: str = DEV_PAGE_INTRO,
     ) -> None:
         """`audience`: the `aud` of access tokens (the local MCP URL). `auto_approve`: skip the
-        login page (tests): `/authorize` redirects back with a code at once."""
+        login page (tests): `/authorize` redirects back with a code at once. `users`, `title` and
+        `page_intro`: who may sign in and what the page says (the corporate stand-in differs)."""
         server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self.issuer = DevIssuer(f"http://127.0.0.1:{server.server_port}", audience=audience, clock=clock)
+        self.issuer = DevIssuer(
+            f"http://127.0.0.1:{server.server_port}",
+            audience=audience,
+            clock=clock,
+            users=users,
+            title=title,
+            page_intro=page_intro,
+        )
         # A subclass per server, so two servers in one process keep their own issuer.
         attributes = {"issuer": self.issuer, "auto_approve": auto_approve}
         server.RequestHandlerClass = type("DevIssuerHandler", (_Handler,), attributes)

@@ -51,6 +51,10 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    by the identity sources' values; with caching off the authorizer runs on every request.
    "Unauthorized" → 401 UNAUTHORIZED, a Deny or a policy that does not cover the method ARN →
    403 ACCESS_DENIED, both with the CDK stack's gateway responses (`infra/constructs/api.py`);
+   with usage plans (API key source AUTHORIZER, `/mcp` requiring an API key), the policy's
+   `usageIdentifierKey` is metered as `devtools/usage_plans.py` describes: 403 INVALID_API_KEY,
+   429 THROTTLED or 429 QUOTA_EXCEEDED, the stack's gateway responses
+   (`infra/constructs/usage_plans.py`);
 5. invoke the route's function (the MCP function, or the front): an event over Lambda's 6 MB
    request quota is 413 "Request Too Long"; no answer within the integration timeout (29 s)
    is 504 INTEGRATION_TIMEOUT "Endpoint request timed out"; a function error, a response over
@@ -95,6 +99,13 @@ from devtools.inspector_site import INSPECTOR_PATH, JSON_TYPE, NOT_FOUND_BODY, S
 from devtools.lambda_runtime import LambdaRuntime
 from devtools.lambda_transport import MalformedProxyResponse, ProxyResponse
 from devtools.mcp_cors import McpCors
+from devtools.usage_plans import (
+    INVALID_API_KEY_MESSAGE,
+    QUOTA_EXCEEDED_MESSAGE,
+    THROTTLED_MESSAGE,
+    UsageMeter,
+    UsagePlanDirectory,
+)
 
 if TYPE_CHECKING:
     import uvicorn
@@ -289,11 +300,13 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class Policy:
-    """An authorizer's answer: effect per statement, its principal id and its context."""
+    """An authorizer's answer: effect per statement, its principal id, its context, and the
+    usage key it names (`usageIdentifierKey`, cached with the rest)."""
 
     principal_id: str
     statements: tuple[tuple[str, str], ...]
     context: Mapping[str, Any]
+    usage_identifier_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> Policy:
@@ -302,7 +315,12 @@ class Policy:
             resources = statement["Resource"]
             for resource in [resources] if isinstance(resources, str) else resources:
                 statements.append((str(statement["Effect"]), str(resource)))
-        return cls(str(response["principalId"]), tuple(statements), dict(response.get("context") or {}))
+        usage_key = response.get("usageIdentifierKey")
+        if usage_key is not None and not isinstance(usage_key, str):
+            raise ValueError("usageIdentifierKey must be a string")
+        return cls(
+            str(response["principalId"]), tuple(statements), dict(response.get("context") or {}), usage_key
+        )
 
     def allows(self, method_arn: str) -> bool:
         """IAM evaluation: an explicit Deny wins; otherwise an Allow must match."""
@@ -377,7 +395,9 @@ class Gateway:
     """ASGI app: the emulated REST API in front of the authorizer, MCP and front handlers.
 
     Without a `front` the API has no front routes (as a stack with the front switched off):
-    they answer 403 "Missing Authentication Token" like any other undeclared resource.
+    they answer 403 "Missing Authentication Token" like any other undeclared resource. With
+    `usage_plans` (the stack's USAGE_PLANS on) the authorized routes require an API key, which
+    the authorizer names; `usage_meter` counts its requests (a clock can be injected).
     """
 
     def __init__(
@@ -387,6 +407,9 @@ class Gateway:
         config: GatewayConfig,
         front: LambdaRuntime | None = None,
         inspector: InspectorSite | None = None,
+        *,
+        usage_plans: UsagePlanDirectory | None = None,
+        usage_meter: UsageMeter | None = None,
     ) -> None:
         self._authorizer = authorizer
         self._functions: dict[Integration, LambdaRuntime] = {"mcp": mcp}
@@ -405,6 +428,8 @@ class Gateway:
             self._routes = (*self._routes, *INSPECTOR_ROUTES)
         self._config = config
         self._cache = AuthorizerCache(config.authorizer_ttl_seconds)
+        self._usage_plans = usage_plans
+        self._usage_meter = usage_meter or UsageMeter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -530,7 +555,25 @@ class Gateway:
         if not policy.allows(self._method_arn(incoming.method, incoming.route.path)):
             return self._access_denied()
         latency = int((time.perf_counter() - started) * 1000)
+        refused = await self._meter(policy.usage_identifier_key)
+        if refused is not None:
+            return refused
         return {**policy.context, "principalId": policy.principal_id, "integrationLatency": latency}
+
+    async def _meter(self, usage_key: str | None) -> Response | None:
+        """With usage plans: the gateway response refusing the request, or None to go on."""
+        if self._usage_plans is None:
+            return None
+        # The directory reads the local AWS (blocking): off the event loop.
+        metered = await asyncio.to_thread(self._usage_plans.lookup, usage_key) if usage_key else None
+        if metered is None:
+            return _gateway_response(403, INVALID_API_KEY_MESSAGE)
+        outcome = self._usage_meter.admit(metered)
+        if outcome == "throttled":
+            return _gateway_response(429, THROTTLED_MESSAGE)
+        if outcome == "quota_exceeded":
+            return _gateway_response(429, QUOTA_EXCEEDED_MESSAGE)
+        return None
 
     async def _integrate(self, function: LambdaRuntime, event: dict[str, Any]) -> Response:
         """Invoke `function` within Lambda's quotas and the integration timeout."""

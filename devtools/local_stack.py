@@ -4,7 +4,8 @@ Start order matters, because the handlers read their settings at import like a L
 start: the moto server comes up and is seeded first (SSM: the MCP URL, the auth settings and
 the authorization front's settings; Secrets Manager: the API key store with one dev key, an
 upstream credential and the front's upstream client secret; CloudWatch Logs: the audit log
-group; DynamoDB: the front's table; KMS: the front's signing and sealing keys), then the process
+group; DynamoDB: the front's table and the tenant table; IAM: the tenant-data role; KMS: the
+front's signing and sealing keys), then the process
 environment is pointed at it (names only, as on Lambda), and only then are the handlers
 imported. The stack owns its process: run one per process (the CLI and the end-to-end tests
 start it in a subprocess).
@@ -13,6 +14,23 @@ The authorization front (`app.oauth.handler`) runs as deployed, with the dev iss
 upstream identity provider: the front is a confidential client there (`FRONT_UPSTREAM_CLIENT_ID`,
 its secret made at start and kept in a moto secret), and the authorizer trusts the front's
 tokens (`"oauth_front": true`), so an MCP client signs in with no client ID configured anywhere.
+
+With SSO_PROVIDER (`LocalStackOptions.sso`) the dev issuer federates to a stand-in corporate
+provider started beside it (`devtools/sso.py`), with the SSO_ATTRIBUTES mapping, as the deployed
+Cognito pool federates to the company's provider.
+
+Tenants: the tenant table and the tenant-data role (moto IAM, with the very documents the stack
+deploys, `infra/tenant_policies.py`) always exist, so the notes tools work locally; the dev API key
+and the dev user act for tenant `local-dev`. `MULTI_TENANT=true make dev` (or in `.env`) turns on
+the authorizer's tenant requirement as deployed. moto accepts the role's session but does not
+evaluate its `dynamodb:LeadingKeys` condition: the isolation itself is tested offline
+(tests/iam_evaluation.py).
+
+With usage plans (`LocalStackOptions.usage`, from USAGE_PLANS and the USAGE_* settings, as the
+stack reads them) moto's API Gateway gets what the stack creates: a usage plan and a shared key
+per tier; the dev API key gets its own key in the default tier's plan; the authorizer gets the
+same USAGE_* environment as deployed, and the gateway meters by those plans
+(`devtools/usage_plans.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -37,9 +55,12 @@ from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
 if TYPE_CHECKING:
     from app.auth.tool_scopes import ToolScopes
-    from devtools.dev_issuer import DevIssuer
+    from app.core.usage import UsageKey
+    from devtools.dev_issuer import DevIssuer, DevIssuerServer
     from devtools.faults import FaultInjection
     from devtools.gateway import InspectorSite
+    from infra.config import UsagePlanSettings
+    from infra.sso_settings import SsoSettings
 
 AUDIT_LOG_GROUP: Final = "/serverless-mcp/local/audit"
 MCP_URL_PARAMETER: Final = "/serverless-mcp/local/mcp-url"
@@ -52,7 +73,15 @@ OAUTH_TABLE_NAME: Final = "serverless-mcp-local-oauth"
 # The front's own client at the upstream provider (the dev issuer here, Cognito deployed).
 FRONT_UPSTREAM_CLIENT_ID: Final = "serverless-mcp-front"
 FRONT_UPSTREAM_SCOPES: Final = ("openid", "email")
+TENANT_TABLE_NAME: Final = "serverless-mcp-local-tenant-data"
+TENANT_DATA_ROLE_NAME: Final = "serverless-mcp-local-tenant-data"
+MCP_ROLE_NAME: Final = "serverless-mcp-local-mcp"  # stands for the MCP function's role in the trust policy
+LOCAL_TENANT: Final = "local-dev"  # the dev API key's and the dev user's tenant
 REGION: Final = "us-east-1"
+# The gateway's stage (GatewayConfig's default), which the local usage plans are for.
+LOCAL_STAGE: Final = "local"
+# What the stack gives the authorizer when usage plans are on (app/core/usage.py).
+USAGE_ENV_NAMES: Final = ("USAGE_KEY_IDS", "USAGE_DEFAULT_TIER", "USAGE_JWT_TIER", "USAGE_CLIENT_TIERS")
 
 Progress = Callable[[str], None]
 _MAX_PENDING_EVENTS: Final = 10_000
@@ -79,6 +108,13 @@ class LocalCredentials:
     # The inspector page, and the origin its MCP Apps widgets render on; "" when it is off.
     inspector_url: str = ""
     inspector_sandbox_origin: str = ""
+    # SSO (SSO_PROVIDER): the federated provider's name and the stand-in corporate issuer.
+    sso_provider: str = ""
+    corporate_issuer: str = ""
+    # Usage plans: the plan id of each tier in moto's API Gateway, and the default tier
+    # (what `mcp-lambda keys create --local --tier` reads; the stack's UsagePlanIds output).
+    usage_plans: dict[str, str] | None = None
+    usage_default_tier: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +140,11 @@ class LocalStackOptions:
     auto_approve_login: bool = False
     # The inspector at /inspector (on by default locally; off by default deployed: INSPECTOR).
     inspector: bool = True
+    # SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY (devtools/sso.py): the dev issuer federates to a
+    # stand-in corporate provider.
+    sso: SsoSettings | None = None
+    # Usage plans as the stack would create them (`infra.config.parse_usage_plans`); None: off.
+    usage: UsagePlanSettings | None = None
     # Tests and `bench.faults` only: SSM, Secrets Manager and the issuer's JWKS are reached
     # through fault-injecting proxies a control endpoint switches (`devtools.faults`).
     fault_injection: bool = False
@@ -189,6 +230,8 @@ class LocalStack:
         self.credentials: LocalCredentials | None = None
         # The dev issuer (the front's upstream), for tests that act as its administrator.
         self.issuer: DevIssuer | None = None
+        # The stand-in corporate provider (SSO), for tests that act as its administrator.
+        self.corporate: DevIssuer | None = None
         self.faults: FaultInjection | None = None
         self._server: Any = None
         self._inspector_on = False
@@ -225,9 +268,11 @@ class LocalStack:
         sandbox_socket = self._inspector_sandbox_socket()
         self._inspector_on = sandbox_socket is not None
 
-        from devtools.dev_issuer import DevIssuerServer
+        from devtools.dev_issuer import DEV_USER, DevIssuerServer
 
         issuer_server = DevIssuerServer(audience=mcp_url, auto_approve=self.options.auto_approve_login)
+        if self.options.sso is not None:
+            self._federate(issuer_server, self.options.sso)
         issuer = self.issuer = issuer_server.start()
         self._stoppers.append(issuer_server.stop)
 
@@ -244,10 +289,12 @@ class LocalStack:
         # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
         requirements = build_server().requirements
         tool_scopes = requirements.tool_scopes()
+        plan_ids, dev_usage_key = self._seed_usage_plans(endpoint)
         api_key, base_scope, all_scopes = self._seed(
-            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes()
+            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes(), dev_usage_key
         )
         self._seed_front(endpoint, mcp_url, issuer, base_scope, all_scopes)
+        self._seed_tenant_data(endpoint, issuer)
         self._configure_per_tool_decisions(tool_scopes)
 
         self._progress("importing the Lambda handlers (authorizer, MCP, authorization front)…")
@@ -287,6 +334,7 @@ class LocalStack:
             ),
             front,
             inspector,
+            usage_plans=self._usage_plan_directory(endpoint) if self.options.usage else None,
         )
         self._serve(gateway, gateway_socket)
         sandbox_origin = ""
@@ -300,7 +348,12 @@ class LocalStack:
         self.credentials = LocalCredentials(
             mcp_url=mcp_url,
             api_key=api_key,
-            access_token=issuer.mint(audience=mcp_url, scopes=sorted(all_scopes), expires_in=12 * 3600),
+            access_token=issuer.mint(
+                audience=mcp_url,
+                scopes=sorted(all_scopes),
+                expires_in=12 * 3600,
+                extra_claims=issuer.user_claims(DEV_USER),
+            ),
             issuer=issuer.issuer_url,
             aws_endpoint=endpoint,
             api_keys_secret_id=API_KEY_STORE_NAME,
@@ -310,6 +363,10 @@ class LocalStack:
             oauth_issuer=front_issuer(mcp_url),
             inspector_url=f"{_origin(gateway_socket)}/inspector" if sandbox_socket is not None else "",
             inspector_sandbox_origin=sandbox_origin,
+            sso_provider=self.options.sso.provider_name if self.options.sso is not None else "",
+            corporate_issuer=self.corporate.issuer_url if self.corporate is not None else "",
+            usage_plans=plan_ids,
+            usage_default_tier=self.options.usage.default_tier if self.options.usage else "",
         )
         self._write_credentials(self.credentials)
         return self.credentials
@@ -342,6 +399,15 @@ class LocalStack:
         base_url = mcp_url.removesuffix("/mcp")
         sandbox_origin = _origin(sandbox_socket)
         return InspectorSite(site_objects(base_url, "", sandbox_origin), site_headers(sandbox_origin))
+
+    def _federate(self, issuer_server: DevIssuerServer, sso: SsoSettings) -> None:
+        """Start the stand-in corporate provider and federate the dev issuer to it (before it serves)."""
+        from devtools.sso import start_corporate_provider
+
+        self._progress(f"starting the stand-in corporate identity provider ({sso.provider_name})…")
+        corporate, stop = start_corporate_provider(issuer_server.issuer, sso, self.options.auto_approve_login)
+        self.corporate = corporate
+        self._stoppers.append(stop)
 
     def _configure_per_tool_decisions(self, tool_scopes: ToolScopes) -> None:
         """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
@@ -404,8 +470,72 @@ class LocalStack:
             raise RuntimeError("extra tool modules must be registered before app.mcp.handler is imported")
         app.tools.TOOL_MODULES = (*app.tools.TOOL_MODULES, *registers)
 
+    def _seed_usage_plans(self, endpoint: str) -> tuple[dict[str, str] | None, UsageKey | None]:
+        """As the stack: a plan and a shared key per tier, the authorizer's USAGE_* environment.
+
+        Returns the plan ids and the dev API key's own usage key (in the default tier's plan).
+        Off: the USAGE_* names are removed, so the authorizer meters nobody (as a stack with
+        USAGE_PLANS=false, whose authorizer gets none of them).
+        """
+        for name in USAGE_ENV_NAMES:
+            os.environ.pop(name, None)
+        usage = self.options.usage
+        if usage is None:
+            return None, None
+        from app.core.usage import ApiGatewayKeys
+        from devtools.events import DEFAULT_API_ID
+
+        self._progress("creating the usage plans (API Gateway in moto)…")
+        client = self._apigateway(endpoint)
+        keys = ApiGatewayKeys(client)
+        plan_ids: dict[str, str] = {}
+        shared: dict[str, str] = {}
+        for tier in usage.tiers:
+            plan: dict[str, Any] = {
+                "name": f"serverless-mcp-local-{tier.name}",
+                "apiStages": [{"apiId": DEFAULT_API_ID, "stage": LOCAL_STAGE}],
+                "throttle": {"rateLimit": tier.rate, "burstLimit": tier.burst},
+            }
+            if tier.quota is not None:
+                plan["quota"] = {"limit": tier.quota, "period": tier.period}
+            plan_ids[tier.name] = client.create_usage_plan(**plan)["id"]
+            # As CloudFormation does for the stack's keys: API Gateway generates the value.
+            shared[tier.name] = keys.create(
+                plan_ids[tier.name],
+                f"serverless-mcp-local-{tier.name}-shared",
+                f"shared key of tier {tier.name}",
+            ).key_id
+        os.environ.update(
+            {
+                "USAGE_KEY_IDS": json.dumps(shared),
+                "USAGE_DEFAULT_TIER": usage.default_tier,
+                "USAGE_JWT_TIER": usage.jwt_tier,
+            }
+        )
+        if usage.client_tiers:
+            os.environ["USAGE_CLIENT_TIERS"] = json.dumps(dict(usage.client_tiers))
+        dev_key = keys.create(plan_ids[usage.default_tier], "serverless-mcp-local-dev-key", "the dev API key")
+        return plan_ids, dev_key
+
+    @staticmethod
+    def _apigateway(endpoint: str) -> Any:
+        import boto3
+
+        return boto3.client("apigateway", endpoint_url=endpoint, region_name=REGION)
+
+    def _usage_plan_directory(self, endpoint: str) -> Any:
+        from devtools.events import DEFAULT_API_ID
+        from devtools.usage_plans import MotoUsagePlans
+
+        return MotoUsagePlans(self._apigateway(endpoint), DEFAULT_API_ID, LOCAL_STAGE)
+
     def _seed(
-        self, endpoint: str, mcp_url: str, issuer_url: str, declared_scopes: frozenset[str]
+        self,
+        endpoint: str,
+        mcp_url: str,
+        issuer_url: str,
+        declared_scopes: frozenset[str],
+        dev_usage_key: UsageKey | None = None,
     ) -> tuple[str, str, frozenset[str]]:
         import boto3
 
@@ -432,7 +562,16 @@ class LocalStack:
         ssm.put_parameter(
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
         )
-        api_key, record = generate_api_key("local-dev", tuple(sorted(all_scopes)), None, now=time.time())
+        api_key, record = generate_api_key(
+            "local-dev", tuple(sorted(all_scopes)), None, now=time.time(), tenant=LOCAL_TENANT
+        )
+        if dev_usage_key is not None and self.options.usage is not None:
+            record = replace(
+                record,
+                tier=self.options.usage.default_tier,
+                usage_key_id=dev_usage_key.key_id,
+                usage_key=dev_usage_key.value,
+            )
         store = KeyStore.from_json({}).add(record)
         secrets_client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
         secrets_client.create_secret(Name=API_KEY_STORE_NAME, SecretString=json.dumps(store.to_json()))
@@ -498,6 +637,10 @@ class LocalStack:
 
             # As the stack: the front knows the inspector by its metadata document's URL.
             settings["preregistered_clients"] = [inspector_client(mcp_url.removesuffix("/mcp"))]
+        sso = self.options.sso
+        if sso is not None and sso.only:
+            # As the stack: with SSO_ONLY the front names the provider, straight to its sign-in.
+            settings["upstream_identity_provider"] = sso.provider_name
         boto3.client("ssm", endpoint_url=endpoint, region_name=REGION).put_parameter(
             Name=OAUTH_FRONT_SETTINGS_PARAMETER, Value=json.dumps(settings), Type="String", Overwrite=True
         )
@@ -510,6 +653,55 @@ class LocalStack:
                 "OAUTH_SEALING_KEY_ID": sealing,
             }
         )
+
+    def _seed_tenant_data(self, endpoint: str, issuer: DevIssuer) -> None:
+        """The tenant table and role as the stack creates them with MULTI_TENANT=true, and the dev
+        user's tenant claim (by the TENANT_CLAIM rule in force, as Cognito or the corporate
+        provider would write it)."""
+        import boto3
+
+        from app.core.tenancy import TenancySettings
+        from devtools.dev_issuer import DEV_USER
+        from infra.tenant_policies import (
+            assume_statement,
+            create_table_request,
+            document,
+            tenant_items_statement,
+            trust_statement,
+        )
+
+        self._progress("creating the tenant table and the tenant-data role…")
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+        table_arn = dynamodb.create_table(**create_table_request(TENANT_TABLE_NAME))["TableDescription"][
+            "TableArn"
+        ]
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
+        lambda_trust = {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+        mcp_role = iam.create_role(
+            RoleName=MCP_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(document(lambda_trust))
+        )["Role"]["Arn"]
+        role = iam.create_role(
+            RoleName=TENANT_DATA_ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(document(trust_statement(mcp_role))),
+            MaxSessionDuration=3600,
+        )["Role"]["Arn"]
+        iam.put_role_policy(
+            RoleName=TENANT_DATA_ROLE_NAME,
+            PolicyName="OwnTenantItemsOnly",
+            PolicyDocument=json.dumps(document(tenant_items_statement(table_arn))),
+        )
+        iam.put_role_policy(
+            RoleName=MCP_ROLE_NAME,
+            PolicyName="AssumeTenantDataRole",
+            PolicyDocument=json.dumps(document(assume_statement(role))),
+        )
+        os.environ.update({"TENANT_TABLE_NAME": TENANT_TABLE_NAME, "TENANT_DATA_ROLE_ARN": role})
+        rule = TenancySettings.from_env(os.environ).rule
+        issuer.set_user_claims(DEV_USER, rule.claims_for(LOCAL_TENANT))
 
     def _trust_test_ca(self, front_module: Any) -> None:
         """With `cimd_trusted_ca`: the front fetches metadata documents trusting it, from loopback too."""
@@ -624,6 +816,17 @@ def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
         process.wait()
 
 
+def _usage_line(credentials: LocalCredentials) -> str:
+    """One line on the usage plans when they are on (blank otherwise)."""
+    if not credentials.usage_plans:
+        return ""
+    tiers = ", ".join(sorted(credentials.usage_plans))
+    return (
+        f"  usage plans: tiers {tiers}; the dev key is metered alone in {credentials.usage_default_tier}, "
+        "over its limits 429 (docs/quotas.md)\n"
+    )
+
+
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
@@ -632,14 +835,25 @@ def summary(credentials: LocalCredentials) -> str:
         if credentials.inspector_url
         else ""
     )
+    sso = (
+        f"\n  SSO            {credentials.sso_provider}: the dev issuer federates to a stand-in corporate"
+        f"\n                 provider at {credentials.corporate_issuer} (SSO_PROVIDER, SSO_ATTRIBUTES)"
+        if credentials.sso_provider
+        else ""
+    )
+    who = (
+        "a user of the corporate stand-in's page, Alice or Bob"
+        if credentials.sso_provider
+        else "the one dev user with one click on the dev issuer's page"
+    )
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
   MCP endpoint   {url}
-  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer)
+  sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer){sso}
 {inspector}
 Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
-the one dev user with one click on the dev issuer's page):
+{who}):
 
   Claude Code:
     claude mcp add --transport http serverless-mcp {url}
@@ -655,7 +869,7 @@ For agents and CI (no browser): the API key, or a token for the dev machine clie
   dev API key    {credentials.api_key}
   access token   {credentials.access_token}
   (also in .local/credentials.json; the key and token are local-only, minted at start)
-
+{_usage_line(credentials)}
   Claude Code with the key:
     claude mcp add --transport http serverless-mcp {url} \\
       --header "Authorization: Bearer {credentials.api_key}"

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from infra.sso_settings import SsoSettingError, SsoSettings, parse_sso_settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 IdentityProvider = Literal["cognito", "oidc"]
@@ -72,7 +74,13 @@ AUTHORIZER_PASSTHROUGH = (
     "JWKS_REFRESH_MIN_INTERVAL_SECONDS",
     "JWKS_FETCH_TIMEOUT_SECONDS",
 )
-MCP_PASSTHROUGH = ("MAX_BODY_BYTES", "AUDIT_LOG_ARGUMENTS", "UPSTREAM_URL", "UPSTREAM_TIMEOUT_SECONDS")
+MCP_PASSTHROUGH = (
+    "MAX_BODY_BYTES",
+    "AUDIT_LOG_ARGUMENTS",
+    "UPSTREAM_URL",
+    "UPSTREAM_TIMEOUT_SECONDS",
+    "TENANT_METRICS",
+)
 _INT_PASSTHROUGH = frozenset(
     {
         "JWT_LEEWAY_SECONDS",
@@ -102,6 +110,13 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 # Loopback hosts an installed client may listen on (RFC 8252 §7.3 / §8.3): plain http allowed.
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PREREGISTERED_CLIENT_KEYS = frozenset({"client_id", "client_name", "redirect_uris"})
+# A tenant id (app/auth/tenants.py TENANT_PATTERN, kept equal by tests/infra/test_tenants.py; infra
+# imports no token logic) and a claim name or group prefix (printable ASCII, no space or quote).
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CLAIM = re.compile(r"^[\x21\x23-\x7e]{1,256}$")
+# Where a tenant is named when TENANT_CLAIM is not set: Cognito puts group membership into access
+# and ID tokens on every feature plan (docs/tenants.md); other issuers are told which claim to use.
+DEFAULT_TENANT_CLAIMS = {"cognito": ("cognito:groups", "tenant:"), "oidc": ("tenant", "")}
 
 
 class ConfigError(ValueError):
@@ -217,6 +232,169 @@ class OAuthFrontSettings:
     upstream_scopes: tuple[str, ...] = ("openid", "email")
 
 
+# --- Usage plans (per-client quotas; docs/quotas.md) -----------------------------------------
+# Read by the stack and by the local stack (devtools), so both meter the same way.
+QuotaPeriod = Literal["DAY", "WEEK", "MONTH"]
+_TIER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # as app/auth/api_keys.py TIER_NAME
+_TIER_KEYS = frozenset({"rate", "burst", "quota", "period"})
+USAGE_TIERS_EXAMPLE = (
+    '{"standard": {"rate": 10, "burst": 20, "quota": 50000, "period": "DAY"}, '
+    '"premium": {"rate": 50, "burst": 100}}'
+)
+
+
+@dataclass(frozen=True)
+class UsageTier:
+    """One tier: an API Gateway usage plan. Rate and burst are a token bucket per usage key
+    (burst tokens, refilled at `rate` per second); `quota` requests per `period` (UTC calendar
+    period), none when `quota` is None."""
+
+    name: str
+    rate: float
+    burst: int
+    quota: int | None = None
+    period: QuotaPeriod = "DAY"
+
+
+DEFAULT_USAGE_TIERS = (
+    UsageTier("standard", rate=10, burst=20, quota=50_000),
+    UsageTier("premium", rate=50, burst=100, quota=500_000),
+)
+
+
+@dataclass(frozen=True)
+class UsagePlanSettings:
+    """`USAGE_PLANS` and its tiers; which tier API keys and JWT callers are metered in."""
+
+    enabled: bool = True
+    tiers: tuple[UsageTier, ...] = DEFAULT_USAGE_TIERS
+    default_tier: str = "standard"
+    jwt_tier: str = "standard"
+    client_tiers: Mapping[str, str] = field(default_factory=dict)
+
+    def tier(self, name: str) -> UsageTier:
+        return next(tier for tier in self.tiers if tier.name == name)
+
+
+def _json_setting(name: str, raw: object, example: str) -> object:
+    """A JSON setting: a value from cdk.json context as is, a string parsed; None when empty."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be JSON on one line, like {example}") from None
+    return raw
+
+
+def _positive(tier: str, key: str, value: object, *, whole: bool, high: float) -> float:
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or (whole and not isinstance(number, int)) or not 0 < number <= high:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"USAGE_TIERS: tier {tier!r}: {key!r} must be {kind} above 0 and at most {high:g}")
+    return float(number)
+
+
+def parse_usage_tiers(raw: object) -> tuple[UsageTier, ...]:
+    """`USAGE_TIERS` (JSON text or an object from cdk.json): {name: {rate, burst[, quota, period]}}."""
+    value = _json_setting("USAGE_TIERS", raw, USAGE_TIERS_EXAMPLE)
+    if value is None:
+        return DEFAULT_USAGE_TIERS
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"USAGE_TIERS must be a JSON object of tiers, like {USAGE_TIERS_EXAMPLE}")
+    tiers: list[UsageTier] = []
+    for name, spec in value.items():
+        if not isinstance(name, str) or not _TIER_NAME.match(name):
+            raise ConfigError(
+                "USAGE_TIERS: tier names are 1-32 characters of a-z 0-9 -, starting with a letter"
+            )
+        if not isinstance(spec, dict) or not {"rate", "burst"} <= set(spec) <= _TIER_KEYS:
+            raise ConfigError(
+                f"USAGE_TIERS: tier {name!r} must be an object with rate and burst, and optionally "
+                "quota and period"
+            )
+        # API Gateway's account-level default is 10,000 requests per second and a 5,000 burst:
+        # a usage plan above them would never apply.
+        rate = _positive(name, "rate", spec["rate"], whole=False, high=10_000)
+        burst = int(_positive(name, "burst", spec["burst"], whole=True, high=5_000))
+        quota = spec.get("quota")
+        if quota is not None:
+            quota = int(_positive(name, "quota", quota, whole=True, high=2_000_000_000))
+        period = spec.get("period", "DAY")
+        if period not in ("DAY", "WEEK", "MONTH") or ("period" in spec and quota is None):
+            raise ConfigError(
+                f"USAGE_TIERS: tier {name!r}: period is DAY, WEEK or MONTH, and only with a quota"
+            )
+        tiers.append(UsageTier(name, rate=rate, burst=burst, quota=quota, period=period))
+    return tuple(tiers)
+
+
+def parse_usage_plans(lookup: Callable[[str], object]) -> UsagePlanSettings:
+    """Every usage plan setting; `lookup(name)` is the raw value (context first, then env) or None."""
+
+    def text(name: str, default: str) -> str:
+        value = lookup(name)
+        return str(value).strip() if value is not None and str(value).strip() else default
+
+    enabled = text("USAGE_PLANS", "true").lower()
+    if enabled not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError("USAGE_PLANS must be true or false")
+    tiers = parse_usage_tiers(lookup("USAGE_TIERS"))
+    names = [tier.name for tier in tiers]
+    default = text("USAGE_DEFAULT_TIER", names[0] if "standard" not in names else "standard")
+    jwt = text("USAGE_JWT_TIER", default)
+    clients = (
+        _json_setting("USAGE_CLIENT_TIERS", lookup("USAGE_CLIENT_TIERS"), '{"my-agent": "premium"}') or {}
+    )
+    if not isinstance(clients, dict) or not all(
+        isinstance(key, str) and key and isinstance(tier, str) for key, tier in clients.items()
+    ):
+        raise ConfigError(
+            "USAGE_CLIENT_TIERS must be a JSON object of OAuth client ids to tiers, "
+            'like {"my-agent": "premium"}'
+        )
+    for setting, named in (
+        ("USAGE_DEFAULT_TIER", [default]),
+        ("USAGE_JWT_TIER", [jwt]),
+        ("USAGE_CLIENT_TIERS", list(clients.values())),
+    ):
+        unknown = sorted(set(named) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{setting} names {', '.join(unknown)}, which USAGE_TIERS does not define "
+                f"(tiers: {', '.join(names)})"
+            )
+    return UsagePlanSettings(
+        enabled=enabled in ("1", "true", "yes", "on"),
+        tiers=tiers,
+        default_tier=default,
+        jwt_tier=jwt,
+        client_tiers=dict(clients),
+    )
+
+
+@dataclass(frozen=True)
+class TenancyConfig:
+    """Multi-tenancy (`MULTI_TENANT`, off by default) and where a tenant is named."""
+
+    multi_tenant: bool = False
+    tenant_claim: str = "cognito:groups"
+    tenant_group_prefix: str = "tenant:"
+    default_tenant: str = ""
+
+    def function_environment(self) -> dict[str, str]:
+        """What the authorizer and the front read (app/core/tenancy.py); empty when off."""
+        if not self.multi_tenant:
+            return {}
+        env = {"MULTI_TENANT": "true", "TENANT_CLAIM": self.tenant_claim}
+        if self.tenant_group_prefix:
+            env["TENANT_GROUP_PREFIX"] = self.tenant_group_prefix
+        if self.default_tenant:
+            env["DEFAULT_TENANT"] = self.default_tenant
+        return env
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Everything the stack can be told. Defaults give the documented production shape."""
@@ -234,6 +412,8 @@ class StackConfig:
     cognito_domain_prefix: str = ""
     cognito_callback_urls: tuple[str, ...] = DEFAULT_CALLBACK_URLS
     cognito_mfa: MfaMode = "required"
+    # Federation of the Cognito pool with a corporate identity provider (SSO_*; None: off).
+    sso: SsoSettings | None = None
     # API Gateway.
     # 0: the authorizer runs on every request and decides per tool (see app/authorizer/gatekeeper.py).
     authorizer_cache_ttl_seconds: int = 0
@@ -254,6 +434,7 @@ class StackConfig:
     waf_rate_limit: int = 1000
     # The inspector at /inspector (infra/constructs/inspector.py); off: the routes do not exist.
     inspector: bool = False
+    usage: UsagePlanSettings = field(default_factory=UsagePlanSettings)
     # Lambda.
     enable_snapstart: bool = True
     mcp_memory_mb: int = 1024
@@ -266,6 +447,7 @@ class StackConfig:
     app_source_dir: Path = REPO_ROOT / "app"
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oauth_front: OAuthFrontSettings = field(default_factory=OAuthFrontSettings)
+    tenancy: TenancyConfig = field(default_factory=TenancyConfig)
     # Observability.
     audit_log_retention_days: int = 365
     access_log_retention_days: int = 90
@@ -316,6 +498,11 @@ class _Reader:
         self._env = env
 
     # Raw access -------------------------------------------------------------------------
+    def raw_object(self, name: str) -> object:
+        """The value as given (a cdk.json context value may be a JSON object), context first."""
+        value = self._context(name)
+        return self._env.get(name) if value is None else value
+
     def raw(self, name: str) -> str | None:
         value = self._context(name)
         if value is None:
@@ -479,6 +666,7 @@ class _Reader:
             cognito_domain_prefix=prefix,
             cognito_callback_urls=callbacks,
             cognito_mfa="optional" if mfa == "optional" else "off" if mfa == "off" else "required",
+            sso=self.sso(provider),
             authorizer_cache_ttl_seconds=self.integer("AUTHORIZER_CACHE_TTL_SECONDS", 0, 0, 3600),
             throttle_rate_limit=self.integer("THROTTLE_RATE_LIMIT", 50, 1, 10_000),
             throttle_burst_limit=self.integer("THROTTLE_BURST_LIMIT", 100, 1, 5_000),
@@ -493,6 +681,7 @@ class _Reader:
             enable_waf=self.boolean("ENABLE_WAF", False),
             waf_rate_limit=self.integer("WAF_RATE_LIMIT", 1000, 10, 2_000_000_000),
             inspector=self.boolean("INSPECTOR", False),
+            usage=parse_usage_plans(self.raw_object),
             enable_snapstart=self.boolean("ENABLE_SNAPSTART", True),
             mcp_memory_mb=self.integer("MCP_MEMORY_MB", 1024, 128, 10_240),
             authorizer_memory_mb=self.integer("AUTHORIZER_MEMORY_MB", 512, 128, 10_240),
@@ -508,6 +697,7 @@ class _Reader:
             app_source_dir=source,
             functions=self.function_settings(),
             oauth_front=self.oauth_front(provider),
+            tenancy=self.tenancy(provider),
             audit_log_retention_days=self.retention("AUDIT_LOG_RETENTION_DAYS", 365),
             access_log_retention_days=self.retention("ACCESS_LOG_RETENTION_DAYS", 90),
             alarm_email=alarm_email,
@@ -515,6 +705,20 @@ class _Reader:
             server_error_alarm_threshold=self.integer("SERVER_ERROR_ALARM_THRESHOLD", 5, 1, 1_000_000),
             throttle_alarm_threshold=self.integer("THROTTLE_ALARM_THRESHOLD", 10, 1, 1_000_000),
         )
+
+    def sso(self, provider: str) -> SsoSettings | None:
+        """SSO_* (infra/sso_settings.py): checked here so a mistake stops synth, naming the setting."""
+        try:
+            sso = parse_sso_settings(self.raw, base_dir=REPO_ROOT)
+        except SsoSettingError as error:
+            raise ConfigError(str(error)) from None
+        if sso is not None and provider != "cognito":
+            raise ConfigError(
+                "SSO_PROVIDER federates the Cognito user pool the stack creates; with IDENTITY_PROVIDER=oidc "
+                "users already sign in at OAUTH_ISSUER: point that at your company's provider instead, or "
+                "unset SSO_PROVIDER"
+            )
+        return sso
 
     def oauth_front(self, provider: str) -> OAuthFrontSettings:
         enabled = self.boolean("OAUTH_FRONT", True)
@@ -561,6 +765,30 @@ class _Reader:
             upstream_scopes=upstream_scopes,
         )
 
+    def tenancy(self, provider: str) -> TenancyConfig:
+        multi_tenant = self.boolean("MULTI_TENANT", False)
+        claim_default, prefix_default = DEFAULT_TENANT_CLAIMS[provider]
+        claim = self.text("TENANT_CLAIM")
+        # An explicit claim brings its own prefix (empty: a string claim); only the default pairs.
+        prefix = self.text("TENANT_GROUP_PREFIX") if claim else prefix_default
+        claim = claim or claim_default
+        default_tenant = self.text("DEFAULT_TENANT")
+        if not _CLAIM.match(claim):
+            raise ConfigError("TENANT_CLAIM must be a claim name (printable ASCII, no spaces or quotes)")
+        if prefix and (len(prefix) > 64 or not _CLAIM.match(prefix)):
+            raise ConfigError("TENANT_GROUP_PREFIX must be 1-64 printable ASCII characters (e.g. tenant:)")
+        if default_tenant and not _TENANT.match(default_tenant):
+            raise ConfigError(
+                "DEFAULT_TENANT must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or "
+                "digit, or empty to refuse callers without a tenant"
+            )
+        return TenancyConfig(
+            multi_tenant=multi_tenant,
+            tenant_claim=claim,
+            tenant_group_prefix=prefix,
+            default_tenant=default_tenant,
+        )
+
     def preregistered_clients(self) -> tuple[PreregisteredClient, ...]:
         name = "OAUTH_PREREGISTERED_CLIENTS"
         raw = self._context(name)
@@ -602,7 +830,7 @@ class _Reader:
                     continue
                 if name in _INT_PASSTHROUGH:
                     value = str(self.integer(name, 0, 0, 1_000_000_000))
-                elif name == "AUDIT_LOG_ARGUMENTS":
+                elif name in ("AUDIT_LOG_ARGUMENTS", "TENANT_METRICS"):
                     value = "true" if self.boolean(name, False) else "false"
                 out[name] = value
             return out

@@ -7,6 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -22,6 +23,8 @@ from infra.constructs.inspector import InspectorSite
 from infra.constructs.nag import acknowledge_findings
 from infra.constructs.oauth_front import OAuthFront, front_settings_document
 from infra.constructs.observability import LogGroups, Monitoring
+from infra.constructs.tenant_data import TenantData
+from infra.constructs.usage_plans import UsagePlans
 from infra.constructs.waf import McpWaf
 from infra.registry import declared_scopes
 
@@ -152,10 +155,30 @@ class ServerlessMcpStack(cdk.Stack):
                 access_log_group=self.log_groups.access,
             )
 
+        # Multi-tenancy (off by default): the authorizer settles a tenant for every caller, and the
+        # MCP function reaches tenant data only through the tenant-data role (docs/tenants.md).
+        self.tenant_data: TenantData | None = None
+        if config.tenancy.multi_tenant:
+            self.tenant_data = TenantData(self, "TenantData", mcp_role=self.functions.mcp_role)
+            add_environment(self.functions.authorizer, config.tenancy.function_environment())
+            add_environment(self.functions.mcp, self.tenant_data.mcp_environment())
+
         self.oauth_front: OAuthFront | None = None
         if config.oauth_front.enabled:
             self.oauth_front = self._oauth_front()
             self.api.add_front_routes(self.oauth_front.alias)
+
+        self.usage_plans: UsagePlans | None = None
+        if config.usage.enabled:
+            self.usage_plans = UsagePlans(
+                self,
+                "UsagePlans",
+                settings=config.usage,
+                api=self.api.api,
+                stage=self.api.stage,
+                authorizer=self.functions.authorizer,
+                allowed_origins=config.allowed_origins,
+            )
 
         self.waf: McpWaf | None = None
         if config.enable_waf:
@@ -190,10 +213,12 @@ class ServerlessMcpStack(cdk.Stack):
             # no more than the upstream granted.
             upstream_scopes: tuple[str, ...] = ("openid", "email", config.base_scope, *self.declared.scopes)
             secret_id = secret_arn = secret.secret_arn
+            identity_provider = self.cognito.sso_identity_provider()
         else:
             upstream_issuer = config.oauth_issuer
             upstream_client_id = config.oauth_front.upstream_client_id
             upstream_scopes = config.oauth_front.upstream_scopes
+            identity_provider = None
             secret_id = config.oauth_front.upstream_client_secret_name
             # A secret's ARN ends in a random six-character suffix: match it, nothing wider.
             secret_arn = self.format_arn(
@@ -208,6 +233,7 @@ class ServerlessMcpStack(cdk.Stack):
             upstream_client_id=upstream_client_id,
             upstream_scopes=upstream_scopes,
             scopes=self.declared.scopes,
+            upstream_identity_provider=identity_provider,
         )
         if self.inspector is not None:
             # The inspector signs in as this client: its id is its metadata document's URL.
@@ -224,6 +250,8 @@ class ServerlessMcpStack(cdk.Stack):
             upstream_secret_arn=secret_arn,
         )
         front.function.node.add_dependency(self.mcp_url_parameter)
+        # The front carries the upstream's tenant into its tokens (app/oauth/authorization.py).
+        add_environment(front.function, config.tenancy.function_environment())
         if self.cognito is not None and self.cognito.front_client_secret is not None:
             front.function.node.add_dependency(self.cognito.front_client_secret)
             # The front reads that secret by ARN (oauth_front.py); it is under the data key, which
@@ -254,7 +282,8 @@ class ServerlessMcpStack(cdk.Stack):
             "BaseScope": (config.base_scope, "Scope every caller needs"),
             "CreateApiKeyCommand": (
                 f"mcp-lambda keys create --stack {self.stack_name} --owner <you> "
-                f"--scopes {','.join((config.base_scope, *self.declared.scopes))}",
+                f"--scopes {','.join((config.base_scope, *self.declared.scopes))}"
+                + (" --tenant <tenant>" if config.tenancy.multi_tenant else ""),
                 "Create a first API key (prints it once)",
             ),
         }
@@ -308,6 +337,22 @@ class ServerlessMcpStack(cdk.Stack):
                 self.inspector.sandbox_origin,
                 "Where the inspector renders MCP Apps widgets (another origin, no access to the page)",
             )
+        if self.tenant_data is not None:
+            table = self.tenant_data.table.table_name
+            outputs["TenantTableName"] = (table, "Per-tenant data (partition key tenant)")
+            outputs["TenantDataRoleArn"] = (
+                self.tenant_data.role.role_arn,
+                "Role the MCP function assumes per tenant (session tag tenant)",
+            )
+        if self.usage_plans is not None:
+            outputs["UsagePlanIds"] = (
+                self.to_json_string(self.usage_plans.plan_ids()),
+                "Usage plan id of each tier (JSON): `mcp-lambda keys create --tier` adds each key's own",
+            )
+            outputs["UsageDefaultTier"] = (
+                config.usage.default_tier,
+                "Tier of `mcp-lambda keys create` without --tier",
+            )
         if self.api.domain is not None:
             outputs["CustomDomainTarget"] = (
                 self.api.domain.domain_name_alias_domain_name,
@@ -315,3 +360,8 @@ class ServerlessMcpStack(cdk.Stack):
             )
         for key, (value, description) in outputs.items():
             cdk.CfnOutput(self, key, value=value, description=description)
+
+
+def add_environment(function: lambda_.Function, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        function.add_environment(name, value)

@@ -12,9 +12,12 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synth
 
 EVENTS_DIR: Final = Path(__file__).parent / "events"
 TEST_MCP_URL: Final = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/mcp"
@@ -22,6 +25,9 @@ TEST_PRM_URL: Final = (
     "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/.well-known/oauth-protected-resource/mcp"
 )
 TEST_ISSUER: Final = "https://issuer.example.com"
+# The tests that need the real Lambda assets (`bundled_synth`) share this xdist group, so one
+# synthesis with bundling serves them all.
+BUNDLING_GROUP: Final = "infra-bundling"
 
 _BASELINE = {
     "MCP_URL": TEST_MCP_URL,
@@ -44,6 +50,20 @@ for _name in (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SSM",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    # Multi-tenancy is off unless a test turns it on.
+    "MULTI_TENANT",
+    "TENANT_CLAIM",
+    "TENANT_GROUP_PREFIX",
+    "DEFAULT_TENANT",
+    "TENANT_TABLE_NAME",
+    "TENANT_DATA_ROLE_ARN",
+    # Usage plans (docs/quotas.md): a developer's own values must not switch them on in tests.
+    "USAGE_PLANS",
+    "USAGE_TIERS",
+    "USAGE_DEFAULT_TIER",
+    "USAGE_JWT_TIER",
+    "USAGE_CLIENT_TIERS",
+    "USAGE_KEY_IDS",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_BASELINE)
@@ -52,6 +72,23 @@ os.environ.update(_BASELINE)
 def load_event(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text())
     return event
+
+
+@pytest.fixture(scope="session")
+def bundled_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack synthesized with bundling on, once per test process: the real Lambda assets
+    (pip for arm64 CPython 3.13, compiled bytecode), as `cdk deploy` builds them."""
+    from tests.infra.conftest import synthesize_bundled
+
+    return synthesize_bundled(tmp_path_factory.mktemp("cdk-bundled"))
+
+
+def missing(reason: str) -> NoReturn:
+    """A system prerequisite is absent: skip locally with how to fix it; fail in CI, where
+    `.ci/run` installs everything first (the browser, qemu)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI installs it in .ci/run before make test)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +142,9 @@ def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the MCP conformance results (`tests/e2e/test_conformance.py`), passing or failing."""
+    """Print the MCP conformance results (`tests/e2e/test_conformance.py`) and what the arm64
+    assets ran on (`tests/artefact/`), passing or failing."""
     for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
         for name, text in getattr(report, "user_properties", ()):
-            if name == "conformance":
+            if name in ("conformance", "artefact"):
                 terminalreporter.write_line(str(text))

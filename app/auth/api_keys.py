@@ -33,6 +33,7 @@ from typing import Any, Final
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.principal import Principal
 from app.auth.scopes import validate_scopes
+from app.auth.tenants import check_tenant_id
 
 __all__ = [
     "API_KEY_LENGTH",
@@ -60,6 +61,16 @@ _OWNER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+:/-]{0,127}", re.ASCII)
 _RECORD_FIELDS: Final = frozenset(
     {"key_id", "owner", "scopes", "created_at", "expires_at", "revoked", "secret_hash"}
 )
+# Written only when set, so a store without tenants keeps its exact shape.
+_OPTIONAL_RECORD_FIELDS: Final = frozenset({"tenant"})
+# Usage plans (docs/quotas.md): written only when set, so a store without them reads and writes
+# exactly as before.
+_USAGE_FIELDS: Final = ("tier", "usage_key_id", "usage_key")
+# A usage tier name (USAGE_TIERS): it also names the tier's API Gateway usage plan.
+TIER_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,31}", re.ASCII)
+# An API Gateway API key: its id, and its value (CreateApiKey: at least 20 characters).
+_USAGE_KEY_ID: Final = re.compile(r"[A-Za-z0-9]{1,64}", re.ASCII)
+_USAGE_KEY: Final = re.compile(r"[\x21-\x7e]{20,128}", re.ASCII)
 
 
 def parse_api_key(credential: str) -> tuple[str, str] | None:
@@ -102,6 +113,13 @@ class ApiKeyRecord:
         expires_at: epoch seconds (UTC) after which the key is refused, or ``None``.
         revoked: a revoked key is refused for good.
         secret_hash: :func:`hash_api_key` of the key, ``"sha256:<64 hex>"``.
+        tenant: the tenant the key acts for (``keys create --tenant``), or ``None``.
+        tier: the usage tier (API Gateway usage plan) of the key; ``None``: the default tier.
+        usage_key_id, usage_key: the id and value of the key's own API Gateway API key, which
+            the authorizer returns as ``usageIdentifierKey`` so API Gateway meters this key on
+            its own; ``None``: the key shares its tier's key. With the API key source
+            AUTHORIZER a client cannot present that value, so it is not a credential; it is
+            still never printed or logged (``repr`` leaves it out).
     """
 
     key_id: str
@@ -111,6 +129,10 @@ class ApiKeyRecord:
     expires_at: int | None
     revoked: bool
     secret_hash: str
+    tenant: str | None = None
+    tier: str | None = None
+    usage_key_id: str | None = None
+    usage_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
@@ -127,13 +149,27 @@ class ApiKeyRecord:
             raise ValueError("revoked must be a boolean")
         if not isinstance(self.secret_hash, str) or not _SECRET_HASH.fullmatch(self.secret_hash):
             raise ValueError("secret_hash must be 'sha256:' followed by 64 lower-case hex characters")
+        if self.tenant is not None:
+            check_tenant_id(self.tenant)
+        if self.tier is not None and (not isinstance(self.tier, str) or not TIER_NAME.fullmatch(self.tier)):
+            raise ValueError("tier must be 1-32 characters of a-z 0-9 -, starting with a letter")
+        if (self.usage_key_id is None) != (self.usage_key is None):
+            raise ValueError("usage_key_id and usage_key go together (both or neither)")
+        if self.usage_key_id is not None and (
+            not isinstance(self.usage_key_id, str) or not _USAGE_KEY_ID.fullmatch(self.usage_key_id)
+        ):
+            raise ValueError("usage_key_id must be an API Gateway API key id (letters and digits)")
+        if self.usage_key is not None and (
+            not isinstance(self.usage_key, str) or not _USAGE_KEY.fullmatch(self.usage_key)
+        ):
+            raise ValueError("usage_key must be an API Gateway API key value (20-128 printable characters)")
 
     def is_expired(self, now: float) -> bool:
         """True once ``now`` (epoch seconds) has reached ``expires_at``."""
         return self.expires_at is not None and now >= self.expires_at
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "key_id": self.key_id,
             "owner": self.owner,
             "scopes": list(self.scopes),
@@ -141,15 +177,24 @@ class ApiKeyRecord:
             "expires_at": self.expires_at,
             "revoked": self.revoked,
             "secret_hash": self.secret_hash,
+            **({"tenant": self.tenant} if self.tenant is not None else {}),
         }
+        for name in _USAGE_FIELDS:
+            if getattr(self, name) is not None:
+                document[name] = getattr(self, name)
+        return document
 
     @classmethod
     def from_json(cls, data: object) -> ApiKeyRecord:
         """Strictly parse one record; ``ValueError`` on a missing, extra or mistyped field."""
         if not isinstance(data, Mapping):
             raise ValueError("a key record must be a JSON object")
-        if set(data) != _RECORD_FIELDS:
-            raise ValueError(f"a key record must have exactly the fields {sorted(_RECORD_FIELDS)}")
+        optional = _OPTIONAL_RECORD_FIELDS.union(_USAGE_FIELDS)
+        if not _RECORD_FIELDS <= set(data) <= _RECORD_FIELDS | optional:
+            raise ValueError(
+                f"a key record must have exactly the fields {sorted(_RECORD_FIELDS)}, "
+                f"and may have {', '.join(sorted(optional))}"
+            )
         scopes = data["scopes"]
         if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
             raise ValueError("scopes must be a list of strings")
@@ -161,15 +206,20 @@ class ApiKeyRecord:
             expires_at=data["expires_at"],
             revoked=data["revoked"],
             secret_hash=data["secret_hash"],
+            tenant=data.get("tenant"),
+            tier=data.get("tier"),
+            usage_key_id=data.get("usage_key_id"),
+            usage_key=data.get("usage_key"),
         )
 
 
 def generate_api_key(
-    owner: str, scopes: Iterable[str], expires_at: int | None, now: float
+    owner: str, scopes: Iterable[str], expires_at: int | None, now: float, *, tenant: str | None = None
 ) -> tuple[str, ApiKeyRecord]:
     """Create a key: return its plaintext (show it once, store it nowhere) and its record.
 
     ``now`` and ``expires_at`` are epoch seconds; ``expires_at`` must be in the future.
+    ``tenant``: the tenant every request with this key acts for.
     """
     created_at = _epoch(math.floor(now), "now")
     if expires_at is not None and _epoch(expires_at, "expires_at") <= created_at:
@@ -185,6 +235,7 @@ def generate_api_key(
         expires_at=expires_at,
         revoked=False,
         secret_hash=hash_api_key(key_id, secret),
+        tenant=tenant,
     )
     return plaintext, record
 
@@ -262,7 +313,8 @@ class KeyStore:
     def rotate(self, key_id: str, now: float, grace_seconds: int) -> tuple[str, KeyStore]:
         """Issue a successor key and let the old one expire after a grace period.
 
-        The new key has the same owner and scopes, and the same lifetime as the old one (or
+        The new key has the same owner, scopes, tenant, tier and usage key (so it is metered as
+        the same client, in the same bucket and quota), and the same lifetime as the old one (or
         none if the old one had none). The old key's ``expires_at`` becomes
         ``min(existing, now + grace_seconds)``: both keys verify until then, so clients can
         switch without downtime. Returns the new plaintext (show it once) and the new store.
@@ -276,8 +328,9 @@ class KeyStore:
         start = math.floor(now)
         lifetime = None if old.expires_at is None else max(old.expires_at - old.created_at, 1)
         plaintext, new = generate_api_key(
-            old.owner, old.scopes, None if lifetime is None else start + lifetime, now
+            old.owner, old.scopes, None if lifetime is None else start + lifetime, now, tenant=old.tenant
         )
+        new = replace(new, tier=old.tier, usage_key_id=old.usage_key_id, usage_key=old.usage_key)
         grace_end = start + grace_seconds
         old_expires = grace_end if old.expires_at is None else min(old.expires_at, grace_end)
         store = self._replace_record(replace(old, expires_at=old_expires)).add(new)
@@ -308,7 +361,8 @@ class ApiKeyVerifier:
         Reasons: ``malformed_credential`` (not ``mcpk_<16 hex>_<43 base64url>``),
         ``unknown_key``, ``bad_secret``, then (only for the right secret) ``revoked_key`` and
         ``expired_key``. The principal is ``apikey:<owner>`` with the record's scopes,
-        ``key_id`` and ``expires_at``; API keys have no OAuth client, so ``client_id`` is ``None``.
+        ``key_id``, ``tenant`` and ``expires_at``; API keys have no OAuth client, so
+        ``client_id`` is ``None``.
         """
         parsed = parse_api_key(credential)
         if parsed is None:
@@ -330,5 +384,6 @@ class ApiKeyVerifier:
             auth_method="api_key",
             scopes=frozenset(record.scopes),
             key_id=record.key_id,
+            tenant=record.tenant,
             expires_at=record.expires_at,
         )

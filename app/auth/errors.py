@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum, auto
 from typing import Final
 
-__all__ = ["AuthError", "ReasonCode"]
+__all__ = ["FORBIDDEN_REASONS", "AuthError", "ReasonCode"]
 
 
 class ReasonCode(StrEnum):
@@ -50,6 +50,9 @@ class ReasonCode(StrEnum):
     # Authorization and configuration.
     MISSING_SCOPE = auto()
     INSUFFICIENT_SCOPE = auto()
+    # Tenants (MULTI_TENANT=true): the credential names no tenant, or not a valid one.
+    MISSING_TENANT = auto()
+    INVALID_TENANT = auto()
     JWT_NOT_CONFIGURED = auto()
     SETTINGS_UNAVAILABLE = auto()
     INTERNAL_ERROR = auto()
@@ -81,10 +84,21 @@ _DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
     ReasonCode.KEY_STORE_INVALID: "the API key store is not a valid key store document",
     ReasonCode.MISSING_SCOPE: "the credential lacks a scope this server requires",
     ReasonCode.INSUFFICIENT_SCOPE: "the credential lacks a scope the named tool, prompt or resource requires",
+    ReasonCode.MISSING_TENANT: "the credential names no tenant, and this server requires one",
+    ReasonCode.INVALID_TENANT: (
+        "the credential's tenant is not a valid tenant id, or it names several tenants"
+    ),
     ReasonCode.JWT_NOT_CONFIGURED: "JWTs are not accepted here: no OAuth issuer is configured",
     ReasonCode.SETTINGS_UNAVAILABLE: "the server's settings (SSM) could not be read",
     ReasonCode.INTERNAL_ERROR: "internal error while checking the credential",
 }
+
+
+# The caller proved who it is but may not pass: a missing base scope, or (MULTI_TENANT) no valid
+# tenant. Signing in again as the same caller cannot help, so these are 403, not 401.
+FORBIDDEN_REASONS: Final = frozenset(
+    {ReasonCode.MISSING_SCOPE, ReasonCode.MISSING_TENANT, ReasonCode.INVALID_TENANT}
+)
 
 
 class AuthError(Exception):
@@ -93,7 +107,8 @@ class AuthError(Exception):
     Attributes:
         reason: the :class:`ReasonCode`.
         status: the HTTP status the refusal maps to: 403 for ``missing_scope`` (the caller
-            is known but may not do this: RFC 6750 ``insufficient_scope``), 401 otherwise.
+            is known but may not do this: RFC 6750 ``insufficient_scope``) and for
+            ``missing_tenant``/``invalid_tenant``, 401 otherwise.
         detail: an optional operator hint chosen by the raising code (for example the type
             name of an unexpected exception). It is never derived from the credential.
 
@@ -115,8 +130,8 @@ class AuthError(Exception):
 
     @property
     def status(self) -> int:
-        """HTTP status for this refusal: 403 only for a missing scope, else 401."""
-        return 403 if self.reason is ReasonCode.MISSING_SCOPE else 401
+        """HTTP status for this refusal: 403 for a known caller who may not pass, else 401."""
+        return 403 if self.reason in FORBIDDEN_REASONS else 401
 
     @property
     def description(self) -> str:

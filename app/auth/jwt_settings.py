@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
 from app.auth.scopes import is_scope_token
+from app.auth.tenants import TenantRule
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -104,6 +105,9 @@ class JwtSettings:
             insensitive, ``application/`` optional); empty accepts any ``typ`` or none. The
             front sets ``at+jwt`` (RFC 9068 §4: a resource server MUST check it when the
             issuer uses it), so nothing else the front's key might sign passes as a token.
+        tenant_rule: which claim names the caller's tenant (``MULTI_TENANT``: the upstream's
+            ``TENANT_CLAIM``, the front's own ``tenant``); ``None`` keeps the informational
+            reading of ``tid``, ``tenant`` or ``org_id`` used when multi-tenancy is off.
     """
 
     issuer: str
@@ -117,6 +121,7 @@ class JwtSettings:
     jwks_fetch_timeout_seconds: float = 3
     audience_required: bool = False
     token_types: tuple[str, ...] = ()
+    tenant_rule: TenantRule | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not is_https_or_loopback(self.issuer):
@@ -146,6 +151,8 @@ class JwtSettings:
             raise ValueError("audience_required must be true or false")
         types = _string_tuple(self.token_types, "token types")
         object.__setattr__(self, "token_types", tuple(normalise_token_type(value) for value in types))
+        if self.tenant_rule is not None and not isinstance(self.tenant_rule, TenantRule):
+            raise ValueError("tenant_rule must be a TenantRule or None")
 
         if isinstance(self.leeway_seconds, bool) or not isinstance(self.leeway_seconds, int):
             raise ValueError("JWT_LEEWAY_SECONDS must be an integer")

@@ -314,9 +314,17 @@ class JwtVerifier:
             auth_method="jwt",
             scopes=_scopes(claims),
             client_id=_first_string(claims, _CLIENT_ID_CLAIMS),
-            tenant=_first_string(claims, _TENANT_CLAIMS),
+            tenant=self._tenant(claims),
             expires_at=math.floor(claims["exp"]),  # a NumericDate, checked by _check_times
         )
+
+    def _tenant(self, claims: Mapping[str, Any]) -> str | None:
+        """The tenant by the configured rule (``invalid_tenant`` if it names none validly);
+        without one, the first of ``tid``, ``tenant``, ``org_id`` as written (audit only)."""
+        rule = self._settings.tenant_rule
+        if rule is None:
+            return _first_string(claims, _TENANT_CLAIMS)
+        return rule.tenant_of(claims)
 
     def _check_header(self, unverified: UnverifiedToken) -> str:
         """The header's ``alg`` if it, ``kid`` and ``typ`` are acceptable; ``AuthError`` otherwise."""

@@ -36,7 +36,7 @@ __all__ = ["AuthMethod", "Principal"]
 
 AuthMethod: TypeAlias = Literal["jwt", "api_key"]
 _AUTH_METHODS: Final[frozenset[str]] = frozenset(get_args(AuthMethod))
-_OPTIONAL_KEYS: Final = ("client_id", "key_id", "tenant")
+_OPTIONAL_KEYS: Final = ("client_id", "key_id", "tenant", "tier")
 API_KEY_PREFIX: Final = "apikey:"
 _EPOCH_DIGITS: Final = re.compile(r"[0-9]{1,16}")
 
@@ -52,6 +52,8 @@ class Principal:
         client_id: the OAuth client the token was issued to, if known.
         key_id: the API key id (never the secret), for API keys.
         tenant: the issuer's tenant / organisation id, if the token carries one.
+        tier: the usage tier (API Gateway usage plan) the caller is metered in, when usage
+            plans are on (docs/quotas.md); set by the authorizer, not by the credential alone.
         expires_at: epoch seconds from which the credential is refused: the JWT ``exp``
             (rounded down), or the API key's ``expires_at``; ``None`` for a key that never
             expires.
@@ -64,6 +66,7 @@ class Principal:
     key_id: str | None = None
     tenant: str | None = None
     expires_at: int | None = None
+    tier: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.subject, str) or not self.subject:
@@ -128,8 +131,8 @@ class Principal:
         """Flat string-valued dict for an API Gateway authorizer ``context``.
 
         Keys: ``principal``, ``auth_method``, ``scopes`` (sorted, space-joined; ``""`` when
-        none) and, when set, ``client_id``, ``key_id``, ``tenant`` and ``expires_at`` (epoch
-        seconds as decimal digits).
+        none) and, when set, ``client_id``, ``key_id``, ``tenant``, ``tier`` and ``expires_at``
+        (epoch seconds as decimal digits).
         """
         context = {
             "principal": self.subject,
@@ -191,6 +194,7 @@ class Principal:
                 client_id=optional["client_id"],
                 key_id=optional["key_id"],
                 tenant=optional["tenant"],
+                tier=optional["tier"],
                 expires_at=_expiry_from_context(ctx.get("expires_at")),
             )
         except ValueError as error:

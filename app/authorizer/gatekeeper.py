@@ -14,6 +14,13 @@ principal holds that item's scopes, so API Gateway itself answers with the step-
 That is only correct while API Gateway does not cache decisions: a cached answer is reused for
 any request with the same Authorization header, whatever tool it names. So the file and a
 non-zero `AUTHORIZER_CACHE_TTL_SECONDS` together are a configuration error.
+
+Tenants (`MULTI_TENANT=true`, see `app.core.tenancy`): an authenticated caller without a valid
+tenant is refused with 403 (`missing_tenant`, `invalid_tenant`) before any per-tool decision, or
+given `DEFAULT_TENANT`; the tenant then travels in the authorizer context like the principal.
+
+Usage plans (`USAGE_KEY_IDS` set, see `app.authorizer.usage`): an allowed decision also names the
+API Gateway usage key the request is metered under and the caller's tier (the context carries it).
 """
 
 from __future__ import annotations
@@ -21,18 +28,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app.auth.api_keys import KeyStore
+from app.auth.api_keys import ApiKeyRecord, KeyStore
 from app.auth.authenticator import Authenticator, TokenVerifier
 from app.auth.errors import AuthError, ReasonCode
 from app.auth.front import front_issuer, front_jwks_url
 from app.auth.jwt_settings import JwtSettings
 from app.auth.principal import Principal
+from app.auth.tenants import FRONT_TENANT_RULE, TenantRule
 from app.auth.tool_scopes import ToolScopes
+from app.authorizer.usage import UsageIdentifiers
 from app.core.config import AuthSettings, ConfigurationError, SettingsSource, SettingUnavailable
+from app.core.tenancy import TenancySettings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +56,15 @@ KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS = 10.0
 # RFC 9068 §2.1: the front's access tokens say what they are in their JOSE header.
 FRONT_ACCESS_JWT_TYPE = "at+jwt"
 
-_SCOPE_REASONS = frozenset({ReasonCode.MISSING_SCOPE, ReasonCode.INSUFFICIENT_SCOPE})
+# Refusals of a caller whose credential is valid: 403 (API Gateway's ACCESS_DENIED), not 401.
+_FORBIDDEN_REASONS = frozenset(
+    {
+        ReasonCode.MISSING_SCOPE,
+        ReasonCode.INSUFFICIENT_SCOPE,
+        ReasonCode.MISSING_TENANT,
+        ReasonCode.INVALID_TENANT,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -63,11 +81,23 @@ class Decision:
 
     `required_scopes` is what a 403 for a named item needs in all (base scope included), so a
     client that replaces its scope set with the challenged one does not lose the base scope.
+    `usage_key`, `tier`: with usage plans on, the API Gateway API key an allowed request is
+    metered under (never in `repr`, so never in a log line) and the caller's usage tier.
     """
 
     principal: Principal | None
     reason: ReasonCode | None = None
     required_scopes: frozenset[str] = frozenset()
+    usage_key: str | None = field(default=None, repr=False)
+    tier: str | None = None
+
+    def context(self) -> dict[str, str]:
+        """The authorizer context of an allowed decision: the principal's, and its usage tier."""
+        assert self.principal is not None
+        context = self.principal.to_context()
+        if self.tier is not None:
+            context["tier"] = self.tier
+        return context
 
     @property
     def allowed(self) -> bool:
@@ -77,7 +107,7 @@ class Decision:
     def status(self) -> int:
         if self.allowed:
             return 200
-        return 403 if self.reason in _SCOPE_REASONS else 401
+        return 403 if self.reason in _FORBIDDEN_REASONS else 401
 
 
 class Gatekeeper:
@@ -101,6 +131,8 @@ class Gatekeeper:
         self._last_forced_fetch = -KEY_STORE_REFRESH_MIN_INTERVAL_SECONDS
         self._tool_scopes: ToolScopes | None = None
         self._tool_scopes_loaded = False
+        self._tenancy: TenancySettings | None = None
+        self._usage = UsageIdentifiers(source.env)
 
     def check_configuration(self) -> AuthSettings | None:
         """Read and validate the settings now (at cold start); `ConfigurationError` if broken.
@@ -109,12 +141,14 @@ class Gatekeeper:
         refuses every request (`settings_unavailable`) until a read succeeds, rather than
         failing its start, which API Gateway would answer with a 500 to every caller.
         """
+        self.tenancy()  # environment only: a bad value stops the start whatever AWS does
         try:
             self._current_authenticator()
         except SettingUnavailable as error:
             if not error.transient:
                 raise
         self.tool_scopes()
+        self._usage.settings()
         return self._settings
 
     def tool_scopes(self) -> ToolScopes | None:
@@ -124,8 +158,14 @@ class Gatekeeper:
             self._tool_scopes_loaded = True
         return self._tool_scopes
 
+    def tenancy(self) -> TenancySettings:
+        """The multi-tenancy switches, read from the environment once (they never change warm)."""
+        if self._tenancy is None:
+            self._tenancy = TenancySettings.from_env(self._source.env)
+        return self._tenancy
+
     def decide(self, authorization_header: str | None, target: Target | None = None) -> Decision:
-        decision = self._authenticate(authorization_header)
+        decision = self._with_tenant(self._authenticate(authorization_header))
         if not decision.allowed or target is None or decision.principal is None:
             return decision
         try:
@@ -138,6 +178,23 @@ class Gatekeeper:
             needed = frozenset({self._base_scope(), *required})
             return Decision(decision.principal, ReasonCode.INSUFFICIENT_SCOPE, needed)
         return decision
+
+    def _with_tenant(self, decision: Decision) -> Decision:
+        """An allowed decision's principal with its tenant settled, or the tenant refusal (403)."""
+        if not decision.allowed or decision.principal is None:
+            return decision
+        try:
+            tenancy = self.tenancy()
+            if not tenancy.multi_tenant:
+                return decision  # the hot path when off: no new objects
+            # `replace` keeps the usage key and tier the authentication named.
+            return replace(decision, principal=tenancy.require_tenant(decision.principal))
+        except AuthError as error:
+            # The principal stays on the refusal: the audit event says whose request it was.
+            return Decision(decision.principal, error.reason)
+        except ConfigurationError as error:
+            log.error("authorizer configuration error, request refused: %s", error)
+            return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
 
     def _base_scope(self) -> str:
         assert self._settings is not None  # set by the authentication that allowed the request
@@ -152,6 +209,8 @@ class Gatekeeper:
                     raise
                 self._force_key_store_fetch = True
                 principal = self._current_authenticator().authenticate(authorization_header)
+            # With usage plans on: the caller's tier and usage key; naming none refuses (fail closed).
+            metering = self._usage.meter(principal, self._record_of(principal))
         except AuthError as error:
             return Decision(principal=None, reason=error.reason)
         except SettingUnavailable:
@@ -163,7 +222,15 @@ class Gatekeeper:
         except Exception as error:  # fail closed on any bug
             log.error("authorizer internal error, request refused: %s", type(error).__name__)
             return Decision(principal=None, reason=ReasonCode.INTERNAL_ERROR)
-        return Decision(principal=principal)
+        if metering is None:
+            return Decision(principal=principal)
+        return Decision(principal=principal, usage_key=metering.usage_key, tier=metering.tier)
+
+    def _record_of(self, principal: Principal) -> ApiKeyRecord | None:
+        """An API key caller's record in the key store snapshot that just verified it."""
+        if principal.key_id is None or self._key_store is None:
+            return None
+        return self._key_store[1].get(principal.key_id)
 
     def _may_force_key_store_fetch(self) -> bool:
         now = time.monotonic()
@@ -175,10 +242,12 @@ class Gatekeeper:
     def reset(self) -> None:
         """Forget cached settings, signing keys and key store (after a SnapStart restore)."""
         self._source.clear()
+        self._tenancy = None
         self._tool_scopes, self._tool_scopes_loaded = None, False
         self._settings = None
         self._authenticator = None
         self._key_store = None
+        self._usage.reset()
 
     def _current_authenticator(self) -> Authenticator:
         settings = self._source.auth()
@@ -190,7 +259,7 @@ class Gatekeeper:
 
     def _build(self, settings: AuthSettings) -> Authenticator:
         jwt_verifier: TokenVerifier | None = None
-        trusted = trusted_issuers(settings)
+        trusted = trusted_issuers(settings, self.tenancy())
         if trusted:
             # Imported here: an API-key-only deployment never pays for importing PyJWT.
             from app.auth.jwks import JwksCache
@@ -248,15 +317,19 @@ class Gatekeeper:
         return AuthError(ReasonCode.KEY_STORE_INVALID)
 
 
-def trusted_issuers(settings: AuthSettings) -> list[JwtSettings]:
+def trusted_issuers(settings: AuthSettings, tenancy: TenancySettings | None = None) -> list[JwtSettings]:
     """How each issuer the authorizer trusts is checked: the upstream, then the front if on.
 
     The front's tokens (`front_issuer(MCP_URL)`, keys at `front_jwks_url(MCP_URL)`) must name
     exactly the MCP URL as `aud` (RFC 8707; no extra audiences, no aud-less Cognito exception:
     the front always sets it) and carry `typ: at+jwt` (RFC 9068 §2.1, as the front signs them);
     algorithms, leeway and JWKS refresh limits are the same as the upstream's, so no issuer is
-    checked less strictly than today's one. `ConfigurationError` names what to fix.
+    checked less strictly than today's one. With multi-tenancy on, the upstream's tokens name
+    their tenant by `TENANT_CLAIM` and the front's by its own `tenant` claim.
+    `ConfigurationError` names what to fix.
     """
+    tenancy = tenancy or TenancySettings()
+    front_rule: TenantRule | None = FRONT_TENANT_RULE if tenancy.multi_tenant else None
     trusted: list[JwtSettings] = []
     try:
         if settings.issuer:
@@ -271,6 +344,7 @@ def trusted_issuers(settings: AuthSettings) -> list[JwtSettings]:
                     jwks_url=settings.jwks_url,
                     jwks_refresh_min_interval_seconds=settings.jwks_refresh_min_interval_seconds,
                     jwks_fetch_timeout_seconds=settings.jwks_fetch_timeout_seconds,
+                    tenant_rule=tenancy.jwt_rule,
                 )
             )
         if settings.oauth_front:
@@ -292,6 +366,7 @@ def trusted_issuers(settings: AuthSettings) -> list[JwtSettings]:
                     jwks_fetch_timeout_seconds=settings.jwks_fetch_timeout_seconds,
                     audience_required=True,
                     token_types=(FRONT_ACCESS_JWT_TYPE,),
+                    tenant_rule=front_rule,
                 )
             )
     except ValueError as error:

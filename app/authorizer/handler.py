@@ -5,7 +5,9 @@ writes one audit event, and answers in the form API Gateway expects:
 
 - allowed: an Allow policy for the whole stage (`<api>/<stage>/*/*`), because API Gateway
   caches the policy per Authorization header and reuses it for every route; the context
-  carries the principal (never a credential);
+  carries the principal (never a credential); with usage plans on, `usageIdentifierKey` (top
+  level, next to the policy) names the API Gateway API key whose usage plan meters the request
+  ("Output from an API Gateway Lambda authorizer"; docs/quotas.md);
 - a valid credential without the base scope, or (per-tool decisions on, see
   `app.authorizer.gatekeeper`) without the scopes of the tool, prompt or resource the request's
   `Mcp-Method`/`Mcp-Name` headers name: an explicit Deny; API Gateway answers with its 403
@@ -167,7 +169,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Fail closed: a malformed event or a failing audit write is a 401, never an Allow.
         raise Unauthorized() from None
     if decision.allowed and decision.principal is not None:
-        return policy(decision.principal.subject, "Allow", resource, decision.principal.to_context())
+        allowed = policy(decision.principal.subject, "Allow", resource, decision.context())
+        if decision.usage_key is not None:
+            allowed["usageIdentifierKey"] = decision.usage_key
+        return allowed
     if decision.status == 403 and resource:
         denied = {"reason": str(decision.reason)}
         if decision.required_scopes:

@@ -36,7 +36,9 @@ record at all.
 Metrics go out as one CloudWatch Embedded Metric Format document per event, next to the audit
 line: `Authorizations` (dimensions `decision`, `reason`; one per authorizer decision),
 `ToolCalls` and `ToolErrors` (dimension `tool`; `tools/call` requests that reached the SDK, so a
-call refused for scope is not counted), and `Latency` (dimension `source`); on stderr,
+call refused for scope is not counted), `TenantToolCalls` (dimension `tenant`, only with
+`TENANT_METRICS=true`: one custom metric per tenant, see docs/tenants.md), and `Latency`
+(dimension `source`); on stderr,
 `AuditWriteFailures` (dimension `source`) for each event that could not be written.
 """
 
@@ -66,6 +68,8 @@ MAX_LINE_BYTES: Final = 64 * 1024
 CUT: Final = "…"  # ends a string that was cut
 REDACTED: Final = "[REDACTED]"
 NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ServerlessMcp"
+# Off by default: each tenant becomes a custom metric of its own (docs/tenants.md).
+TENANT_METRICS: Final = (os.environ.get("TENANT_METRICS") or "").strip().lower() in ("1", "true", "yes", "on")
 _SENSITIVE_KEY: Final = re.compile(
     r"token|secret|password|passwd|authorization|credential|api[_-]?key|cookie", re.I
 )
@@ -139,9 +143,10 @@ class AuditTrail:
     keeps the two lines of one event together when threads emit at once.
     """
 
-    def __init__(self, service: str, namespace: str) -> None:
+    def __init__(self, service: str, namespace: str, *, tenant_metrics: bool = False) -> None:
         self.service = service
         self.namespace = namespace
+        self.tenant_metrics = tenant_metrics
         self.stream: TextIO | None = None  # None: `sys.stdout` as it is at write time
         self.write_failures = 0  # events whose line could not be written, since the process began
         self._listeners: list[Callable[[str, float], None]] = []
@@ -201,7 +206,7 @@ class AuditTrail:
         ):
             arguments = {**(event.arguments or {}), "values": "[…]", "truncated": True}
             return self._render(replace(event, arguments=arguments), now)
-        metrics = metrics_document(event, self.namespace, int(now * 1000))
+        metrics = metrics_document(event, self.namespace, int(now * 1000), tenant_metrics=self.tenant_metrics)
         return audit_line, writable(metrics) if metrics is not None else None
 
     def _report_failure(self, event: AuditEvent, error: Exception, now: float, line: str | None) -> None:
@@ -245,7 +250,11 @@ def _utc_second(epoch_second: int) -> str:
     return datetime.fromtimestamp(epoch_second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-trail = AuditTrail(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, namespace=NAMESPACE)
+trail = AuditTrail(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
+    namespace=NAMESPACE,
+    tenant_metrics=TENANT_METRICS,
+)
 
 
 def emit(event: AuditEvent) -> None:
@@ -346,11 +355,14 @@ _Directive = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
 _AUTHORIZATIONS: Final[_Directive] = (("decision", "reason"), (("Authorizations", "Count"),))
 _TOOL_CALLS: Final[_Directive] = (("tool",), (("ToolCalls", "Count"),))
 _TOOL_CALLS_AND_ERRORS: Final[_Directive] = (("tool",), (("ToolCalls", "Count"), ("ToolErrors", "Count")))
+_TENANT_TOOL_CALLS: Final[_Directive] = (("tenant",), (("TenantToolCalls", "Count"),))
 _LATENCY: Final[_Directive] = (("source",), (("Latency", "Milliseconds"),))
 _AUDIT_WRITE_FAILURES: Final[_Directive] = (("source",), (("AuditWriteFailures", "Count"),))
 
 
-def metrics_document(event: AuditEvent, namespace: str, timestamp_ms: int) -> str | None:
+def metrics_document(
+    event: AuditEvent, namespace: str, timestamp_ms: int, *, tenant_metrics: bool = False
+) -> str | None:
     """The event's metrics as one CloudWatch Embedded Metric Format document, or None.
 
     The document Powertools Metrics writes (one `CloudWatchMetrics` directive per dimension set,
@@ -374,6 +386,10 @@ def metrics_document(event: AuditEvent, namespace: str, timestamp_ms: int) -> st
         values.update(tool=cut(event.target, 64), ToolCalls=[1])
         if failed:
             values["ToolErrors"] = [1]
+        if tenant_metrics and event.tenant:
+            # A tenant is a validated id when multi-tenancy is on; cut anyway, like the tool name.
+            directives.append(_TENANT_TOOL_CALLS)
+            values.update(tenant=cut(event.tenant, 64), TenantToolCalls=[1])
     if event.latency_ms is not None:
         directives.append(_LATENCY)
         values.update(source=event.source, Latency=[event.latency_ms])

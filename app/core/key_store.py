@@ -27,12 +27,13 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import ClientError
 
 from app.auth.api_keys import ApiKeyRecord, KeyStore, generate_api_key
+from app.core.usage import UsageKey
 
 if TYPE_CHECKING:  # types only (boto3-stubs, a dev dependency)
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -156,15 +157,34 @@ class SecretsManagerKeyStore:
 
     # --- management (the CLI) ---------------------------------------------------------------
 
-    def create_key(self, owner: str, scopes: list[str] | tuple[str, ...], expires_in_days: int | None) -> str:
-        """Create a key and return its plaintext: shown once, stored nowhere."""
+    def create_key(
+        self,
+        owner: str,
+        scopes: list[str] | tuple[str, ...],
+        expires_in_days: int | None,
+        *,
+        tenant: str | None = None,
+        tier: str | None = None,
+        usage_key: UsageKey | None = None,
+    ) -> str:
+        """Create a key and return its plaintext: shown once, stored nowhere.
+
+        `tenant`: the tenant the key acts for, if given. `tier` and `usage_key`: its usage tier
+        and its own API Gateway usage key (docs/quotas.md).
+        """
         if expires_in_days is not None and (isinstance(expires_in_days, bool) or expires_in_days <= 0):
             raise ValueError("expires_in_days must be a positive number of days, or None")
         now = self._clock()
         expires_at = None if expires_in_days is None else math.floor(now) + expires_in_days * _DAY_SECONDS
 
         def change(store: KeyStore) -> tuple[KeyStore, str | None]:
-            plaintext, record = generate_api_key(owner, scopes, expires_at, now)
+            plaintext, record = generate_api_key(owner, scopes, expires_at, now, tenant=tenant)
+            record = replace(
+                record,
+                tier=tier,
+                usage_key_id=usage_key.key_id if usage_key else None,
+                usage_key=usage_key.value if usage_key else None,
+            )
             return store.add(record), plaintext
 
         return cast(str, self._update(change))

@@ -79,6 +79,7 @@ from app.mcp.permissions import (
     routing_header_mismatch,
     target_of,
 )
+from app.mcp.widgets import VisibilityGate
 
 # JSON-RPC 2.0 error codes.
 PARSE_ERROR = -32700
@@ -593,8 +594,10 @@ def create_app(
     server.settings = source
     server.mcp.middleware.append(ListFilter(server.requirements, _granted_scopes))
     server.mcp.middleware.append(OutcomeRecorder(_audit_of))
-    # Inside OutcomeRecorder, so its -32602 is audited as the caller's error.
+    # Inside OutcomeRecorder, so their -32602 is audited as the caller's error.
     server.mcp.middleware.append(PromptRequestCheck(server.mcp))
+    if server.app_only_tools:  # nothing to withhold otherwise: no cost on the warm path
+        server.mcp.middleware.append(VisibilityGate(server.app_only_tools))
     endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments, clock=clock)
     scopes_supported = server.requirements.all_scopes()
 

@@ -5,6 +5,11 @@ A template user registers a tool exactly as with the SDK, adding only `scopes=`:
     @server.tool(scopes=["mcp/profile"])
     def whoami(ctx: Context) -> dict[str, object]: ...
 
+A tool with an MCP Apps view names it in the same call, and the view gets the tool's scopes:
+
+    @server.tool(scopes=["mcp/dice"], widget=Widget.from_file(HERE / "dice.html", uri="ui://dice/roller.html"))
+    def roll_dice(sides: int = 6) -> DiceRoll: ...
+
 The scopes are kept in one `ScopeRequirements` table that the HTTP layer consults before the
 SDK sees a `tools/call`, `resources/read` or `prompts/get` (403 step-up), and that the list
 handlers use to hide what a caller may not use. Keeping the table beside the registration, not
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 
 from mcp.server import MCPServer
+from mcp.server.apps import Visibility
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import (
     MCP_METHOD_HEADER,
@@ -48,6 +54,8 @@ from mcp_types.jsonrpc import INVALID_PARAMS
 
 from app.auth.tool_scopes import ToolScopes, tool_scopes_of
 from app.core.config import SettingsSource
+from app.mcp.listing import listed_items
+from app.mcp.widgets import Widget, add_widget_tool, app_only, checked_visibility
 
 Kind = Literal["tool", "resource", "resource_template", "prompt"]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -150,6 +158,10 @@ class ScopedServer:
         self.audited_arguments: set[str] = set()
         # Where tools read their own settings and credentials; set by `app.mcp.asgi.create_app`.
         self.settings: SettingsSource | None = None
+        # MCP Apps views by URI, each widget tool's view URI, and the tools only a view may call.
+        self.widgets: dict[str, Widget] = {}
+        self.widget_of: dict[str, str] = {}
+        self.app_only_tools: set[str] = set()
 
     def tool(
         self,
@@ -157,16 +169,55 @@ class ScopedServer:
         scopes: Sequence[str] = (),
         name: str | None = None,
         audit_arguments: bool = False,
+        widget: Widget | None = None,
+        visibility: Sequence[Visibility] | None = None,
         **kwargs: Any,
     ) -> Callable[[_F], _F]:
+        """A tool needing `scopes`; with `widget=`, also its MCP Apps view, needing the same scopes.
+
+        `visibility` (`["model"]`, `["app"]`, both by default) says who the host may offer the
+        tool to; it needs a widget. `app/mcp/widgets.py` says what the server itself enforces.
+        """
+        checked = checked_visibility(visibility)
+        if checked is not None and widget is None:
+            raise ValueError("visibility= needs a widget=: it says whether the tool's view may call it")
+        if widget is None and isinstance(kwargs.get("meta"), Mapping) and "ui" in kwargs["meta"]:
+            # A hand-written `_meta.ui` would link a view whose scopes nobody declared.
+            raise ValueError("declare a tool's MCP Apps view with widget=Widget(...), not meta={'ui': ...}")
+
         def decorator(fn: _F) -> _F:
             tool_name = name or fn.__name__
             self.requirements.declare("tool", tool_name, scopes)
             if audit_arguments:
                 self.audited_arguments.add(tool_name)
-            return self.mcp.tool(name=name, **kwargs)(fn)
+            if widget is None:
+                return self.mcp.tool(name=name, **kwargs)(fn)
+            first_use = self._declare_widget(widget, tool_name, scopes)
+            add_widget_tool(self.mcp, fn, widget, checked, add_resource=first_use, name=name, **kwargs)
+            if app_only(checked):
+                self.app_only_tools.add(tool_name)
+            return fn
 
         return decorator
+
+    def _declare_widget(self, widget: Widget, tool_name: str, scopes: Sequence[str]) -> bool:
+        """Record `widget`'s resource with the tool's scopes; True the first time it is seen.
+
+        Tools may share a view only if they need the same scopes: the view needs exactly theirs,
+        so that whoever may call one may read it, and nobody else.
+        """
+        known = self.widgets.get(widget.uri)
+        if known is not None and known != widget:
+            raise ValueError(f"two different widgets use the URI {widget.uri!r}; give each its own URI")
+        if known is not None and self.requirements.required("resource", widget.uri) != frozenset(scopes):
+            raise ValueError(
+                f"tool {tool_name!r} shares the widget {widget.uri!r} with tools that need other scopes; "
+                "a widget needs exactly its tools' scopes: give them the same scopes or separate widgets"
+            )
+        self.requirements.declare("resource", widget.uri, scopes)
+        self.widgets[widget.uri] = widget
+        self.widget_of[tool_name] = widget.uri
+        return known is None
 
     def resource(self, uri: str, *, scopes: Sequence[str] = (), **kwargs: Any) -> Callable[[_F], _F]:
         """A static resource, or a resource template when `uri` has `{variables}`.
@@ -241,13 +292,8 @@ class ListFilter:
         listing = _LISTS.get(ctx.method)
         if listing is None:
             return result
-        if not isinstance(result, dict) and hasattr(result, "model_dump"):
-            result = result.model_dump(by_alias=True, exclude_none=True, mode="json")
         field_name, kind, key = listing
-        items = result.get(field_name) if isinstance(result, dict) else None
-        if not isinstance(result, dict) or not isinstance(items, list):
-            # Fail closed: an unfilterable listing is an error, never an unfiltered list.
-            raise RuntimeError(f"cannot filter {ctx.method} result by scope")
+        result, items = listed_items(result, field_name, ctx.method)
         granted = self._granted(ctx) or frozenset()
         visible = [item for item in items if self._requirements.allows(kind, str(item.get(key)), granted)]
         return {**result, field_name: visible}

@@ -19,6 +19,7 @@ import hmac
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
+from app.auth.errors import AuthError, ReasonCode
 from app.auth.front import CONSENT_PATH
 from app.auth.scopes import is_scope_token
 from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
@@ -35,6 +36,13 @@ from app.oauth.pages import consent_page, error_page, origin_of
 from app.oauth.redirects import RedirectUriError, find_redirect_uri, redirect_uri_matches
 from app.oauth.store import digest, new_secret
 from app.oauth.upstream import UpstreamError, UpstreamRefused
+
+# What the user reads when multi-tenancy is on and the upstream names no usable tenant: the fix
+# is an administrator's (a group or attribute at the identity provider), not another sign-in.
+_TENANT_REFUSALS: dict[ReasonCode, str] = {
+    ReasonCode.MISSING_TENANT: "your account is not assigned to a tenant: ask an administrator",
+    ReasonCode.INVALID_TENANT: "your account names no valid tenant, or several: ask an administrator",
+}
 
 MAX_STATE_LENGTH = 1024
 
@@ -315,6 +323,14 @@ def callback(ctx: FrontContext, request: FrontRequest) -> Result:
         refusal = _Refusal("access_denied", "the identity provider did not grant access", "scope_not_granted")
         result = back(refusal)
         return Result(result.response, action, "denied", refusal.reason, login.client_id, grant.subject)
+    try:
+        tenant = ctx.settings.tenancy.upstream_tenant(grant.id_token_claims)
+    except AuthError as error:
+        # Refused here, with a page the user can act on, instead of a token every request with
+        # which the authorizer would refuse (403).
+        refusal = _Refusal("access_denied", _TENANT_REFUSALS[error.reason], str(error.reason))
+        result = back(refusal)
+        return Result(result.response, action, "denied", refusal.reason, login.client_id, grant.subject)
     our_code = new_secret(32)
     ctx.store.put_code(
         our_code,
@@ -326,6 +342,7 @@ def callback(ctx: FrontContext, request: FrontRequest) -> Result:
         resource=login.resource,
         upstream_refresh_token=grant.refresh_token,
         ttl_seconds=ctx.settings.code_ttl_seconds,
+        tenant=tenant,
     )
     location = with_query(
         login.redirect_uri, {"code": our_code, "state": login.client_state, "iss": ctx.settings.issuer}

@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from app.auth.algorithms import DEFAULT_BASE_SCOPE
 from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 from app.auth.scopes import is_scope_token
 from app.core.config import ConfigurationError, SettingsSource, check_base_scope, fetch_setting
+from app.core.tenancy import TenancySettings
 from app.oauth.cimd import is_cimd_client_id
 from app.oauth.client_metadata import ClientMetadata, ClientMetadataError, parse_client_metadata
 from app.oauth.upstream import UpstreamConfig
@@ -39,6 +40,7 @@ KNOWN_KEYS: Final = frozenset(
         "upstream_issuer",
         "upstream_client_id",
         "upstream_scopes",
+        "upstream_identity_provider",
         "scopes",
         "base_scope",
         "preregistered_clients",
@@ -84,6 +86,9 @@ class FrontSettings:
     registration_max_clients: int = 1000
     registration_per_ip_per_hour: int = 10
     cimd_fetches_per_ip_per_hour: int = 60
+    # MULTI_TENANT and where the upstream's ID token names the tenant (environment, not SSM:
+    # the same switches the authorizer reads).
+    tenancy: TenancySettings = field(default_factory=TenancySettings)
 
     @property
     def issuer(self) -> str:
@@ -167,6 +172,7 @@ def parse_front_settings(
             client_secret=client_secret,
             redirect_uri=front + CALLBACK_PATH.removeprefix(FRONT_PATH),
             scopes=strings("upstream_scopes", ("openid", "email")),
+            identity_provider=text("upstream_identity_provider"),
         )
     except ValueError as error:  # its messages name the setting, never a value
         raise ConfigurationError(f"{source}: {error}") from None
@@ -195,7 +201,10 @@ def parse_front_settings(
         registration_max_clients=integer("registration_max_clients", 1000, 0, 1_000_000),
         registration_per_ip_per_hour=integer("registration_per_ip_per_hour", 10, 0, 10_000),
         cimd_fetches_per_ip_per_hour=integer("cimd_fetches_per_ip_per_hour", 60, 1, 100_000),
-        **ttls,
+        access_token_ttl_seconds=ttls["access_token_ttl_seconds"],
+        refresh_token_ttl_seconds=ttls["refresh_token_ttl_seconds"],
+        code_ttl_seconds=ttls["code_ttl_seconds"],
+        login_ttl_seconds=ttls["login_ttl_seconds"],
     )
 
 
@@ -259,7 +268,8 @@ class FrontSettingsSource:
         )
         key = (mcp_url, raw, raw_secret, *names.values())
         if self._parsed is None or self._parsed[0] != key:
-            self._parsed = (key, self._parse(raw, raw_secret, mcp_url, names, parameter, secret_id))
+            parsed = self._parse(raw, raw_secret, mcp_url, names, parameter, secret_id)
+            self._parsed = (key, replace(parsed, tenancy=TenancySettings.from_env(env)))
         self._fresh_until = now + max_age
         return self._parsed[1]
 

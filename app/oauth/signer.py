@@ -23,6 +23,8 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from app.auth.tenants import FRONT_TENANT_RULE
+
 SIGNING_ALGORITHM: Final = "RSASSA_PKCS1_V1_5_SHA_256"  # KMS's name for JWS RS256
 
 
@@ -98,9 +100,13 @@ def access_token_claims(
     scopes: Sequence[str],
     now: int,
     ttl_seconds: int,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
-    """The claims of a front access token (RFC 9068 names): bound to the MCP URL, one user, one client."""
-    return {
+    """The claims of a front access token (RFC 9068 names): bound to the MCP URL, one user, one client.
+
+    `tenant`: the user's tenant as the upstream named it at sign-in (`FRONT_TENANT_RULE`).
+    """
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": subject,
@@ -111,3 +117,6 @@ def access_token_claims(
         "exp": now + ttl_seconds,
         "jti": str(uuid.uuid4()),
     }
+    if tenant is not None:
+        claims[FRONT_TENANT_RULE.claim] = tenant
+    return claims

@@ -19,7 +19,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -87,6 +87,7 @@ class AuthorizationCode:
     family: str
     upstream_refresh_token: str | None
     expires_at: int
+    tenant: str | None = None  # the user's tenant at sign-in (multi-tenancy on)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Family:
     upstream_refresh_token: str | None
     revoked: bool
     expires_at: int
+    tenant: str | None = None
 
 
 class CodeRedemption:
@@ -368,6 +370,7 @@ class FrontStore:
         resource: str,
         upstream_refresh_token: str | None,
         ttl_seconds: int,
+        tenant: str | None = None,
     ) -> None:
         key = f"code#{digest(code)}"
         item: dict[str, Any] = {
@@ -382,6 +385,8 @@ class FrontStore:
             "used": {"BOOL": False},
             "expires_at": {"N": str(self.now() + ttl_seconds)},
         }
+        if tenant is not None:
+            item["tenant"] = {"S": tenant}
         if upstream_refresh_token is not None:
             item["upstream_refresh"] = {
                 "B": self._sealer.seal(upstream_refresh_token, item=key, purpose="upstream_refresh_token")
@@ -444,6 +449,7 @@ class FrontStore:
                 else None
             ),
             expires_at=int(item["expires_at"]["N"]),
+            tenant=_optional_text(item, "tenant"),
         )
 
     # --- refresh-token families ------------------------------------------------------------
@@ -458,6 +464,7 @@ class FrontStore:
         resource: str,
         upstream_refresh_token: str | None,
         ttl_seconds: int,
+        tenant: str | None = None,
     ) -> None:
         key = f"family#{family_id}"
         item: dict[str, Any] = {
@@ -469,6 +476,8 @@ class FrontStore:
             "revoked": {"BOOL": False},
             "expires_at": {"N": str(self.now() + ttl_seconds)},  # absolute: rotation never extends it
         }
+        if tenant is not None:
+            item["tenant"] = {"S": tenant}
         if upstream_refresh_token is not None:
             item["upstream_refresh"] = {"B": self._seal_upstream_refresh(key, upstream_refresh_token)}
         # A code replayed before its first redemption finished may have revoked this family already.
@@ -496,6 +505,7 @@ class FrontStore:
             ),
             revoked=item["revoked"]["BOOL"],
             expires_at=int(item["expires_at"]["N"]),
+            tenant=_optional_text(item, "tenant"),
         )
 
     def update_family_upstream(self, family_id: str, upstream_refresh_token: str) -> None:
@@ -600,3 +610,9 @@ class FrontStore:
             return None
         item: dict[str, Any] | None = answer.get("Attributes")
         return item
+
+
+def _optional_text(item: Mapping[str, Any], name: str) -> str | None:
+    """A string attribute that older items (written before it existed) may lack."""
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else None

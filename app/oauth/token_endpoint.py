@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from app.auth.errors import AuthError
 from app.oauth.client_lookup import KnownClient, LookupLimited, UnknownClient, find_client
 from app.oauth.context import FrontContext, pkce_matches
 from app.oauth.http import FrontRequest, ParameterError, Result, json_response, oauth_error
@@ -192,6 +194,7 @@ def _code_grant(
                 resource=redeemed.resource,
                 upstream_refresh_token=redeemed.upstream_refresh_token,
                 ttl_seconds=ctx.settings.refresh_token_ttl_seconds,
+                tenant=redeemed.tenant,
             )
         except ctx.store.conditional_failure:
             raise _Denied(
@@ -200,9 +203,11 @@ def _code_grant(
         refresh = new_secret(32)
         expires_at = ctx.store.now() + ctx.settings.refresh_token_ttl_seconds
         ctx.store.put_refresh_token(refresh, family_id=redeemed.family, expires_at=expires_at)
-    return _token_response(
-        ctx, redeemed.subject, redeemed.client_id, redeemed.resource, redeemed.scopes, refresh
-    ), redeemed.subject
+    subject, tenant = redeemed.subject, redeemed.tenant
+    document = _token_response(
+        ctx, subject, redeemed.client_id, redeemed.resource, redeemed.scopes, refresh, tenant
+    )
+    return document, subject
 
 
 def _refresh_grant(
@@ -275,9 +280,34 @@ def _refresh_grant(
             "scope_not_granted",
             used.subject,
         )
+    tenant = _refreshed_tenant(ctx, used, grant.id_token_claims)
     refresh = new_secret(32)
     ctx.store.put_refresh_token(refresh, family_id=used.family_id, expires_at=used.expires_at)
-    return _token_response(ctx, used.subject, used.client_id, used.resource, scopes, refresh), used.subject
+    return _token_response(
+        ctx, used.subject, used.client_id, used.resource, scopes, refresh, tenant
+    ), used.subject
+
+
+def _refreshed_tenant(ctx: FrontContext, family: Family, claims: Mapping[str, object]) -> str | None:
+    """The tenant a refreshed token carries: the upstream's new ID token says, else the sign-in's.
+
+    An upstream that refreshes with an ID token (Cognito does) names the user's tenant as of now,
+    so a user moved out of every tenant group loses access at the next refresh, like a disabled
+    user (the family is revoked); one moved to another tenant acts for the new one.
+    """
+    if not claims:
+        return family.tenant
+    try:
+        return ctx.settings.tenancy.upstream_tenant(claims)
+    except AuthError as error:
+        ctx.store.revoke_family(family.family_id)
+        raise _Denied(
+            400,
+            "invalid_grant",
+            "the identity provider no longer names a valid tenant for this user",
+            str(error.reason),
+            family.subject,
+        ) from None
 
 
 def _check_narrowing(
@@ -325,6 +355,7 @@ def _token_response(
     resource: str,
     scopes: tuple[str, ...],
     refresh: str | None,
+    tenant: str | None = None,
 ) -> dict[str, object]:
     settings = ctx.settings
     claims = access_token_claims(
@@ -335,6 +366,7 @@ def _token_response(
         scopes=scopes,
         now=ctx.store.now(),
         ttl_seconds=settings.access_token_ttl_seconds,
+        tenant=tenant,
     )
     document: dict[str, object] = {
         "access_token": ctx.signer.sign(claims),

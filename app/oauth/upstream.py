@@ -97,6 +97,10 @@ class UpstreamConfig:
         redirect_uri: the front's callback, ``front_issuer(MCP_URL) + "/callback"``.
         scopes: what the front asks the upstream for; ``openid`` is required (the ID token names
             the user).
+        identity_provider: sent as ``identity_provider`` on the authorization request: Cognito then
+            sends the user straight to that federated provider's sign-in instead of its own page
+            (https://docs.aws.amazon.com/cognito/latest/developerguide/authorization-endpoint.html).
+            Set for a pool federated with one corporate provider and no users of its own (SSO_ONLY).
     """
 
     issuer: str
@@ -104,6 +108,7 @@ class UpstreamConfig:
     client_secret: str = field(repr=False)
     redirect_uri: str
     scopes: tuple[str, ...] = ("openid", "email")
+    identity_provider: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not is_https_or_loopback(self.issuer):
@@ -118,6 +123,14 @@ class UpstreamConfig:
         if not scopes or not all(is_scope_token(scope) for scope in scopes) or "openid" not in scopes:
             raise ValueError("upstream_scopes must be scope tokens and include openid")
         object.__setattr__(self, "scopes", scopes)
+        provider = self.identity_provider
+        # Cognito's provider names: 1-32 printable characters (API IdentityProviderType.ProviderName).
+        if provider is not None and (
+            not isinstance(provider, str) or not 0 < len(provider) <= 32 or not provider.isprintable()
+        ):
+            raise ValueError(
+                "upstream_identity_provider must be a provider name of 1-32 printable characters"
+            )
 
 
 @dataclass(frozen=True)
@@ -236,19 +249,19 @@ class UpstreamClient:
         if _S256_CHALLENGE.fullmatch(code_challenge) is None:
             raise ValueError("code_challenge must be an S256 challenge (43 base64url characters)")
         endpoint = self._discover().authorization_endpoint
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self._config.client_id,
-                "redirect_uri": self._config.redirect_uri,
-                "scope": " ".join(self._config.scopes),
-                "state": state,
-                "nonce": nonce,
-                "code_challenge": code_challenge,
-                "code_challenge_method": "S256",
-            },
-            quote_via=quote,
-        )
+        params = {
+            "response_type": "code",
+            "client_id": self._config.client_id,
+            "redirect_uri": self._config.redirect_uri,
+            "scope": " ".join(self._config.scopes),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+        if self._config.identity_provider is not None:
+            params["identity_provider"] = self._config.identity_provider
+        query = urlencode(params, quote_via=quote)
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     def exchange_code(self, code: str, code_verifier: str, nonce: str) -> UpstreamGrant:

@@ -1,7 +1,7 @@
 """The MCP tools, resources and prompts this server offers.
 
 Add your own module next to `examples.py`, give it a `register(server)` function and list it in
-`TOOL_MODULES`: that is the whole contract.
+`TOOL_MODULES`: that is the whole contract. `dice.py` shows a tool with an MCP Apps widget.
 """
 
 from __future__ import annotations
@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from app.tools import examples, upstream
+from app.tools import dice, examples, notes, upstream
 
 if TYPE_CHECKING:
     from app.mcp.permissions import ScopedServer
 
-TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (examples.register, upstream.register)
+TOOL_MODULES: tuple[Callable[[ScopedServer], None], ...] = (
+    examples.register,
+    upstream.register,
+    notes.register,
+    dice.register,
+)
 
 
 def register_all(server: ScopedServer) -> None:

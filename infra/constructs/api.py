@@ -135,6 +135,7 @@ _ACCESS_LOG_STRINGS = {
     "authMethod": "$context.authorizer.auth_method",
     "clientId": "$context.authorizer.client_id",
     "keyId": "$context.authorizer.key_id",
+    "tenant": "$context.authorizer.tenant",
     "authorizerStatus": "$context.authorizer.status",
     "authorizerLatency": "$context.authorizer.latency",
     "authorizeStatus": "$context.authorize.status",
@@ -197,6 +198,8 @@ class McpApi(Construct):
             rest_api_name=f"{stack.stack_name}-mcp",
             description="serverless-mcp: MCP server behind a REQUEST authorizer",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Usage plans (infra/constructs/usage_plans.py): the authorizer names the caller's key.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if config.usage.enabled else None,
             # With a custom domain, the metadata and every challenge name that domain as the
             # resource; the execute-api URL would serve the same metadata from another origin,
             # which RFC 9728 §3.3 clients must reject (the `resource` must match the URL they
@@ -242,6 +245,8 @@ class McpApi(Construct):
                 integration,
                 authorizer=self.authorizer,
                 authorization_type=apigw.AuthorizationType.CUSTOM,
+                # Usage plans apply only to methods that require an API key.
+                api_key_required=config.usage.enabled,
             )
             for verb in MCP_METHODS
         ]

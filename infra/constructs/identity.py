@@ -20,6 +20,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import COGNITO_BASE_SCOPE_NAME, COGNITO_RESOURCE_SERVER_ID, StackConfig
+from infra.constructs.sso import CorporateSignIn, mapped_attributes_writable
+from infra.sso_settings import TENANT_ATTRIBUTE, TENANT_ATTRIBUTE_MAX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,15 @@ class CognitoIdentity(Construct):
                 require_symbols=True,
                 temp_password_validity=cdk.Duration.days(3),
             ),
+            # Declared whether or not SSO maps it: CloudFormation can add a schema attribute to a pool
+            # but never remove one, so a pool that once had it must keep it in every configuration.
+            # Mutable, since Cognito rewrites mapped attributes at each federated sign-in; no client
+            # may write it unless SSO maps it (custom attributes are not writable by default).
+            custom_attributes={
+                TENANT_ATTRIBUTE.removeprefix("custom:"): cognito.StringAttribute(
+                    min_len=1, max_len=TENANT_ATTRIBUTE_MAX_LENGTH, mutable=True
+                )
+            },
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
@@ -120,6 +131,11 @@ class CognitoIdentity(Construct):
         self.domain = self.user_pool.add_domain(
             "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix)
         )
+        self.sso: CorporateSignIn | None = None
+        if config.sso is not None:
+            self.sso = CorporateSignIn(
+                self, "Sso", user_pool=self.user_pool, domain=self.domain, settings=config.sso
+            )
 
         # Interactive MCP clients (Claude Code, Cursor, the Inspector): authorization code + PKCE,
         # public client (no secret).
@@ -127,7 +143,10 @@ class CognitoIdentity(Construct):
             "InteractiveClient",
             user_pool_client_name="mcp-interactive",
             generate_secret=False,
-            auth_flows=cognito.AuthFlow(user_srp=True),
+            # SRP sign-in gives tokens with `aws.cognito.signin.user.admin`, with which a user may
+            # rewrite every attribute the client can write; under SSO it can write the mapped ones
+            # (the tenant included), so no SRP then: sign-in is through the hosted pages only.
+            auth_flows=cognito.AuthFlow(user_srp=self.sso is None),
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
                 scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, *oauth_scopes],
@@ -137,8 +156,10 @@ class CognitoIdentity(Construct):
             access_token_validity=cdk.Duration.hours(1),
             id_token_validity=cdk.Duration.hours(1),
             refresh_token_validity=cdk.Duration.days(30),
-            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            supported_identity_providers=self._sign_in_providers(),
+            write_attributes=self._writable_attributes(),
         )
+        self._depend_on_sso(self.interactive_client)
         # Machine callers (agents, services): client credentials with a client secret.
         self.machine_client = self.user_pool.add_client(
             "MachineClient",
@@ -191,8 +212,10 @@ class CognitoIdentity(Construct):
             access_token_validity=cdk.Duration.hours(1),
             id_token_validity=cdk.Duration.hours(1),
             refresh_token_validity=cdk.Duration.days(refresh_token_days),
-            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            supported_identity_providers=self._sign_in_providers(),
+            write_attributes=self._writable_attributes(),
         )
+        self._depend_on_sso(client)
         cfn_client = client.node.default_child
         assert isinstance(cfn_client, cognito.CfnUserPoolClient)
         # The value is spliced into a JSON string by CloudFormation: safe because Cognito secrets
@@ -209,6 +232,28 @@ class CognitoIdentity(Construct):
         self.front_client = client
         self.front_client_secret = secret
         return secret
+
+    def _sign_in_providers(self) -> list[cognito.UserPoolClientIdentityProvider]:
+        """Where a sign-in client's users come from: the pool, the corporate provider, or (SSO_ONLY)
+        the provider alone."""
+        if self.sso is None:
+            return [cognito.UserPoolClientIdentityProvider.COGNITO]
+        if self.sso.settings.only:
+            return [self.sso.client_provider]
+        return [cognito.UserPoolClientIdentityProvider.COGNITO, self.sso.client_provider]
+
+    def _writable_attributes(self) -> cognito.ClientAttributes | None:
+        """Under SSO exactly the mapped attributes (Cognito must store them); else Cognito's default."""
+        return None if self.sso is None else mapped_attributes_writable(self.sso.settings)
+
+    def _depend_on_sso(self, client: cognito.UserPoolClient) -> None:
+        """A client naming the provider must be created after it (CloudFormation refuses an unknown name)."""
+        if self.sso is not None:
+            client.node.add_dependency(self.sso.provider)
+
+    def sso_identity_provider(self) -> str | None:
+        """With SSO_ONLY, the provider the front names in `identity_provider` (straight to its sign-in)."""
+        return self.sso.settings.provider_name if self.sso is not None and self.sso.settings.only else None
 
     def auth_settings(self, config: StackConfig) -> AuthSettings:
         return AuthSettings(

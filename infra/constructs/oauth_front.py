@@ -81,10 +81,14 @@ def front_settings_document(
     upstream_client_id: str,
     upstream_scopes: Sequence[str],
     scopes: Sequence[str],
+    upstream_identity_provider: str | None = None,
 ) -> dict[str, object]:
-    """The JSON object of the OAUTH_FRONT_SETTINGS_PARAMETER parameter (values may be tokens)."""
+    """The JSON object of the OAUTH_FRONT_SETTINGS_PARAMETER parameter (values may be tokens).
+
+    `upstream_identity_provider` (SSO_ONLY): the pool's federated provider, which the front names
+    so Cognito sends users straight to the corporate sign-in."""
     front = config.oauth_front
-    return {
+    document: dict[str, object] = {
         "upstream_issuer": upstream_issuer,
         "upstream_client_id": upstream_client_id,
         "upstream_scopes": list(upstream_scopes),
@@ -98,6 +102,9 @@ def front_settings_document(
         "registration_max_clients": front.registration_max_clients,
         "registration_per_ip_per_hour": front.registration_per_ip_per_hour,
     }
+    if upstream_identity_provider is not None:
+        document["upstream_identity_provider"] = upstream_identity_provider
+    return document
 
 
 class OAuthFront(Construct):

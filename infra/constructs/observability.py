@@ -73,17 +73,43 @@ class SavedQuery:
 
 # Audit events (app/core/audit.py): JSON lines with event_type="audit", source (authorizer|mcp|oauth),
 # action (JSON-RPC method or "authorize"), outcome (allowed|denied|ok|tool_error|error|server_error),
-# principal, auth_method, client_id, key_id, target_kind, target (the tool), reason, status.
+# principal, auth_method, client_id, key_id, tenant, target_kind, target (the tool), reason, status.
 # Powertools adds level, message, service, timestamp; @logStream tells the function apart.
 SAVED_QUERIES = (
     SavedQuery(
         name="who-called-which-tool",
         target="audit",
-        fields=("@timestamp", "principal", "client_id", "target", "outcome"),
+        fields=("@timestamp", "principal", "tenant", "client_id", "target", "outcome"),
         filters=('event_type = "audit" and action = "tools/call"',),
-        stats="count(*) as calls, latest(@timestamp) as last_call by principal, client_id, target, outcome",
+        stats=(
+            "count(*) as calls, latest(@timestamp) as last_call "
+            "by principal, tenant, client_id, target, outcome"
+        ),
         sort="calls desc",
         limit=200,
+    ),
+    # Per tenant from the audit log, not from metrics: no custom metric per tenant to pay for
+    # (docs/tenants.md, "Metrics and cardinality").
+    SavedQuery(
+        name="requests-by-tenant",
+        target="audit",
+        fields=("@timestamp", "tenant", "target", "outcome"),
+        filters=('event_type = "audit" and source = "mcp" and ispresent(tenant)',),
+        stats="count(*) as requests by tenant, target, outcome",
+        sort="requests desc",
+        limit=200,
+    ),
+    SavedQuery(
+        name="tenant-refusals",
+        target="audit",
+        fields=("@timestamp", "principal", "auth_method", "client_id", "key_id", "reason"),
+        filters=('event_type = "audit" and (reason = "missing_tenant" or reason = "invalid_tenant")',),
+        stats=(
+            "count(*) as refusals, latest(@timestamp) as last "
+            "by principal, auth_method, client_id, key_id, reason"
+        ),
+        sort="refusals desc",
+        limit=100,
     ),
     SavedQuery(
         name="denied-requests-by-reason",
@@ -276,6 +302,8 @@ class Monitoring(Construct):
         ]
         if front_function is not None:
             specs += self._front_alarm_specs(config, log_groups, front_function, counted)
+        if config.tenancy.multi_tenant:
+            specs.append(self._cross_tenant_alarm_spec(config, log_groups))
         self.alarms: list[cloudwatch.Alarm] = []
         for alarm_id, description, metric, threshold in specs:
             alarm = cloudwatch.Alarm(
@@ -304,6 +332,29 @@ class Monitoring(Construct):
         ]
 
         self.dashboard = self._dashboard(stack.stack_name, api, functions, log_groups)
+
+    def _cross_tenant_alarm_spec(
+        self, config: StackConfig, log_groups: LogGroups
+    ) -> tuple[str, str, cloudwatch.IMetric, int]:
+        """IAM refused a tenant-data request: code asked for another tenant's items. Isolation held,
+        but it is a bug (or an injected argument) to look at at once. The MCP function logs it as
+        "tenant data: IAM refused" (app/core/tenant_data.py); a text pattern, because the line is a
+        function log line, not an audit event. No dimension: the tenant is in the line."""
+        refusals = logs.MetricFilter(
+            self,
+            "CrossTenantRefusalsFilter",
+            log_group=log_groups.audit,
+            filter_pattern=logs.FilterPattern.literal('"tenant data: IAM refused"'),
+            metric_name="CrossTenantRefusals",
+            metric_namespace=config.functions.metrics_namespace,
+            metric_value="1",
+        )
+        return (
+            "CrossTenantRefusalsAlarm",
+            "IAM refused a tenant-data request for another tenant's items (a bug; isolation held)",
+            refusals.metric(statistic="Sum", period=FIVE_MINUTES),
+            1,
+        )
 
     def _front_alarm_specs(
         self,

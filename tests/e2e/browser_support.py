@@ -26,16 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import httpx2
-import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 from devtools.local_stack import stop_process
+from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_BROWSER = "apt-get install -y --no-install-recommends chromium chromium-driver"
@@ -60,13 +60,6 @@ CHROMIUM_FLAGS = (
 )
 
 T = TypeVar("T")
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip locally with how to fix it; fail in CI, where `.ci/run` installs everything first."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI installs it in .ci/run before make test)")
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)

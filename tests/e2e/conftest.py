@@ -24,22 +24,34 @@ API_KEYS_CACHE_SECONDS = 1
 ALLOWED_ORIGIN = "https://app.example.com"
 ROOT = Path(__file__).resolve().parents[2]
 STACK_START_SECONDS = 120
+# Usage plans are on in every stack `mcp-lambda dev` starts, as deployed; the e2e stacks get tiers
+# roomy enough that no other test is throttled (tests/e2e/test_quotas.py sets its own).
+E2E_USAGE_TIERS = '{"standard": {"rate": 10000, "burst": 5000}}'
 
 
 @contextmanager
-def stack_process(command: list[str], state_dir: Path, ready_file: str) -> Iterator[subprocess.Popen[bytes]]:
+def stack_process(
+    command: list[str], state_dir: Path, ready_file: str, settings: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` (a local stack) in `state_dir` until `state_dir/ready_file` exists; yield the process.
 
     The stack writes that file once it serves; its output goes to `state_dir/stack.log`, whose
     tail is the failure message if it dies or does not get there in time. Its environment is
-    this one without AWS_/MCP_/OAUTH_ settings: the stack points itself at its own moto. It runs
+    this one without AWS_/MCP_/OAUTH_/SSO_ settings: the stack points itself at its own moto (and a
+    developer's SSO_PROVIDER does not turn federation on under tests that do not ask for it). It runs
     in `state_dir`, not the repository, so a developer's own `.env` (which `mcp-lambda` reads
-    from its working directory) cannot change what the tests run against.
+    from its working directory) cannot change what the tests run against. `settings` are added
+    to that environment (the usage tiers by default: E2E_USAGE_TIERS).
     """
     from devtools.local_stack import StackStartError, stack_subprocess
 
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MCP_", "OAUTH_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "MCP_", "OAUTH_", "SSO_"))
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(settings if settings is not None else {"USAGE_TIERS": E2E_USAGE_TIERS})
     log_path = state_dir / "stack.log"
     try:
         with stack_subprocess(

@@ -9,6 +9,8 @@ environment variables, so no deployed function can be talked into them):
 - `--auto-approve`: the dev issuer's sign-in page approves at once, so a headless client logs in;
 - `--tool-module NAME` (repeatable): a test fixtures module registered on this stack only
   (`LocalStackOptions.extra_tool_modules`), such as the inspector tests' probe widget.
+- `--sso SETTING=VALUE` (repeatable; SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY): the dev issuer federates
+  to the stand-in corporate provider, as `make dev` does with those settings in its environment.
 
 The stack writes `credentials.json` into DIR once it serves (the ready file the tests wait for).
 SIGUSR1 disables the dev user at the dev issuer and SIGUSR2 enables it again (then the file
@@ -28,9 +30,14 @@ DEV_USER = "dev-user"
 
 
 def serve(
-    state_dir: Path, cimd_ca: Path | None, auto_approve: bool, tool_modules: Sequence[str] = ()
+    state_dir: Path,
+    cimd_ca: Path | None,
+    auto_approve: bool,
+    sso: dict[str, str],
+    tool_modules: Sequence[str] = (),
 ) -> None:
     from devtools.local_stack import LocalStack, LocalStackOptions
+    from infra.sso_settings import parse_sso_settings
 
     options = LocalStackOptions(
         port=0,
@@ -38,6 +45,7 @@ def serve(
         cimd_trusted_ca=cimd_ca,
         auto_approve_login=auto_approve,
         extra_tool_modules=tuple(tool_modules),
+        sso=parse_sso_settings(lambda name: sso.get(name) or None, deployed=False),
         # Small, so a registration flood test reaches the limit quickly and the API key store and
         # settings caches never hide what a test changed.
         config_cache_seconds=1,
@@ -75,9 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path, help="where the stack writes its state")
     parser.add_argument("--cimd-ca", type=Path, default=None, help="a CA (PEM) the front trusts for CIMD")
     parser.add_argument("--auto-approve", action="store_true", help="the dev issuer approves sign-in at once")
+    parser.add_argument("--sso", action="append", default=[], help="an SSO_* setting, NAME=VALUE")
     parser.add_argument("--tool-module", action="append", default=[], help="a fixtures module to register")
     args = parser.parse_args(argv)
-    serve(args.state_dir, args.cimd_ca, args.auto_approve, args.tool_module)
+    sso = dict(item.partition("=")[::2] for item in args.sso)
+    serve(args.state_dir, args.cimd_ca, args.auto_approve, sso, args.tool_module)
     return 0
 
 

@@ -200,7 +200,12 @@ class DocumentServer:
 
 @contextmanager
 def oauth_stack(
-    state_dir: Path, *, cimd_ca: Path | None, auto_approve: bool = True, tool_modules: Sequence[str] = ()
+    state_dir: Path,
+    *,
+    cimd_ca: Path | None,
+    auto_approve: bool = True,
+    sso: Mapping[str, str] | None = None,
+    tool_modules: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """A local stack with the test options (see tests/e2e/oauth_harness.py); its credentials."""
     command = [sys.executable, "-m", "tests.e2e.oauth_harness", "--state-dir", str(state_dir)]
@@ -210,6 +215,8 @@ def oauth_stack(
         command += ["--cimd-ca", str(cimd_ca)]
     if auto_approve:
         command.append("--auto-approve")
+    for name, value in (sso or {}).items():
+        command += ["--sso", f"{name}={value}"]
     with stack_process(command, state_dir, "credentials.json") as process:
         state: dict[str, Any] = json.loads((state_dir / "credentials.json").read_text())
         state["state_dir"] = str(state_dir)

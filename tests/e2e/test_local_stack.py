@@ -8,7 +8,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from mcp.client.auth.utils import (
     extract_resource_metadata_from_www_auth,
     handle_protected_resource_response,
 )
+from mcp.client.extension import ClientExtension
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from mcp.shared.exceptions import MCPError
@@ -46,11 +47,19 @@ def anyio_backend() -> str:
 
 
 @asynccontextmanager
-async def mcp_client(url: str, credential: str | None, mode: str = "legacy") -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {credential}"} if credential else {}
+async def mcp_client(
+    url: str,
+    credential: str | None,
+    mode: str = "legacy",
+    *,
+    extensions: Sequence[ClientExtension] = (),
+    headers: Mapping[str, str] | None = None,
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+) -> AsyncIterator[Client]:
+    auth = {"Authorization": f"Bearer {credential}"} if credential else {}
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+        httpx2.AsyncClient(headers={**auth, **(headers or {})}, timeout=30, event_hooks=event_hooks) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode, extensions=extensions) as client,
     ):
         yield client
 

@@ -9,7 +9,6 @@ downloads nothing.
 from __future__ import annotations
 
 import io
-import os
 import re
 import sys
 import zipfile
@@ -21,13 +20,13 @@ from infra.config import StackConfig
 from infra.constructs.bundling import BundleSpec, copy_app, prune_dependency_tests, requirements_for
 from infra.constructs.functions import authorizer_bundle, mcp_bundle
 from infra.constructs.oauth_front import oauth_bundle
-from tests.infra.conftest import REPO_ROOT, Synth, synthesize
+from tests.conftest import BUNDLING_GROUP
+from tests.infra.conftest import REPO_ROOT, Synth
 
-# One synthesis per module: with `pytest -n --dist loadgroup` the module stays on one worker.
-pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-bundling")]
+# One bundled synthesis per test process (`bundled_synth`), shared with tests/artefact: with
+# `pytest -n --dist loadgroup` the group stays on one worker.
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group(BUNDLING_GROUP)]
 
-APP_DIR = REPO_ROOT / "app"
-CACHE_DIR = REPO_ROOT / ".cache"
 PYC_313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"
 ELF_AARCH64 = 183
 # A PEM private key block WITH key material (libraries such as cryptography mention the marker).
@@ -111,20 +110,8 @@ def test_requirements_come_from_pyproject() -> None:
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if not (APP_DIR / "mcp" / "handler.py").is_file():
-        pytest.skip("app/mcp/handler.py is missing: the Lambda code is not written yet, nothing to bundle")
-    CACHE_DIR.mkdir(exist_ok=True)
-    (CACHE_DIR / ".gitignore").write_text("*\n")
-    previous = os.environ.get("PIP_CACHE_DIR")
-    os.environ["PIP_CACHE_DIR"] = str(CACHE_DIR / "pip")
-    try:
-        synth: Synth = synthesize(tmp_path_factory.mktemp("cdk-bundled"), bundling=True)
-    finally:
-        if previous is None:
-            os.environ.pop("PIP_CACHE_DIR", None)
-        else:
-            os.environ["PIP_CACHE_DIR"] = previous
+def assets(bundled_synth: Synth) -> dict[str, Path]:
+    synth = bundled_synth
     found: dict[str, Path] = {}
     for resource in synth.of_type("AWS::Lambda::Function").values():
         name = resource["Properties"]["Handler"].split(".")[1]
@@ -192,6 +179,17 @@ def test_asset_has_no_tests_tooling_or_secrets(assets: dict[str, Path], name: st
             data = path.read_bytes()
             assert not PRIVATE_KEY.search(data), rel
             assert not AWS_ACCESS_KEY.search(data), rel
+
+
+@pytest.mark.bundling
+def test_the_mcp_asset_carries_the_widgets_html(assets: dict[str, Path]) -> None:
+    """A widget's HTML is read from the file beside its tool module at cold start: it must ship."""
+    app_dir = REPO_ROOT / "app"
+    pages = sorted((app_dir / "tools").rglob("*.html"))
+    assert pages, "the example widget's HTML (app/tools/dice.html)"
+    for page in pages:
+        shipped = assets["mcp"] / page.relative_to(REPO_ROOT)
+        assert shipped.read_bytes() == page.read_bytes(), shipped
 
 
 @pytest.mark.bundling

@@ -26,7 +26,11 @@ from tests.infra.test_custom_domain import NO_DOMAIN, ZONE_ONLY
 from tests.infra.test_deploy_traps import OTHER
 from tests.infra.test_mcp_cors import ONE, SEVERAL
 from tests.infra.test_mock_routes import OIDC_NO_FRONT
+from tests.infra.test_sso import OIDC as SSO_OIDC
 from tests.infra.test_stack_options import ALL_ON, CERTIFICATE_ONLY
+from tests.infra.test_tenants import MULTI_TENANT
+from tests.infra.test_usage_plans import CUSTOM as USAGE_TIERS
+from tests.infra.test_usage_plans import OFF as USAGE_OFF
 from tests.infra.test_waf_rules import WAF_ONLY
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-checkov")]
@@ -43,6 +47,16 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "waf": WAF_ONLY,
     "cors-one-origin": {"ALLOWED_ORIGINS": ",".join(ONE)},
     "cors-several-origins": {"ALLOWED_ORIGINS": ",".join(SEVERAL)},
+    "sso-oidc": SSO_OIDC,
+    # test_sso.py's SAML variant reads a metadata file made at test time; by URL here.
+    "sso-saml": {
+        "SSO_PROVIDER": "saml:Okta",
+        "SSO_METADATA": "https://example.okta.com/app/exk1/sso/saml/metadata",
+        "SSO_ATTRIBUTES": "custom:tenant=tenant",
+    },
+    "multi-tenant": MULTI_TENANT,
+    "usage-tiers": USAGE_TIERS,
+    "usage-off": USAGE_OFF,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"
@@ -51,7 +65,7 @@ SKIPPED_CHECKS = {
     "CKV_AWS_115",  # reserved concurrency: a setting, unset by default
     "CKV_AWS_116",  # DLQ: synchronous invocations only
     "CKV_AWS_117",  # VPC: nothing private to reach
-    "CKV_AWS_119",  # DynamoDB CMK: the front seals its secrets itself
+    "CKV_AWS_119",  # DynamoDB CMK: the front seals its secrets itself; tenant data: IAM isolates
     "CKV_AWS_120",  # API cache: per-caller answers
     "CKV_AWS_173",  # Lambda environment CMK: no secret in it
     "CKV_AWS_26",  # SNS CMK: alarm notifications only

@@ -100,7 +100,14 @@ def test_without_allowed_origins_mcp_has_no_preflight_and_gateway_responses_no_c
     """ALLOWED_ORIGINS empty (the default): nothing of test_mcp_cors.py is in the template."""
     assert ("OPTIONS", "/mcp") not in api_routes(synth)
     responses = synth.of_type("AWS::ApiGateway::GatewayResponse").values()
-    assert {props["Properties"]["ResponseType"] for props in responses} == {"UNAUTHORIZED", "ACCESS_DENIED"}
+    # The stack's own gateway responses: the challenges, and the usage plans' (on by default).
+    assert {props["Properties"]["ResponseType"] for props in responses} == {
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "QUOTA_EXCEEDED",
+        "INVALID_API_KEY",
+    }
     for props in responses:
-        names = {name.lower() for name in props["Properties"]["ResponseParameters"]}
+        names = {name.lower() for name in props["Properties"].get("ResponseParameters", {})}
         assert not {name for name in names if "access-control-" in name or name.endswith(".vary")}

@@ -40,7 +40,17 @@ ONE = (APP,)
 SEVERAL = (APP, DEV, TOOLS)
 METHOD_HEADER = "method.response.header."
 GATEWAY_HEADER = "gatewayresponse.header."
-CORS_TYPES = {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"}
+# And usage plans' three (on by default, infra/constructs/usage_plans.py): declared, so they carry
+# the CORS headers themselves instead of falling back to DEFAULT_4XX.
+CORS_TYPES = {
+    "UNAUTHORIZED",
+    "ACCESS_DENIED",
+    "DEFAULT_4XX",
+    "DEFAULT_5XX",
+    "THROTTLED",
+    "QUOTA_EXCEEDED",
+    "INVALID_API_KEY",
+}
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,14 @@ def test_gateway_responses_carry_the_challenges(synth: Synth) -> None:
         props["Properties"]["ResponseType"]: props["Properties"]
         for props in synth.of_type("AWS::ApiGateway::GatewayResponse").values()
     }
-    assert set(responses) == {"UNAUTHORIZED", "ACCESS_DENIED"}
+    # And usage plans' THROTTLED, QUOTA_EXCEEDED, INVALID_API_KEY (tests/infra/test_usage_plans.py).
+    assert set(responses) == {
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "QUOTA_EXCEEDED",
+        "INVALID_API_KEY",
+    }
     unauthorized = responses["UNAUTHORIZED"]
     assert unauthorized["StatusCode"] == "401"
     header = render(unauthorized["ResponseParameters"]["gatewayresponse.header.WWW-Authenticate"])
@@ -259,11 +266,20 @@ def test_function_environment_holds_names_and_arns_only(synth: Synth) -> None:
         k: render(v) for k, v in _function(synth, "AuthorizerFunction")["Environment"]["Variables"].items()
     }
     mcp = {k: render(v) for k, v in _function(synth, "McpFunction")["Environment"]["Variables"].items()}
+    # Usage plans: the shared keys' IDS (never values) and the tiers (tests/infra/test_usage_plans.py).
+    shared = {
+        tier: synth.id_of("AWS::ApiGateway::ApiKey", f"SharedKey{tier}") for tier in ("standard", "premium")
+    }
     assert authorizer == {
         **common,
         "API_KEYS_SECRET_ID": api_keys,
         "AUTHORIZER_CACHE_TTL_SECONDS": "0",
         "TOOL_SCOPES_FILE": "/var/task/tool_scopes.json",
+        "USAGE_KEY_IDS": json.dumps(
+            {tier: "${" + key + "}" for tier, key in shared.items()}, separators=(",", ":")
+        ),
+        "USAGE_DEFAULT_TIER": "standard",
+        "USAGE_JWT_TIER": "standard",
     }
     assert mcp == {**common, "UPSTREAM_SECRET_ID": upstream}
 
@@ -547,3 +563,10 @@ def test_cfn_lint_passes(synth: Synth) -> None:
 
 def test_template_file_is_in_outdir(synth: Synth) -> None:
     assert Path(synth.template_path).is_file()
+
+
+def test_multi_tenancy_is_off_by_default(synth: Synth) -> None:
+    """No tenant table or role, and no function told about tenants (tests/infra/test_tenants.py: on)."""
+    assert not [key for key in synth.resources if key.startswith("TenantData")]
+    for function in synth.of_type("AWS::Lambda::Function").values():
+        assert not [name for name in function["Properties"]["Environment"]["Variables"] if "TENANT" in name]

@@ -32,6 +32,8 @@ DOCUMENTED = [
     "key_store_invalid",
     "missing_scope",
     "insufficient_scope",
+    "missing_tenant",
+    "invalid_tenant",
     "jwt_not_configured",
     "settings_unavailable",
     "internal_error",
@@ -46,9 +48,10 @@ def test_reason_values_are_the_documented_ones() -> None:
 
 
 @pytest.mark.parametrize("reason", list(ReasonCode))
-def test_status_is_403_only_for_missing_scope(reason: ReasonCode) -> None:
+def test_status_is_403_only_for_missing_scope_and_tenant(reason: ReasonCode) -> None:
     error = AuthError(reason)
-    assert error.status == (403 if reason is ReasonCode.MISSING_SCOPE else 401)
+    forbidden = {ReasonCode.MISSING_SCOPE, ReasonCode.MISSING_TENANT, ReasonCode.INVALID_TENANT}
+    assert error.status == (403 if reason in forbidden else 401)
     assert str(error).startswith(f"{reason.value}: ")
     assert error.description in str(error)
     assert repr(error) == f"AuthError(reason={reason.value!r}, status={error.status})"

@@ -94,6 +94,19 @@ def test_a_token_with_the_tool_scope_is_allowed(issuer: DevIssuer) -> None:
     assert response["context"]["principal"] == "dev-user"
 
 
+@pytest.mark.parametrize(("tool", "view"), sorted(build_server().widget_of.items()))
+def test_a_widgets_view_is_decided_exactly_like_its_tool(issuer: DevIssuer, tool: str, view: str) -> None:
+    """MCP Apps: the `ui://` view a tool names is refused with the tool, and allowed with it."""
+    read_view = {"Mcp-Method": "resources/read", "Mcp-Name": view}
+    narrow = issuer.mint(audience=TEST_MCP_URL, scopes=["mcp/access"])
+    refused = [invoke(narrow, call(tool)), invoke(narrow, read_view)]
+    assert [effect(response) for response in refused] == ["Deny", "Deny"]
+    assert refused[0]["context"] == refused[1]["context"]
+    assert refused[1]["context"]["reason"] == "insufficient_scope"
+    wide = issuer.mint(audience=TEST_MCP_URL, scopes=["mcp/access", *REQUIREMENTS.required("tool", tool)])
+    assert [effect(invoke(wide, call(tool))), effect(invoke(wide, read_view))] == ["Allow", "Allow"]
+
+
 def test_a_2025_11_25_client_without_routing_headers_is_decided_on_the_base_scope(issuer: DevIssuer) -> None:
     """No `Mcp-Method`: the authorizer cannot know the tool; the MCP function checks it (403)."""
     token = issuer.mint(audience=TEST_MCP_URL, scopes=["mcp/access"])

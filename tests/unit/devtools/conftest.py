@@ -94,10 +94,13 @@ def running_gateway(
     authorize: Respond = fake_authorizer,
     front: Respond | None = None,
     inspector: InspectorSite | None = None,
+    gateway_options: dict[str, Any] | None = None,
     **config: Any,
 ) -> Iterator[RunningGateway]:
-    """Serve a Gateway over real HTTP on 127.0.0.1 until the block ends (with a front, the
-    inspector's objects, if given)."""
+    """Serve a Gateway over real HTTP on 127.0.0.1 until the block ends (with a front and the
+    inspector's objects, if given).
+
+    `gateway_options` are passed to `Gateway` (usage plans and their meter)."""
     authorizer, function = FakeFunction(authorize), FakeFunction(respond)
     front_function = FakeFunction(front) if front is not None else None
     runtimes = [LambdaRuntime(authorizer, "fake-authorizer"), LambdaRuntime(function, "fake-mcp")]
@@ -106,7 +109,14 @@ def running_gateway(
     settings = GatewayConfig(
         resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, protected_resource_metadata=PRM_BODY, **config
     )
-    gateway = Gateway(runtimes[0], runtimes[1], settings, runtimes[2] if front_function else None, inspector)
+    gateway = Gateway(
+        runtimes[0],
+        runtimes[1],
+        settings,
+        runtimes[2] if front_function else None,
+        inspector,
+        **(gateway_options or {}),
+    )
     server = uvicorn.Server(server_config(gateway, host="127.0.0.1", port=0))
     thread = threading.Thread(target=server.run, name="test-gateway", daemon=True)
     thread.start()

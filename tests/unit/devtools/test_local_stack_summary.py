@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 
 from devtools.local_stack import LocalCredentials, summary
 
@@ -34,5 +34,21 @@ def test_the_banner_leads_with_oauth_sign_in_and_keeps_the_key_for_agents() -> N
 
 def test_the_banner_prints_the_inspector_when_it_is_on() -> None:
     assert "/inspector" not in summary(CREDENTIALS)
-    on = dataclasses.replace(CREDENTIALS, inspector_url="http://127.0.0.1:8787/inspector")
+    on = replace(CREDENTIALS, inspector_url="http://127.0.0.1:8787/inspector")
     assert "  inspector      http://127.0.0.1:8787/inspector" in summary(on)
+
+
+def test_with_sso_the_banner_names_the_provider_and_the_stand_in() -> None:
+    text = summary(replace(CREDENTIALS, sso_provider="Entra", corporate_issuer="http://127.0.0.1:40002"))
+    assert "SSO            Entra: the dev issuer federates" in text
+    assert "http://127.0.0.1:40002" in text
+    assert "Alice or Bob" in text
+    assert "SSO " not in summary(CREDENTIALS)
+
+
+def test_with_usage_plans_the_banner_names_the_tiers_and_the_dev_keys() -> None:
+    text = summary(
+        replace(CREDENTIALS, usage_plans={"standard": "p1", "premium": "p2"}, usage_default_tier="standard")
+    )
+    assert "usage plans: tiers premium, standard; the dev key is metered alone in standard" in text
+    assert "usage plans" not in summary(CREDENTIALS)

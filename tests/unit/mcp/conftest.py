@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx2
 import pytest
 from mcp import Client
+from mcp.client.extension import ClientExtension
 from mcp.client.streamable_http import streamable_http_client
 
 from devtools.events import EventFormat
@@ -44,9 +45,12 @@ def connect(mcp_runtime: LambdaRuntime) -> ClientFactory:
         mode: str = "legacy",
         authorizer_context: Mapping[str, Any] | None = FULL_CONTEXT,
         base64_body: bool = False,
+        runtime: LambdaRuntime | None = None,
+        extensions: Sequence[ClientExtension] = (),
     ) -> AsyncIterator[Client]:
+        """`runtime`: another handler than the example server's; `extensions`: the client's (SEP-2133)."""
         transport = LambdaProxyTransport(
-            mcp_runtime,
+            runtime or mcp_runtime,
             event_format=event_format,
             authorizer_context=authorizer_context,
             base64_body=base64_body,
@@ -54,7 +58,9 @@ def connect(mcp_runtime: LambdaRuntime) -> ClientFactory:
         )
         async with (
             httpx2.AsyncClient(transport=transport) as http,
-            Client(streamable_http_client(TEST_MCP_URL, http_client=http), mode=mode) as client,
+            Client(
+                streamable_http_client(TEST_MCP_URL, http_client=http), mode=mode, extensions=extensions
+            ) as client,
         ):
             yield client
 

@@ -142,6 +142,15 @@ def test_the_upstream_issuer_must_be_https_and_the_scopes_ask_for_openid() -> No
     assert local.upstream.redirect_uri == "http://127.0.0.1:8787/oauth/callback"
 
 
+def test_the_federated_provider_to_name_upstream_is_passed_on_and_checked() -> None:
+    assert parse(settings_document()).upstream.identity_provider is None
+    assert parse(settings_document(upstream_identity_provider="Entra")).upstream.identity_provider == "Entra"
+    refused(settings_document(upstream_identity_provider="x" * 33), "upstream_identity_provider", "1-32")
+    refused(
+        settings_document(upstream_identity_provider=7), "'upstream_identity_provider'", "must be a string"
+    )
+
+
 def test_a_string_where_a_string_is_expected() -> None:
     refused(settings_document(upstream_client_id=42), "'upstream_client_id'", "must be a string")
 

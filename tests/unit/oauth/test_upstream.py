@@ -275,6 +275,25 @@ def test_the_authorization_url_asks_for_a_pkce_code_with_state_and_nonce(oidc: O
     assert oidc.secret not in url
 
 
+def test_a_pool_federated_with_one_provider_is_asked_to_go_straight_to_it(oidc: Oidc) -> None:
+    """SSO_ONLY: `identity_provider` makes Cognito's /oauth2/authorize skip its own page and send the
+    user to that provider (https://docs.aws.amazon.com/cognito/latest/developerguide/authorization-endpoint.html)."""
+    _, challenge = _pkce()
+    config = UpstreamConfig(
+        issuer=oidc.issuer,
+        client_id=CLIENT_ID,
+        client_secret=oidc.secret,
+        redirect_uri=REDIRECT_URI,
+        identity_provider="Entra ID",
+    )
+    url = UpstreamClient(config, timeout_seconds=2.0).authorization_url(
+        state="s", code_challenge=challenge, nonce="n"
+    )
+    assert parse_qs(urlsplit(url).query)["identity_provider"] == ["Entra ID"]
+    plain = _client(oidc).authorization_url(state="s", code_challenge=challenge, nonce="n")
+    assert "identity_provider" not in parse_qs(urlsplit(plain).query)
+
+
 def test_a_plain_pkce_challenge_is_not_sent(oidc: Oidc) -> None:
     with pytest.raises(ValueError, match="S256"):
         _client(oidc).authorization_url(state="s", code_challenge="plain-verifier", nonce="n")

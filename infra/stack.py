@@ -153,6 +153,7 @@ class ServerlessMcpStack(cdk.Stack):
                 origin=self.api.origin,
                 base_path=self.api.base_path,
                 access_log_group=self.log_groups.access,
+                encryption_key=self.data_key.key,
             )
 
         # Multi-tenancy (off by default): the authorizer settles a tenant for every caller, and the

@@ -23,6 +23,7 @@ from constructs import IConstruct
 from infra.constructs.nag import FRONT_ROUTE_REASON, public_route_reason
 
 if TYPE_CHECKING:
+    from infra.constructs.inspector import InspectorSite
     from infra.stack import ServerlessMcpStack
 
 
@@ -131,3 +132,76 @@ def acknowledge_checkov_findings(stack: ServerlessMcpStack) -> None:
             "same role would need to use it). Put real tenant data under a customer managed key and "
             "grant the tenant-data role kms:Decrypt/GenerateDataKey with kms:ViaService dynamodb.",
         )
+    if stack.inspector is not None:
+        _acknowledge_inspector(stack.inspector, enable_xray=config.enable_xray)
+
+
+def _acknowledge_inspector(inspector: InspectorSite, *, enable_xray: bool) -> None:
+    """INSPECTOR=true: its public routes, its bucket, the sandbox API and CDK's copy handler."""
+    from infra.constructs.inspector import PUBLIC_PAGE_REASON
+
+    for method in (*inspector.methods, *inspector.sandbox_methods):
+        skip(
+            method,
+            "CKV_AWS_59",
+            f"{PUBLIC_PAGE_REASON} No function behind it: S3 read by API Gateway, or MOCK.",
+        )
+    stage = inspector.sandbox_api.deployment_stage
+    skip(
+        stage,
+        "CKV_AWS_120",
+        "The widget sandbox API answers one static page of a few kilobytes from a MOCK integration: "
+        "there is no back end for a cache to spare, and a cache cluster is billed by the hour.",
+    )
+    if not enable_xray:
+        skip(
+            stage,
+            "CKV_AWS_73",
+            "X-Ray is an option (ENABLE_XRAY=true traces this stage too), off by default: the widget "
+            "sandbox is one static MOCK page, and its requests are in the JSON access log already.",
+        )
+    skip(
+        inspector.bucket,
+        "CKV_AWS_21",
+        "Not versioned on purpose: the bucket holds the inspector's static files, rebuilt from the "
+        "pinned package on every deploy (nothing to recover), and on stack deletion CDK's copy handler "
+        "deletes the current objects only, so noncurrent versions would keep the bucket non-empty and "
+        "make CloudFormation fail to delete it.",
+    )
+    skip(
+        inspector.bucket,
+        "CKV_AWS_18",
+        "No S3 server access log: the only reader is API Gateway through its read-only role, and every "
+        "read is a GET /inspector request already in the API's JSON access log (caller IP, time, "
+        "status); a log bucket would itself be a bucket without access logging.",
+    )
+    (handler,) = inspector.deployment_handlers()
+    deploy_only = (
+        "aws-cdk-lib's BucketDeployment handler (a CloudFormation custom resource) copies the "
+        "inspector's static files from the CDK asset bucket into the inspector bucket during a deploy "
+        "and runs at no other time"
+    )
+    skip(
+        handler,
+        "CKV_AWS_116",
+        f"{deploy_only}: a failed copy fails the deployment, which CloudFormation reports and rolls "
+        "back; a dead-letter queue would hold an event nobody replays.",
+    )
+    skip(
+        handler,
+        "CKV_AWS_117",
+        f"{deploy_only}: it calls S3 only, over TLS with IAM; a VPC would need an S3 endpoint and a "
+        "NAT gateway for no private resource to reach.",
+    )
+    skip(
+        handler,
+        "CKV_AWS_115",
+        f"{deploy_only}: CloudFormation invokes it once per content type per deploy, so there is no "
+        "request traffic to bound, and a reservation would take account concurrency from the others.",
+    )
+    skip(
+        handler,
+        "CKV_AWS_173",
+        f"{deploy_only}: its environment is CDK's CA bundle path (AWS_CA_BUNDLE), nothing secret; "
+        "Lambda encrypts it at rest with its service key.",
+    )

@@ -36,10 +36,11 @@ from typing import Final
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from devtools.inspector_site import (
     CALLBACK_KEY,
@@ -102,7 +103,10 @@ class InspectorSite(Construct):
         origin: str,
         base_path: str,
         access_log_group: logs.ILogGroup,
+        encryption_key: kms.IKey,
     ) -> None:
+        """`encryption_key`: the stack's data key (infra/constructs/encryption.py), for the log group of
+        the deploy-time copy."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         base_url = f"{origin}{base_path}"
@@ -123,6 +127,8 @@ class InspectorSite(Construct):
                 throttling_rate_limit=SANDBOX_THROTTLE_RATE,
                 throttling_burst_limit=SANDBOX_THROTTLE_BURST,
                 metrics_enabled=False,
+                # Traced with the rest of the stack when ENABLE_XRAY is on (checkov CKV_AWS_73).
+                tracing_enabled=config.enable_xray,
                 # Beside the main API's lines (its own apiId), in the same format.
                 access_log_destination=apigw.LogGroupLogDestination(access_log_group),
                 access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
@@ -139,7 +145,9 @@ class InspectorSite(Construct):
             for resource in (self.sandbox_api.root, self.sandbox_api.root.add_resource("{proxy+}"))
         ]
 
-        # The bucket and what it holds.
+        # The bucket and what it holds. Encrypted (SSE-S3), private to the account (public access
+        # blocked, ACLs disabled), TLS only. Not versioned and no server access log: infra/constructs/
+        # checkov.py says why, on the bucket.
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -149,6 +157,15 @@ class InspectorSite(Construct):
             versioned=False,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             # Static files rebuilt from the pinned package on every deploy: nothing to keep.
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # The copy's own log lines (CDK's handler, run during a deploy only) under the data key, as
+        # every log group of the stack (checkov CKV_AWS_158); one group: the handler is one function.
+        self.deployment_log_group = logs.LogGroup(
+            self,
+            "DeploymentLogGroup",
+            retention=logs.RetentionDays.ONE_MONTH,
+            encryption_key=encryption_key,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         self.deployments = self._deploy(base_path, base_url)
@@ -204,30 +221,32 @@ class InspectorSite(Construct):
             "s3:GetObject only, on the inspector's prefix only: the files API Gateway serves at /inspector.",
         )
         bucket = cdk.Stack.of(self).get_logical_id(_cfn(self.bucket))
-        for child in cdk.Stack.of(self).node.children:
-            if child.node.id.startswith("Custom::CDKBucketDeployment"):
-                # aws-cdk-lib's BucketDeployment: a deploy-time custom resource that copies the files.
-                acknowledge(
-                    child, "L1", "aws-cdk-lib's BucketDeployment handler: its runtime is CDK's choice."
-                )
+        for child in self.deployment_handlers():
+            acknowledge(child, "L1", "aws-cdk-lib's BucketDeployment handler: its runtime is CDK's choice.")
+            acknowledge(
+                child,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                "aws-cdk-lib's BucketDeployment handler writes its own logs; it runs only in a deploy.",
+            )
+            findings = (
+                *(f"Action::s3:{action}" for action in ("GetBucket*", "GetObject*", "List*", "Abort*")),
+                "Action::s3:DeleteObject*",
+                "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+                f"Resource::<{bucket}.Arn>/*",
+            )
+            for finding in findings:
                 acknowledge(
                     child,
-                    "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-                    "aws-cdk-lib's BucketDeployment handler writes its own logs; it runs only in a deploy.",
+                    f"IAM5[{finding}]",
+                    "aws-cdk-lib's BucketDeployment grants: read the CDK asset bucket, write the "
+                    "inspector bucket; it runs only during a deploy, to copy the inspector's files.",
                 )
-                findings = (
-                    *(f"Action::s3:{action}" for action in ("GetBucket*", "GetObject*", "List*", "Abort*")),
-                    "Action::s3:DeleteObject*",
-                    "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
-                    f"Resource::<{bucket}.Arn>/*",
-                )
-                for finding in findings:
-                    acknowledge(
-                        child,
-                        f"IAM5[{finding}]",
-                        "aws-cdk-lib's BucketDeployment grants: read the CDK asset bucket, write the "
-                        "inspector bucket; it runs only during a deploy, to copy the inspector's files.",
-                    )
+
+    def deployment_handlers(self) -> list[IConstruct]:
+        """aws-cdk-lib's BucketDeployment handler: a deploy-time custom resource function that copies
+        the files, one singleton at the stack's root (not under this construct)."""
+        children = cdk.Stack.of(self).node.children
+        return [child for child in children if child.node.id.startswith("Custom::CDKBucketDeployment")]
 
     def _deploy(self, base_path: str, base_url: str) -> list[s3deploy.BucketDeployment]:
         """One deployment per content type (S3 serves the type it stored), without pruning each other."""
@@ -265,6 +284,7 @@ class InspectorSite(Construct):
                     prune=False,
                     retain_on_delete=False,
                     memory_limit=512,
+                    log_group=self.deployment_log_group,
                 )
             )
         return deployments

@@ -24,6 +24,7 @@ import pytest
 from tests.infra.conftest import REPO_ROOT, Synth, as_list, render, statements_about, synthesize
 from tests.infra.test_custom_domain import NO_DOMAIN, ZONE_ONLY
 from tests.infra.test_deploy_traps import OTHER
+from tests.infra.test_inspector import ON as INSPECTOR
 from tests.infra.test_mcp_cors import ONE, SEVERAL
 from tests.infra.test_mock_routes import OIDC_NO_FRONT
 from tests.infra.test_sso import OIDC as SSO_OIDC
@@ -57,11 +58,14 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "multi-tenant": MULTI_TENANT,
     "usage-tiers": USAGE_TIERS,
     "usage-off": USAGE_OFF,
+    "inspector": INSPECTOR,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"
 # What infra/constructs/checkov.py skips somewhere (README-deploy "Hardening" lists each with its reason).
 SKIPPED_CHECKS = {
+    "CKV_AWS_18",  # S3 access log: the inspector's files, read only by API Gateway (access log)
+    "CKV_AWS_21",  # S3 versioning: the inspector's files, rebuilt on every deploy
     "CKV_AWS_115",  # reserved concurrency: a setting, unset by default
     "CKV_AWS_116",  # DLQ: synchronous invocations only
     "CKV_AWS_117",  # VPC: nothing private to reach
@@ -218,7 +222,8 @@ def test_secrets_and_log_groups_are_under_the_retained_rotated_data_key(run: Che
     # The key store and the upstream credential; with Cognito and the front, the front's client secret.
     front_client = synth.stack.cognito is not None and synth.stack.oauth_front is not None
     assert len(secrets) == (3 if front_client else 2), sorted(secrets)
-    assert len(log_groups) == 2
+    # With the inspector, the log group of CDK's file-copy handler too.
+    assert len(log_groups) == (3 if synth.stack.inspector is not None else 2), sorted(log_groups)
     for logical_id, resource in {**secrets, **log_groups}.items():
         assert resource["Properties"].get("KmsKeyId") == under_key, logical_id
 
@@ -314,7 +319,10 @@ def test_reserved_concurrency_setting_replaces_the_skip(run: CheckovRun) -> None
 
 def test_xray_skip_only_while_tracing_is_off(run: CheckovRun) -> None:
     for name, synth in run.synths.items():
-        stage_id, stage = synth.one("AWS::ApiGateway::Stage")
-        traced = stage["Properties"].get("TracingEnabled", False)
-        assert traced is (name == "options"), name
-        assert ("CKV_AWS_73" in _skips(synth, stage_id)) is not traced, name
+        # Every stage: the MCP API's, and with the inspector its widget sandbox API's.
+        stages = synth.of_type("AWS::ApiGateway::Stage")
+        assert len(stages) == (2 if synth.stack.inspector is not None else 1), name
+        for stage_id, stage in stages.items():
+            traced = stage["Properties"].get("TracingEnabled", False)
+            assert traced is (name == "options"), (name, stage_id)
+            assert ("CKV_AWS_73" in _skips(synth, stage_id)) is not traced, (name, stage_id)

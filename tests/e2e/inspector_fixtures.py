@@ -11,10 +11,10 @@ the deployed server nor on the stack the other end-to-end tests use.
 from __future__ import annotations
 
 from app.mcp.permissions import ScopedServer
+from app.mcp.widgets import Widget
 
 PROBE_TOOL = "sandbox_probe"
 PROBE_URI = "ui://inspector-tests/sandbox-probe.html"
-APP_MIME_TYPE = "text/html;profile=mcp-app"
 
 # Each attempt names what it reached for; "blocked:<error>" is what isolation looks like.
 PROBE_PAGE = """<!doctype html>
@@ -39,13 +39,11 @@ function done() { document.getElementById("probe").textContent = JSON.stringify(
 """
 
 
-def register(server: ScopedServer) -> None:
-    @server.resource(PROBE_URI, name="sandbox-probe", mime_type=APP_MIME_TYPE)
-    def sandbox_probe_page() -> str:
-        """The probe widget's page."""
-        return PROBE_PAGE
+PROBE_WIDGET = Widget(uri=PROBE_URI, html=PROBE_PAGE, name="sandbox-probe")
 
-    @server.tool(name=PROBE_TOOL, meta={"ui": {"resourceUri": PROBE_URI}})
+
+def register(server: ScopedServer) -> None:
+    @server.tool(name=PROBE_TOOL, widget=PROBE_WIDGET)
     def sandbox_probe() -> str:
         """Render the sandbox probe widget."""
         return "the probe widget reports what it could reach"

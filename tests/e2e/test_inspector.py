@@ -17,7 +17,11 @@ What a developer does with it, and what they must not be able to do by accident:
 - no request leaves for another host: telemetry is off (the bundle never tries its analytics
   host), and what the bundle would fetch from the internet (web fonts) is refused by the policy;
 - a widget (MCP Apps) renders in the sandbox on another origin and can reach nothing of the
-  inspector's page, storage or memory (tests/e2e/inspector_fixtures.py is the probe).
+  inspector's page, storage or memory (tests/e2e/inspector_fixtures.py is the probe);
+- the real widget, the dice roller (app/tools/dice.py): the inspector renders it in the sandbox
+  with the tool's result, its "Roll again" button calls the tool through the inspector, and the
+  audit trail has both calls under the same principal and client; without `mcp/dice` the tool is
+  not listed, and reading the view is refused exactly like calling the tool (same 403 challenge).
 
 On failure the screenshot, page and browser console are saved and their folder printed.
 """
@@ -36,7 +40,9 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
 from app.mcp.server import build_server
+from app.tools.dice import DICE_SCOPE, DICE_WIDGET
 from devtools.inspector_site import CLIENT_NAME
+from devtools.mcp_messages import HANDSHAKE_VERSION, MODERN_VERSION, mcp_request, tool_call_params
 from tests.e2e.browser_support import (
     Console,
     act,
@@ -56,6 +62,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-inspector")]
 REQUIREMENTS = build_server().requirements.tool_scopes()
 EVERY_TOOL = set(REQUIREMENTS.tools)
 SCOPED_TOOL = "whoami"
+DICE_TOOL = "roll_dice"
 LOOPBACK = "127.0.0.1"
 MASK = "Bearer ••••••"
 
@@ -81,6 +88,15 @@ def browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ch
         call = request.node.stash.get(PHASE_REPORTS, {}).get("call")
         if call is not None and call.failed:
             save_artifacts(console, tmp_path / "browser-artifacts")
+
+
+def signed_in(driver: Chrome, stack: dict[str, Any], authorization: str) -> InspectorPage:
+    """The inspector opened, its Authorization header set to `authorization`, in the server's page."""
+    page = InspectorPage(driver, stack["inspector_url"])
+    page.open()
+    page.set_authorization(authorization)
+    page.open_server()
+    return page
 
 
 def real_storage(driver: Chrome, origin: str) -> dict[str, int]:
@@ -141,10 +157,7 @@ def test_sign_in_with_a_key_call_a_tool_and_read_the_exchange(
     stack: dict[str, Any], browser: tuple[Chrome, Console]
 ) -> None:
     driver, _ = browser
-    page = InspectorPage(driver, stack["inspector_url"])
-    page.open()
-    page.set_authorization(f"Bearer {stack['api_key']}")
-    page.open_server()
+    page = signed_in(driver, stack, f"Bearer {stack['api_key']}")
     assert page.tool_names() == EVERY_TOOL | {PROBE_TOOL}
 
     result = page.call_tool("add", {"a": "20", "b": "22"})
@@ -189,10 +202,7 @@ def test_sign_in_with_a_key_call_a_tool_and_read_the_exchange(
 
 def test_no_request_leaves_for_another_host(stack: dict[str, Any], browser: tuple[Chrome, Console]) -> None:
     driver, console = browser
-    page = InspectorPage(driver, stack["inspector_url"])
-    page.open()
-    page.set_authorization(f"Bearer {stack['api_key']}")
-    page.open_server()
+    page = signed_in(driver, stack, f"Bearer {stack['api_key']}")
     page.call_tool("add", {"a": "1", "b": "2"})
     events = network_events(driver)
     requested = {
@@ -294,21 +304,23 @@ def test_a_403_then_a_step_up_by_signing_in_with_oauth(
     assert real_storage(driver, page.origin) == {"local": 0, "session": 0}
 
 
-def test_a_widget_renders_in_the_sandbox_and_reaches_nothing_of_the_inspector(
-    stack: dict[str, Any], browser: tuple[Chrome, Console]
-) -> None:
-    driver, _ = browser
-    page = InspectorPage(driver, stack["inspector_url"])
-    sandbox = stack["inspector_sandbox_origin"]
-    page.open()
-    page.set_authorization(f"Bearer {stack['api_key']}")
-    page.open_server()
-    page.call_tool(PROBE_TOOL, {})
+def enter_widget(driver: Chrome, sandbox: str) -> None:
+    """Into the widget's own frame: the sandbox page (on `sandbox`) holds it in an inner frame."""
     outer = act("the widget's sandbox frame", lambda: driver.find_elements(By.CSS_SELECTOR, "iframe"))[0]
     assert str(outer.get_attribute("src")).startswith(f"{sandbox}/inspector/sandbox?")
     driver.switch_to.frame(outer)
     inner = act("the widget's frame", lambda: driver.find_elements(By.TAG_NAME, "iframe"))[0]
     driver.switch_to.frame(inner)
+
+
+def test_a_widget_renders_in_the_sandbox_and_reaches_nothing_of_the_inspector(
+    stack: dict[str, Any], browser: tuple[Chrome, Console]
+) -> None:
+    driver, _ = browser
+    sandbox = stack["inspector_sandbox_origin"]
+    page = signed_in(driver, stack, f"Bearer {stack['api_key']}")
+    page.call_tool(PROBE_TOOL, {})
+    enter_widget(driver, sandbox)
 
     def report() -> dict[str, str] | None:
         text = str(driver.find_element(By.ID, "probe").text)
@@ -320,3 +332,142 @@ def test_a_widget_renders_in_the_sandbox_and_reaches_nothing_of_the_inspector(
     for reached in ("top.document", "top.localStorage", "top.stores", "top.location"):
         assert results[reached] == "blocked:SecurityError", (reached, results[reached])
     assert results["fetch"] == "blocked:TypeError"  # the widget's policy: connect-src 'none'
+
+
+# --- the real widget: the dice roller (app/tools/dice.py) ------------------------------------------
+
+
+def rpc_result(exchange: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-RPC result of a recorded exchange (a JSON body, or one SSE `data:` line)."""
+    body = str(exchange["responseBody"])
+    data = next((line[5:] for line in body.splitlines() if line.startswith("data:")), body)
+    result: dict[str, Any] = json.loads(data)["result"]
+    return result
+
+
+def tool_calls(page: InspectorPage, tool: str) -> list[dict[str, Any]]:
+    """Every finished tools/call exchange for `tool`, oldest first."""
+    calls = []
+    for exchange in page.exchanges():
+        body = exchange.get("requestBody") or ""
+        if not exchange.get("status") or exchange.get("responseBody") is None or "tools/call" not in body:
+            continue
+        message = json.loads(body)
+        if message.get("method") == "tools/call" and message["params"]["name"] == tool:
+            calls.append(exchange)
+    return calls
+
+
+def dice_shown(driver: Chrome) -> tuple[list[int], str]:
+    """What the dice widget shows (from inside its frame): its dice and its status line."""
+    dice = [int(die.text) for die in driver.find_elements(By.CSS_SELECTOR, "#dice .die")]
+    return dice, " ".join(line.text for line in driver.find_elements(By.ID, "status"))
+
+
+def audit_event(stack: dict[str, Any], source: str, request_id: str) -> dict[str, Any]:
+    """The audit event `source` wrote for the request API Gateway numbered `request_id`."""
+    return wait_for_audit(stack, lambda r: (r.get("source"), r.get("request_id")) == (source, request_id))
+
+
+def test_the_dice_widget_renders_in_the_sandbox_and_its_button_calls_as_the_same_caller(
+    stack: dict[str, Any], browser: tuple[Chrome, Console]
+) -> None:
+    driver, _ = browser
+    sandbox = stack["inspector_sandbox_origin"]
+    page = signed_in(driver, stack, f"Bearer {stack['api_key']}")
+    page.call_tool(DICE_TOOL, {"sides": "1000", "count": "5"})
+    (model,) = tool_calls(page, DICE_TOOL)
+    rolled = rpc_result(model)["structuredContent"]
+    assert (rolled["sides"], len(rolled["rolls"])) == (1000, 5)
+
+    # The view (ui://dice/roller.html), fetched by the inspector, rendered in the sandbox origin
+    # (another loopback port here, another API deployed), shows the result it was sent.
+    enter_widget(driver, sandbox)
+    act("the widget's roll", lambda: dice_shown(driver) == (rolled["rolls"], "Rolled."))
+    assert driver.execute_script("return window.origin") == sandbox != page.origin
+    driver.find_element(By.ID, "roll").click()
+    driver.switch_to.default_content()
+
+    # The widget's button went through the inspector: one more tools/call on its connection, with
+    # the inspector's credential; the widget shows its answer.
+    calls = act("the widget's tools/call", lambda: (c := tool_calls(page, DICE_TOOL))[1:] and c)
+    assert len(calls) == 2
+    relayed = calls[1]
+    again = rpc_result(relayed)["structuredContent"]["rolls"]
+    enter_widget(driver, sandbox)
+    act("the widget's second roll", lambda: dice_shown(driver) == (again, "Rolled."))
+    driver.switch_to.default_content()
+    assert relayed["status"] == 200
+    assert json.loads(relayed["requestBody"])["params"]["arguments"] == {"sides": 1000, "count": 5}
+    assert header(relayed, "authorization", "request") == MASK
+
+    # In the audit trail: both calls under the same principal and client, allowed by the authorizer.
+    caller = ("principal", "auth_method", "client_id")
+    events = {}
+    for label, exchange in (("model", model), ("widget", relayed)):
+        request_id = header(exchange, "x-amzn-requestid")
+        assert request_id
+        for source in ("authorizer", "mcp"):
+            events[label, source] = audit_event(stack, source, request_id)
+        assert events[label, "authorizer"]["outcome"] == "allowed"
+        mcp_event = events[label, "mcp"]
+        assert (mcp_event["action"], mcp_event["target"], mcp_event["outcome"]) == (
+            "tools/call",
+            DICE_TOOL,
+            "ok",
+        )
+        assert [events[label, "authorizer"].get(f) for f in caller] == [mcp_event.get(f) for f in caller]
+    assert [events["widget", "mcp"].get(f) for f in caller] == [events["model", "mcp"].get(f) for f in caller]
+    # An API key is its own client: no OAuth client id on either call.
+    assert [events["widget", "mcp"].get(f) for f in caller] == ["apikey:local-dev", "api_key", None]
+
+
+# From the inspector's page, with its credential: what the inspector would get if it asked anyway.
+FETCH = """
+const [url, headers, body, done] = arguments;
+fetch(url, {method: "POST", headers, body}).then(
+  async (response) => done({status: response.status, headers: Object.fromEntries(response.headers)}),
+  (error) => done({error: String(error)}));
+"""
+
+
+def test_without_the_dice_scope_the_widget_and_its_tool_are_refused_alike(
+    stack: dict[str, Any], browser: tuple[Chrome, Console]
+) -> None:
+    driver, _ = browser
+    token = issuer_token(stack, "mcp/access")
+    page = signed_in(driver, stack, f"Bearer {token}")
+    assert DICE_TOOL not in page.tool_names()
+    assert "whoami" not in page.tool_names()  # nor another scoped tool: the token is narrow
+    for generation in (HANDSHAKE_VERSION, MODERN_VERSION):
+        answers = {}
+        for method, params in (
+            ("resources/read", {"uri": DICE_WIDGET.uri}),
+            ("tools/call", tool_call_params(DICE_TOOL, {})),
+        ):
+            headers, body = mcp_request(method, params, generation=generation)
+            answers[method] = driver.execute_async_script(
+                FETCH, stack["mcp_url"], {**headers, "Authorization": f"Bearer {token}"}, body
+            )
+        read, call = answers["resources/read"], answers["tools/call"]
+        assert read["status"] == call["status"] == 403, (generation, read, call)
+
+        def challenge(answer: dict[str, Any]) -> str:
+            # At 2026-07-28 the authorizer refuses (API Gateway's own 403); before, the function,
+            # whose WWW-Authenticate API Gateway renames (tests/e2e/test_widgets.py cites AWS).
+            found = answer["headers"].get("www-authenticate")
+            return str(found or answer["headers"]["x-amzn-remapped-www-authenticate"])
+
+        assert challenge(read) == challenge(call), generation
+        assert challenge(read).startswith('Bearer error="insufficient_scope", scope="'), generation
+        assert DICE_SCOPE in challenge(read).split('scope="', 1)[1].split('"', 1)[0].split(), generation
+        # Both refusals are in the audit trail: denials of the same caller, each naming its item.
+        principals = set()
+        for answer, target in ((read, DICE_WIDGET.uri), (call, DICE_TOOL)):
+            request_id = answer["headers"]["x-amzn-requestid"]
+            # At 2026-07-28 the authorizer decides on the routing headers; before, the function.
+            source = "authorizer" if generation == MODERN_VERSION else "mcp"
+            denied = audit_event(stack, source, request_id)
+            assert (denied["outcome"], denied["target"]) == ("denied", target), (generation, denied)
+            principals.add(denied["principal"])
+        assert len(principals) == 1, (generation, principals)

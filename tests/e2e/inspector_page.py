@@ -202,3 +202,18 @@ def header(exchange: dict[str, Any], name: str, side: str = "response") -> str |
     """One header of a recorded exchange (`side`: request or response)."""
     pairs = exchange[f"{side}Headers"]
     return next((value for key, value in pairs if key == name), None)
+
+
+def enter_widget(driver: Chrome, sandbox: str) -> None:
+    """Into the widget's own frame: the sandbox page (on `sandbox`) holds it in an inner frame."""
+    outer = act("the widget's sandbox frame", lambda: driver.find_elements(By.CSS_SELECTOR, "iframe"))[0]
+    assert str(outer.get_attribute("src")).startswith(f"{sandbox}/inspector/sandbox?")
+    driver.switch_to.frame(outer)
+    inner = act("the widget's frame", lambda: driver.find_elements(By.TAG_NAME, "iframe"))[0]
+    driver.switch_to.frame(inner)
+
+
+def dice_shown(driver: Chrome) -> tuple[list[int], str]:
+    """What the dice widget shows (from inside its frame): its dice and its status line."""
+    dice = [int(die.text) for die in driver.find_elements(By.CSS_SELECTOR, "#dice .die")]
+    return dice, " ".join(line.text for line in driver.find_elements(By.ID, "status"))

@@ -53,7 +53,7 @@ from tests.e2e.browser_support import (
 )
 from tests.e2e.conftest import PHASE_REPORTS
 from tests.e2e.inspector_fixtures import PROBE_TOOL
-from tests.e2e.inspector_page import InspectorPage, header
+from tests.e2e.inspector_page import InspectorPage, dice_shown, enter_widget, header
 from tests.e2e.oauth_support import audit_records, oauth_stack, wait_for_audit
 from tests.e2e.test_local_stack import issuer_token
 
@@ -304,15 +304,6 @@ def test_a_403_then_a_step_up_by_signing_in_with_oauth(
     assert real_storage(driver, page.origin) == {"local": 0, "session": 0}
 
 
-def enter_widget(driver: Chrome, sandbox: str) -> None:
-    """Into the widget's own frame: the sandbox page (on `sandbox`) holds it in an inner frame."""
-    outer = act("the widget's sandbox frame", lambda: driver.find_elements(By.CSS_SELECTOR, "iframe"))[0]
-    assert str(outer.get_attribute("src")).startswith(f"{sandbox}/inspector/sandbox?")
-    driver.switch_to.frame(outer)
-    inner = act("the widget's frame", lambda: driver.find_elements(By.TAG_NAME, "iframe"))[0]
-    driver.switch_to.frame(inner)
-
-
 def test_a_widget_renders_in_the_sandbox_and_reaches_nothing_of_the_inspector(
     stack: dict[str, Any], browser: tuple[Chrome, Console]
 ) -> None:
@@ -356,12 +347,6 @@ def tool_calls(page: InspectorPage, tool: str) -> list[dict[str, Any]]:
         if message.get("method") == "tools/call" and message["params"]["name"] == tool:
             calls.append(exchange)
     return calls
-
-
-def dice_shown(driver: Chrome) -> tuple[list[int], str]:
-    """What the dice widget shows (from inside its frame): its dice and its status line."""
-    dice = [int(die.text) for die in driver.find_elements(By.CSS_SELECTOR, "#dice .die")]
-    return dice, " ".join(line.text for line in driver.find_elements(By.ID, "status"))
 
 
 def audit_event(stack: dict[str, Any], source: str, request_id: str) -> dict[str, Any]:

@@ -160,6 +160,10 @@ def _acknowledge_inspector(inspector: InspectorSite, *, enable_xray: bool) -> No
             "X-Ray is an option (ENABLE_XRAY=true traces this stage too), off by default: the widget "
             "sandbox is one static MOCK page, and its requests are in the JSON access log already.",
         )
+    # CloudFormation User Guide, "DeletionPolicy attribute"
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html):
+    # "For Amazon S3 buckets, you must delete all objects in the bucket for deletion to succeed";
+    # S3 refuses DeleteBucket while any version is left.
     skip(
         inspector.bucket,
         "CKV_AWS_21",

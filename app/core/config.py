@@ -119,7 +119,7 @@ def aws_client_config() -> Any:
 
 
 def describe_read_failure(error: BaseException) -> tuple[str, bool]:
-    """A failed read's short name (an AWS error code or an exception class) and whether it is transient.
+    """A failed AWS call's short name (an AWS error code or an exception class) and whether it is transient.
 
     Powertools wraps the botocore error in its own (`GetParameterError`), raised while handling
     it: the botocore error is the context. Only codes and class names are used, never messages,
@@ -127,7 +127,11 @@ def describe_read_failure(error: BaseException) -> tuple[str, bool]:
     """
     if isinstance(error, RecentReadFailure):
         return error.failure, error.transient
-    cause = error.__cause__ or error.__context__ or error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    # A botocore error is the failure itself (its own context is urllib3's); anything else may wrap one.
+    is_botocore = isinstance(error, (BotoCoreError, ClientError))
+    cause = error if is_botocore else (error.__cause__ or error.__context__ or error)
     response = getattr(cause, "response", None)
     if isinstance(response, Mapping):  # botocore ClientError: AWS answered with an error
         code = str((response.get("Error") or {}).get("Code") or type(cause).__name__)

@@ -7,7 +7,10 @@ path carries a prefix the function cannot know, while the resource is the API's 
 Nothing is built at import beyond constants: the AWS clients, the settings and the signer's
 public key are made on first use and kept for the container (and dropped after a SnapStart
 restore). Every request writes one audit event; any unexpected failure is a JSON
-`server_error` (500) without details, and the audit names only the exception's class.
+`server_error` (500) without details, and the audit names only the exception's class. AWS not
+answering (the settings' SSM read, DynamoDB or KMS: refused, timed out, throttled, failing on its
+side) is not the front's fault nor the client's: a 503 `temporarily_unavailable` with
+`Retry-After`, so a client retries instead of giving up on a sign-in (docs/resilience.md).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from app.auth.front import (
     TOKEN_PATH,
 )
 from app.core.audit import AuditEvent, emit
-from app.core.config import ConfigurationError
+from app.core.config import ConfigurationError, SettingUnavailable, describe_read_failure, retry_after_seconds
 from app.core.log_levels import apply_log_levels
 from app.core.snapstart import register_after_restore, reseed_random
 from app.oauth import authorization, registration, token_endpoint
@@ -287,10 +290,20 @@ def handle(event: Mapping[str, Any], front: Front) -> tuple[Response, AuditEvent
             request_id=audit.request_id,
         )
         result = flow(ctx, request)
+    except SettingUnavailable as error:
+        if error.transient:
+            audit.outcome, audit.reason = "error", "settings_unavailable"
+            return _unavailable(), audit
+        audit.outcome, audit.reason = "error", "configuration"
+        return oauth_error(500, "server_error", "the authorization server is misconfigured"), audit
     except ConfigurationError:
         audit.outcome, audit.reason = "error", "configuration"
         return oauth_error(500, "server_error", "the authorization server is misconfigured"), audit
     except Exception as error:  # never a stack trace to the client; the class name to the audit
+        failure, transient = describe_read_failure(error)
+        if transient:
+            audit.outcome, audit.reason = "error", f"aws_unavailable:{failure}"
+            return _unavailable(), audit
         audit.outcome, audit.reason = "error", f"exception:{type(error).__name__}"
         return oauth_error(500, "server_error", "the authorization server failed"), audit
     audit.action = result.action
@@ -299,6 +312,16 @@ def handle(event: Mapping[str, Any], front: Front) -> tuple[Response, AuditEvent
     audit.client_id = result.client_id
     audit.principal = result.principal
     return result.response, audit
+
+
+def _unavailable() -> Response:
+    """RFC 6749 §4.1.2.1's `temporarily_unavailable`, as a 503 with when to retry (RFC 9110 §10.2.3)."""
+    return oauth_error(
+        503,
+        "temporarily_unavailable",
+        "the authorization server cannot reach its storage right now; retry shortly",
+        {"Retry-After": retry_after_seconds(), "Cache-Control": "no-store"},
+    )
 
 
 def _action(path: str) -> str:

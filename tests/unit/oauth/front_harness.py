@@ -114,7 +114,12 @@ def create_aws(document: Mapping[str, Any]) -> Aws:
     boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="front-upstream", SecretString=json.dumps({"client_secret": secrets.token_urlsafe(24)})
     )
-    env = {
+    return Aws(signing, sealing, front_function_env(signing, sealing))
+
+
+def front_function_env(signing: str, sealing: str) -> dict[str, str]:
+    """The front function's environment naming what `create_aws` made (settings read every time)."""
+    return {
         "MCP_URL_PARAMETER": "/mcp/url",
         "OAUTH_FRONT_SETTINGS_PARAMETER": "/mcp/front",
         "OAUTH_UPSTREAM_SECRET_ID": "front-upstream",
@@ -123,7 +128,6 @@ def create_aws(document: Mapping[str, Any]) -> Aws:
         "OAUTH_SEALING_KEY_ID": sealing,
         "CONFIG_CACHE_SECONDS": "0",
     }
-    return Aws(signing, sealing, env)
 
 
 class AuditLines:

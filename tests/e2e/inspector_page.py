@@ -204,12 +204,15 @@ def header(exchange: dict[str, Any], name: str, side: str = "response") -> str |
     return next((value for key, value in pairs if key == name), None)
 
 
-def enter_widget(driver: Chrome, sandbox: str) -> None:
+def enter_widget(driver: Chrome, sandbox: str, seconds: float = 60) -> None:
     """Into the widget's own frame: the sandbox page (on `sandbox`) holds it in an inner frame."""
-    outer = act("the widget's sandbox frame", lambda: driver.find_elements(By.CSS_SELECTOR, "iframe"))[0]
+    frames = act(
+        "the widget's sandbox frame", lambda: driver.find_elements(By.CSS_SELECTOR, "iframe"), seconds
+    )
+    outer = frames[0]
     assert str(outer.get_attribute("src")).startswith(f"{sandbox}/inspector/sandbox?")
     driver.switch_to.frame(outer)
-    inner = act("the widget's frame", lambda: driver.find_elements(By.TAG_NAME, "iframe"))[0]
+    inner = act("the widget's frame", lambda: driver.find_elements(By.TAG_NAME, "iframe"), seconds)[0]
     driver.switch_to.frame(inner)
 
 

@@ -63,6 +63,9 @@ REQUIREMENTS = build_server().requirements.tool_scopes()
 EVERY_TOOL = set(REQUIREMENTS.tools)
 SCOPED_TOOL = "whoami"
 DICE_TOOL = "roll_dice"
+# A widget renders after the inspector fetched its view and framed the sandbox: on a loaded
+# machine (make test, 2 cores) that takes longer than a click.
+WIDGET_SECONDS = 60
 LOOPBACK = "127.0.0.1"
 MASK = "Bearer ••••••"
 
@@ -368,19 +371,21 @@ def test_the_dice_widget_renders_in_the_sandbox_and_its_button_calls_as_the_same
     # The view (ui://dice/roller.html), fetched by the inspector, rendered in the sandbox origin
     # (another loopback port here, another API deployed), shows the result it was sent.
     enter_widget(driver, sandbox)
-    act("the widget's roll", lambda: dice_shown(driver) == (rolled["rolls"], "Rolled."))
+    act("the widget's roll", lambda: dice_shown(driver) == (rolled["rolls"], "Rolled."), WIDGET_SECONDS)
     assert driver.execute_script("return window.origin") == sandbox != page.origin
     driver.find_element(By.ID, "roll").click()
     driver.switch_to.default_content()
 
     # The widget's button went through the inspector: one more tools/call on its connection, with
     # the inspector's credential; the widget shows its answer.
-    calls = act("the widget's tools/call", lambda: (c := tool_calls(page, DICE_TOOL))[1:] and c)
+    calls = act(
+        "the widget's tools/call", lambda: (c := tool_calls(page, DICE_TOOL))[1:] and c, WIDGET_SECONDS
+    )
     assert len(calls) == 2
     relayed = calls[1]
     again = rpc_result(relayed)["structuredContent"]["rolls"]
     enter_widget(driver, sandbox)
-    act("the widget's second roll", lambda: dice_shown(driver) == (again, "Rolled."))
+    act("the widget's second roll", lambda: dice_shown(driver) == (again, "Rolled."), WIDGET_SECONDS)
     driver.switch_to.default_content()
     assert relayed["status"] == 200
     assert json.loads(relayed["requestBody"])["params"]["arguments"] == {"sides": 1000, "count": 5}

@@ -108,6 +108,7 @@ class ServerlessMcpStack(cdk.Stack):
             api_keys_secret=self.api_keys_secret,
             upstream_secret=self.upstream_secret,
             tool_scopes_document=self.declared.text,
+            servers=self.declared.servers,
         )
         self.api = McpApi(
             self,
@@ -118,6 +119,13 @@ class ServerlessMcpStack(cdk.Stack):
             access_log_group=self.log_groups.access,
             issuer=auth_settings.issuer,
             step_up_scopes=self.declared.scopes,
+            primary_scopes=self.declared.primary.scopes,
+            other_servers=[
+                (server, function.alias)
+                for server, function in zip(
+                    self.declared.servers[1:], self.functions.servers[1:], strict=True
+                )
+            ],
         )
 
         # SSM: the canonical MCP URL (from the deployed API or the custom domain) and the auth
@@ -137,7 +145,7 @@ class ServerlessMcpStack(cdk.Stack):
             string_value=self.to_json_string(auth_settings.as_dict()),
             description="Auth settings: issuer, jwks_url, audiences, allowed_client_ids, base_scope, origins",
         )
-        for function in (self.functions.authorizer, self.functions.mcp):
+        for function in (self.functions.authorizer, *(server.function for server in self.functions.servers)):
             function.node.add_dependency(self.mcp_url_parameter, self.auth_settings_parameter)
 
         # Multi-tenancy (off by default): the authorizer settles a tenant for every caller, and the
@@ -146,7 +154,10 @@ class ServerlessMcpStack(cdk.Stack):
         if config.tenancy.multi_tenant:
             self.tenant_data = TenantData(self, "TenantData", mcp_role=self.functions.mcp_role)
             add_environment(self.functions.authorizer, config.tenancy.function_environment())
-            add_environment(self.functions.mcp, self.tenant_data.mcp_environment())
+            for server in self.functions.servers:
+                if server.role is not self.functions.mcp_role:
+                    self.tenant_data.allow(server.role)
+                add_environment(server.function, self.tenant_data.mcp_environment())
 
         self.oauth_front: OAuthFront | None = None
         if config.oauth_front.enabled:
@@ -177,6 +188,8 @@ class ServerlessMcpStack(cdk.Stack):
             api=self.api.api,
             mcp_function=self.functions.mcp_alias,
             authorizer_function=self.functions.authorizer_alias,
+            other_servers={server.name: server.alias for server in self.functions.servers[1:]},
+            mcp_paths=tuple(server.path for server in self.functions.servers),
             front_function=self.oauth_front.alias if self.oauth_front is not None else None,
         )
         self._outputs()
@@ -229,6 +242,11 @@ class ServerlessMcpStack(cdk.Stack):
             upstream_secret_arn=secret_arn,
         )
         front.function.node.add_dependency(self.mcp_url_parameter)
+        if len(self.functions.servers) > 1:
+            # Which resources the front issues tokens for (RFC 8707 `resource`, token `aud`); absent
+            # means /mcp alone, so a one-server stack's front is unchanged.
+            paths = ",".join(server.path for server in self.functions.servers)
+            front.function.add_environment("MCP_SERVER_PATHS", paths)
         # The front carries the upstream's tenant into its tokens (app/oauth/authorization.py).
         add_environment(front.function, config.tenancy.function_environment())
         if self.cognito is not None and self.cognito.front_client_secret is not None:
@@ -266,6 +284,14 @@ class ServerlessMcpStack(cdk.Stack):
                 "Create a first API key (prints it once)",
             ),
         }
+        for name, (url, prm_url) in self.api.server_urls.items():
+            # "McpUrlResearch" for the server "research" (names are [a-z][a-z0-9-]*).
+            suffix = "".join(part.capitalize() for part in name.split("-"))
+            outputs[f"McpUrl{suffix}"] = (url, f"The MCP endpoint of the server {name!r}")
+            outputs[f"ProtectedResourceMetadataUrl{suffix}"] = (
+                prm_url,
+                f"RFC 9728 metadata of the server {name!r}",
+            )
         if self.cognito is not None:
             outputs.update(
                 {

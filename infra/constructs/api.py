@@ -255,17 +255,7 @@ class McpApi(Construct):
         integration = apigw.LambdaIntegration(mcp_handler, proxy=True, allow_test_invoke=False)
 
         mcp = self.api.root.add_resource(MCP_PATH.strip("/"))
-        self.mcp_methods = [
-            mcp.add_method(
-                verb,
-                integration,
-                authorizer=self.authorizer,
-                authorization_type=apigw.AuthorizationType.CUSTOM,
-                # Usage plans apply only to methods that require an API key.
-                api_key_required=config.usage.enabled,
-            )
-            for verb in MCP_METHODS
-        ]
+        self.mcp_methods = self._mcp_methods(config, mcp, integration)
         # With ALLOWED_ORIGINS: OPTIONS /mcp (MOCK, no authorizer) and CORS on gateway responses.
         self.mcp_preflight = add_mcp_cors(self.api, mcp, config.allowed_origins, MCP_METHODS)
         well_known = self.api.root.add_resource(".well-known")
@@ -370,6 +360,22 @@ class McpApi(Construct):
             templates={"application/json": ACCESS_DENIED_BODY},
         )
 
+    def _mcp_methods(
+        self, config: StackConfig, resource: apigw.IResource, integration: apigw.Integration
+    ) -> list[apigw.Method]:
+        """POST GET DELETE on one server's resource, behind the one REQUEST authorizer."""
+        return [
+            resource.add_method(
+                verb,
+                integration,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                # Usage plans apply only to methods that require an API key.
+                api_key_required=config.usage.enabled,
+            )
+            for verb in MCP_METHODS
+        ]
+
     def _add_server(
         self,
         config: StackConfig,
@@ -384,16 +390,7 @@ class McpApi(Construct):
         resource: apigw.IResource = self.api.root
         for part in server.path.strip("/").split("/"):
             resource = resource.add_resource(part)
-        self.mcp_methods.extend(
-            resource.add_method(
-                verb,
-                integration,
-                authorizer=self.authorizer,
-                authorization_type=apigw.AuthorizationType.CUSTOM,
-                api_key_required=config.usage.enabled,
-            )
-            for verb in MCP_METHODS
-        )
+        self.mcp_methods.extend(self._mcp_methods(config, resource, integration))
         add_mcp_preflight(resource, config.allowed_origins, MCP_METHODS)
         prm: apigw.IResource = prm_root
         for part in server.path.strip("/").split("/"):

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import REPO_ROOT, Synth, as_list, render, statements_about, synthesize
+from tests.infra.servers_fixture import TWO_SERVER_CONTEXT
 from tests.infra.test_custom_domain import NO_DOMAIN, ZONE_ONLY
 from tests.infra.test_deploy_traps import OTHER
 from tests.infra.test_mcp_cors import ONE, SEVERAL
@@ -57,6 +58,8 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "multi-tenant": MULTI_TENANT,
     "usage-tiers": USAGE_TIERS,
     "usage-off": USAGE_OFF,
+    # Two MCP servers (test_servers.py's registry): a second function, role, alias and routes.
+    "two-servers": TWO_SERVER_CONTEXT,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"

@@ -114,8 +114,12 @@ class McpFunctions(Construct):
         settings = config.functions
         # Per-tool decisions need an authorizer that runs on every request (app/authorizer/gatekeeper.py).
         per_tool = config.authorizer_cache_ttl_seconds == 0
+        # With several servers the authorizer needs the document even when its results are cached:
+        # it is the list of servers whose resources an Allow policy names (app/authorizer/gatekeeper.py
+        # refuses a one-server document with a cache TTL, so one server stays as it was).
+        carries_document = per_tool or len(servers) > 1
         authorizer_env = {"AUTHORIZER_CACHE_TTL_SECONDS": str(config.authorizer_cache_ttl_seconds)}
-        if per_tool:
+        if carries_document:
             authorizer_env["TOOL_SCOPES_FILE"] = f"{LAMBDA_TASK_ROOT}/{TOOL_SCOPES_FILE_NAME}"
         common = {
             "MCP_URL_PARAMETER": config.mcp_url_parameter_name,
@@ -144,7 +148,7 @@ class McpFunctions(Construct):
             config=config,
             description="serverless-mcp REQUEST authorizer (JWT and API key verification)",
             handler=AUTHORIZER_HANDLER,
-            bundle=authorizer_bundle(config, tool_scopes_document if per_tool else ""),
+            bundle=authorizer_bundle(config, tool_scopes_document if carries_document else ""),
             role=self.authorizer_role,
             log_group=log_group,
             memory_mb=config.authorizer_memory_mb,

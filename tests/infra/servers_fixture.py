@@ -61,13 +61,20 @@ def write_app(root: Path, document: dict[str, Any]) -> Path:
     return app
 
 
-def two_server_app() -> Path:
-    """The TWO_SERVERS app folder at a fixed place (module-level contexts name it before any fixture)."""
-    root = Path(tempfile.gettempdir()) / f"serverless-mcp-infra-two-servers-{os.getuid()}"
-    return write_app(root, TWO_SERVERS)
+# The same registry before "research" was added: a deployed stack of one server.
+ONE_SERVER: dict[str, Any] = {"version": 2, "servers": {"main": TWO_SERVERS["servers"]["main"]}}
+
+
+def fixture_app(name: str, document: dict[str, Any]) -> Path:
+    """An app folder at a fixed place (module-level contexts name it before any fixture runs)."""
+    return write_app(Path(tempfile.gettempdir()) / f"serverless-mcp-infra-{name}-{os.getuid()}", document)
 
 
 TWO_SERVER_CONTEXT: dict[str, object] = {
     "STACK_NAME": "McpServers",
-    "APP_SOURCE_DIR": str(two_server_app()),
+    "APP_SOURCE_DIR": str(fixture_app("two-servers", TWO_SERVERS)),
+}
+ONE_SERVER_CONTEXT: dict[str, object] = {
+    "STACK_NAME": "McpServers",
+    "APP_SOURCE_DIR": str(fixture_app("one-server", ONE_SERVER)),
 }

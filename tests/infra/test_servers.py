@@ -28,7 +28,13 @@ from infra.constructs.api import PRM_HEADERS
 from infra.constructs.challenge_rule import challenge_names_resource_metadata
 from infra.registry import DeclaredScopes, declared_scopes, parse_servers
 from tests.infra.conftest import Synth, api_routes, as_list, render, statements, synthesize
-from tests.infra.servers_fixture import MAIN_SCOPES, RESEARCH_SCOPES, TWO_SERVER_CONTEXT, TWO_SERVERS
+from tests.infra.servers_fixture import (
+    MAIN_SCOPES,
+    ONE_SERVER_CONTEXT,
+    RESEARCH_SCOPES,
+    TWO_SERVER_CONTEXT,
+    TWO_SERVERS,
+)
 from tests.infra.test_custom_domain import ZONE_ONLY
 from tests.infra.test_tenants import MULTI_TENANT
 
@@ -36,13 +42,15 @@ pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-servers")]
 
 BASE = "mcp/access"
 ALL_SCOPES = sorted({BASE, *MAIN_SCOPES, *RESEARCH_SCOPES})
-# Two servers behind a custom domain, with tenancy and browser origins: the other shape.
+# Two servers behind a custom domain, with tenancy, browser origins and a cached authorizer: the
+# other shape.
 DOMAIN_CONTEXT: dict[str, object] = {
     **ZONE_ONLY,
     **MULTI_TENANT,
     **TWO_SERVER_CONTEXT,
     "STACK_NAME": "McpServersDomain",
     "ALLOWED_ORIGINS": "https://app.example.net",
+    "AUTHORIZER_CACHE_TTL_SECONDS": "300",
 }
 EXECUTE_API = r"https://\$\{ApiRestApi\w+\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}/prod"
 MCP_VERBS = ("POST", "GET", "DELETE")
@@ -50,8 +58,8 @@ MCP_VERBS = ("POST", "GET", "DELETE")
 
 @pytest.fixture(scope="module")
 def one(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """Today's stack (the app's own registry, however many servers it lists: main's has one)."""
-    return synthesize(tmp_path_factory.mktemp("one-server"), {"STACK_NAME": "McpServers"})
+    """The same registry before its second server was added: the stack deployed today."""
+    return synthesize(tmp_path_factory.mktemp("one-server"), ONE_SERVER_CONTEXT)
 
 
 @pytest.fixture(scope="module")
@@ -335,6 +343,18 @@ def _challenges(synth: Synth) -> tuple[str, str]:
     )
 
 
+def test_with_one_server_the_challenges_are_unchanged(one: Synth) -> None:
+    unauthorized, denied = _challenges(one)
+    prm = EXECUTE_API + re.escape("/.well-known/oauth-protected-resource/mcp")
+    assert re.fullmatch(rf"'Bearer resource_metadata=\"{prm}\", scope=\"{BASE}\"'", unauthorized)
+    scopes = re.escape(" ".join(sorted({BASE, *MAIN_SCOPES})))
+    assert re.fullmatch(
+        rf"'Bearer error=\"insufficient_scope\", scope=\"{scopes}\", resource_metadata=\"{prm}\"'", denied
+    )
+    assert not [route for route in api_routes(one) if "research" in route[1]]
+    assert not [key for key in one.outputs if key.endswith("Research")]
+
+
 def test_on_execute_api_the_challenges_name_the_primary_metadata_and_synth_warns(two: Synth) -> None:
     unauthorized, denied = _challenges(two)
     prm = EXECUTE_API + re.escape("/.well-known/oauth-protected-resource/mcp")
@@ -354,7 +374,8 @@ def test_on_execute_api_the_challenges_name_the_primary_metadata_and_synth_warns
 def test_with_a_custom_domain_the_challenges_leave_discovery_to_the_path_inserted_urls(domain: Synth) -> None:
     unauthorized, denied = _challenges(domain)
     assert unauthorized == f"'Bearer scope=\"{BASE}\"'"
-    assert denied == f'\'Bearer error="insufficient_scope", scope="{" ".join(ALL_SCOPES)}"\''
+    # A cached authorizer decides on the base scope only (no per-tool 403), as with one server.
+    assert denied == f'\'Bearer error="insufficient_scope", scope="{BASE}"\''
     assert not Annotations.from_stack(domain.stack).find_warning(
         "*", Match.string_like_regexp("CUSTOM_DOMAIN")
     )
@@ -394,6 +415,19 @@ def test_checkov_skips_cover_the_new_function(two: Synth) -> None:
     skips = {e["id"] for e in two.resources[function]["Metadata"]["checkov"]["skip"]}
     assert skips == {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}
     # cdk-nag ran too: `synthesize` adds it, and an unacknowledged finding makes synth raise.
+
+
+def test_a_cached_authorizer_still_gets_the_list_of_servers(domain: Synth) -> None:
+    """With a cache TTL the authorizer decides on the base scope, but its Allow policy must name
+    exactly the servers the caller may call, so it reads the document as the list of servers."""
+    (authorizer,) = [
+        f["Properties"]
+        for f in domain.of_type("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "app.authorizer.handler.handler"
+    ]
+    variables = authorizer["Environment"]["Variables"]
+    assert variables["AUTHORIZER_CACHE_TTL_SECONDS"] == "300"
+    assert variables["TOOL_SCOPES_FILE"] == "/var/task/tool_scopes.json"
 
 
 def test_the_authorizer_asset_carries_the_version_2_document(tmp_path: Path) -> None:

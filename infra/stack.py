@@ -12,7 +12,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import StackConfig, check_snapstart_region
+from infra.config import ConfigError, StackConfig, check_snapstart_region
 from infra.constructs.api import McpApi
 from infra.constructs.checkov import acknowledge_checkov_findings
 from infra.constructs.encryption import DataKey
@@ -287,6 +287,11 @@ class ServerlessMcpStack(cdk.Stack):
         for name, (url, prm_url) in self.api.server_urls.items():
             # "McpUrlResearch" for the server "research" (names are [a-z][a-z0-9-]*).
             suffix = "".join(part.capitalize() for part in name.split("-"))
+            if f"McpUrl{suffix}" in outputs:
+                raise ConfigError(
+                    f"the servers {name!r} and another one differ only in their dashes, so their stack "
+                    f"outputs would share the name McpUrl{suffix}; rename one in app/servers/__init__.py"
+                )
             outputs[f"McpUrl{suffix}"] = (url, f"The MCP endpoint of the server {name!r}")
             outputs[f"ProtectedResourceMetadataUrl{suffix}"] = (
                 prm_url,

@@ -13,7 +13,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from devtools.inspector_site import inspector_client
-from infra.config import StackConfig, check_snapstart_region
+from infra.config import ConfigError, StackConfig, check_snapstart_region
 from infra.constructs.api import McpApi
 from infra.constructs.checkov import acknowledge_checkov_findings
 from infra.constructs.encryption import DataKey
@@ -110,6 +110,7 @@ class ServerlessMcpStack(cdk.Stack):
             api_keys_secret=self.api_keys_secret,
             upstream_secret=self.upstream_secret,
             tool_scopes_document=self.declared.text,
+            servers=self.declared.servers,
         )
         self.api = McpApi(
             self,
@@ -120,6 +121,13 @@ class ServerlessMcpStack(cdk.Stack):
             access_log_group=self.log_groups.access,
             issuer=auth_settings.issuer,
             step_up_scopes=self.declared.scopes,
+            primary_scopes=self.declared.primary.scopes,
+            other_servers=[
+                (server, function.alias)
+                for server, function in zip(
+                    self.declared.servers[1:], self.functions.servers[1:], strict=True
+                )
+            ],
         )
 
         # SSM: the canonical MCP URL (from the deployed API or the custom domain) and the auth
@@ -139,7 +147,7 @@ class ServerlessMcpStack(cdk.Stack):
             string_value=self.to_json_string(auth_settings.as_dict()),
             description="Auth settings: issuer, jwks_url, audiences, allowed_client_ids, base_scope, origins",
         )
-        for function in (self.functions.authorizer, self.functions.mcp):
+        for function in (self.functions.authorizer, *(server.function for server in self.functions.servers)):
             function.node.add_dependency(self.mcp_url_parameter, self.auth_settings_parameter)
 
         # The inspector (INSPECTOR=true): its files in S3, read by API Gateway, its widget sandbox.
@@ -162,7 +170,10 @@ class ServerlessMcpStack(cdk.Stack):
         if config.tenancy.multi_tenant:
             self.tenant_data = TenantData(self, "TenantData", mcp_role=self.functions.mcp_role)
             add_environment(self.functions.authorizer, config.tenancy.function_environment())
-            add_environment(self.functions.mcp, self.tenant_data.mcp_environment())
+            for server in self.functions.servers:
+                if server.role is not self.functions.mcp_role:
+                    self.tenant_data.allow(server.role)
+                add_environment(server.function, self.tenant_data.mcp_environment())
 
         self.oauth_front: OAuthFront | None = None
         if config.oauth_front.enabled:
@@ -193,6 +204,8 @@ class ServerlessMcpStack(cdk.Stack):
             api=self.api.api,
             mcp_function=self.functions.mcp_alias,
             authorizer_function=self.functions.authorizer_alias,
+            other_servers={server.name: server.alias for server in self.functions.servers[1:]},
+            mcp_paths=tuple(server.path for server in self.functions.servers),
             front_function=self.oauth_front.alias if self.oauth_front is not None else None,
         )
         self._outputs()
@@ -251,6 +264,11 @@ class ServerlessMcpStack(cdk.Stack):
             upstream_secret_arn=secret_arn,
         )
         front.function.node.add_dependency(self.mcp_url_parameter)
+        if len(self.functions.servers) > 1:
+            # Which resources the front issues tokens for (RFC 8707 `resource`, token `aud`); absent
+            # means /mcp alone, so a one-server stack's front is unchanged.
+            paths = ",".join(server.path for server in self.functions.servers)
+            front.function.add_environment("MCP_SERVER_PATHS", paths)
         # The front carries the upstream's tenant into its tokens (app/oauth/authorization.py).
         add_environment(front.function, config.tenancy.function_environment())
         if self.cognito is not None and self.cognito.front_client_secret is not None:
@@ -288,6 +306,19 @@ class ServerlessMcpStack(cdk.Stack):
                 "Create a first API key (prints it once)",
             ),
         }
+        for name, (url, prm_url) in self.api.server_urls.items():
+            # "McpUrlResearch" for the server "research" (names are [a-z][a-z0-9-]*).
+            suffix = "".join(part.capitalize() for part in name.split("-"))
+            if f"McpUrl{suffix}" in outputs:
+                raise ConfigError(
+                    f"the servers {name!r} and another one differ only in their dashes, so their stack "
+                    f"outputs would share the name McpUrl{suffix}; rename one in app/servers/__init__.py"
+                )
+            outputs[f"McpUrl{suffix}"] = (url, f"The MCP endpoint of the server {name!r}")
+            outputs[f"ProtectedResourceMetadataUrl{suffix}"] = (
+                prm_url,
+                f"RFC 9728 metadata of the server {name!r}",
+            )
         if self.cognito is not None:
             outputs.update(
                 {

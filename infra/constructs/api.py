@@ -10,6 +10,10 @@ goes to get one; it authenticates clients and users itself):
   /.well-known/oauth-authorization-server/oauth   GET        open             -> front alias
   /.well-known/openid-configuration/oauth         GET        open             -> front alias
   /oauth/{proxy+}                                 GET POST   open             -> front alias
+and for every other server of the registry (app/servers/__init__.py; issue 14), the same as /mcp
+and its path-inserted metadata:
+  /<name>/mcp                                        POST GET DELETE  REQUEST authorizer -> its alias
+  /.well-known/oauth-protected-resource/<name>/mcp   GET              open             -> MOCK
 and OPTIONS (CORS preflight, answered by API Gateway with a MOCK integration, no function, no
 authorizer) on both protected-resource metadata resources and on the front's three resources,
 so a browser client (the MCP Inspector) can read them from its own origin; with ALLOWED_ORIGINS
@@ -31,7 +35,9 @@ from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from infra.config import ConfigError, StackConfig, check_certificate_region
-from infra.constructs.mcp_cors import add_mcp_cors, gateway_response_headers
+from infra.constructs.challenge_rule import challenge_names_resource_metadata
+from infra.constructs.mcp_cors import add_mcp_cors, add_mcp_preflight, gateway_response_headers
+from infra.registry import ServerScopes
 
 MCP_PATH = "/mcp"
 PRM_ROOT_PATH = "/.well-known/oauth-protected-resource"
@@ -153,13 +159,18 @@ def access_log_format() -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def unauthorized_challenge(prm_url: str, base_scope: str) -> str:
+def unauthorized_challenge(prm_url: str | None, base_scope: str) -> str:
+    """The 401 challenge; `prm_url` None: without `resource_metadata` (challenge_rule.py)."""
+    if prm_url is None:
+        return f'Bearer scope="{base_scope}"'
     return f'Bearer resource_metadata="{prm_url}", scope="{base_scope}"'
 
 
-def insufficient_scope_challenge(prm_url: str, scopes: tuple[str, ...]) -> str:
+def insufficient_scope_challenge(prm_url: str | None, scopes: tuple[str, ...]) -> str:
     """The 403 challenge: a literal (gateway response headers cannot read the authorizer context)."""
     scope = " ".join(sorted(set(scopes)))
+    if prm_url is None:
+        return f'Bearer error="insufficient_scope", scope="{scope}"'
     return f'Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{prm_url}"'
 
 
@@ -183,7 +194,12 @@ class McpApi(Construct):
         access_log_group: logs.ILogGroup,
         issuer: str,
         step_up_scopes: tuple[str, ...] = (),
+        primary_scopes: tuple[str, ...] | None = None,
+        other_servers: Sequence[tuple[ServerScopes, lambda_.IFunction]] = (),
     ) -> None:
+        """`step_up_scopes`: every scope of every server (the 403 names them); `primary_scopes`:
+        the primary server's own (its metadata; None: all of them); `other_servers`: every server
+        of the registry but the primary, with the alias that serves it."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         execution_logs = config.enable_execution_logs
@@ -239,17 +255,7 @@ class McpApi(Construct):
         integration = apigw.LambdaIntegration(mcp_handler, proxy=True, allow_test_invoke=False)
 
         mcp = self.api.root.add_resource(MCP_PATH.strip("/"))
-        self.mcp_methods = [
-            mcp.add_method(
-                verb,
-                integration,
-                authorizer=self.authorizer,
-                authorization_type=apigw.AuthorizationType.CUSTOM,
-                # Usage plans apply only to methods that require an API key.
-                api_key_required=config.usage.enabled,
-            )
-            for verb in MCP_METHODS
-        ]
+        self.mcp_methods = self._mcp_methods(config, mcp, integration)
         # With ALLOWED_ORIGINS: OPTIONS /mcp (MOCK, no authorizer) and CORS on gateway responses.
         self.mcp_preflight = add_mcp_cors(self.api, mcp, config.allowed_origins, MCP_METHODS)
         well_known = self.api.root.add_resource(".well-known")
@@ -295,13 +301,33 @@ class McpApi(Construct):
         _check_template_literal("the issuer", issuer)
         _check_template_literal("the custom domain", config.custom_domain_name or "")
         servers = ((self.front_issuer,) if config.oauth_front.enabled else ()) + ((issuer,) if issuer else ())
+        own_scopes = step_up_scopes if primary_scopes is None else primary_scopes
         self.metadata_body = protected_resource_metadata_body(
-            self.mcp_url, servers, (base_scope, *step_up_scopes)
+            self.mcp_url, servers, (base_scope, *own_scopes)
         )
         self.public_methods = [
             self._static_get(resource, self.metadata_body, PRM_HEADERS) for resource in self._prm_resources
         ]
         self.public_methods.append(self._static_get(self._health, HEALTH_BODY, {}))
+        # {server name: (its MCP URL, its metadata URL)} for every server but the primary.
+        self.server_urls: dict[str, tuple[str, str]] = {}
+        self.metadata_bodies: dict[str, str] = {}
+        for server, handler in other_servers:
+            self._add_server(config, server, handler, servers, base_scope, prm_root)
+
+        # With several servers one challenge literal answers for all of them (challenge_rule.py).
+        names_metadata = challenge_names_resource_metadata(
+            1 + len(other_servers), root_well_known_routable=bool(config.custom_domain_name)
+        )
+        challenge_prm_url = self.prm_url if names_metadata else None
+        if other_servers and not config.custom_domain_name:
+            cdk.Annotations.of(self).add_warning_v2(
+                "serverless-mcp:several-servers-without-custom-domain",
+                "Several MCP servers on the execute-api URL: its host-root well-known URLs are not "
+                f"routable behind /{config.stage_name}, so the 401/403 challenges name only the primary "
+                "server's metadata and clients of the other servers cannot discover theirs. Set "
+                "CUSTOM_DOMAIN_NAME (infra/README-deploy.md, 'Several MCP servers').",
+            )
 
         # ACCESS_DENIED is also the per-tool step-up answer when the authorizer decides per tool
         # (TTL 0). Its headers are literals or request parameters, never the authorizer's
@@ -317,7 +343,7 @@ class McpApi(Construct):
             type=apigw.ResponseType.UNAUTHORIZED,
             status_code="401",
             response_headers={
-                "WWW-Authenticate": f"'{unauthorized_challenge(self.prm_url, base_scope)}'",
+                "WWW-Authenticate": f"'{unauthorized_challenge(challenge_prm_url, base_scope)}'",
                 "Cache-Control": "'no-store'",
                 **cors,
             },
@@ -328,12 +354,56 @@ class McpApi(Construct):
             type=apigw.ResponseType.ACCESS_DENIED,
             status_code="403",
             response_headers={
-                "WWW-Authenticate": f"'{insufficient_scope_challenge(self.prm_url, denied_scopes)}'",
+                "WWW-Authenticate": f"'{insufficient_scope_challenge(challenge_prm_url, denied_scopes)}'",
                 "Cache-Control": "'no-store'",
                 **cors,
             },
             templates={"application/json": ACCESS_DENIED_BODY},
         )
+
+    def _mcp_methods(
+        self, config: StackConfig, resource: apigw.IResource, integration: apigw.Integration
+    ) -> list[apigw.Method]:
+        """POST GET DELETE on one server's resource, behind the one REQUEST authorizer."""
+        return [
+            resource.add_method(
+                verb,
+                integration,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                # Usage plans apply only to methods that require an API key.
+                api_key_required=config.usage.enabled,
+            )
+            for verb in MCP_METHODS
+        ]
+
+    def _add_server(
+        self,
+        config: StackConfig,
+        server: ServerScopes,
+        handler: lambda_.IFunction,
+        authorization_servers: Sequence[str],
+        base_scope: str,
+        prm_root: apigw.IResource,
+    ) -> None:
+        """`/<name>/mcp` as /mcp is (authorizer, API key, CORS) and its path-inserted metadata."""
+        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+        resource: apigw.IResource = self.api.root
+        for part in server.path.strip("/").split("/"):
+            resource = resource.add_resource(part)
+        self.mcp_methods.extend(self._mcp_methods(config, resource, integration))
+        add_mcp_preflight(resource, config.allowed_origins, MCP_METHODS)
+        prm: apigw.IResource = prm_root
+        for part in server.path.strip("/").split("/"):
+            prm = prm.add_resource(part)
+        for scope_name in server.scopes:
+            _check_template_literal("the scope", scope_name)
+        url = f"{self.base_url}{server.path}"
+        body = protected_resource_metadata_body(url, authorization_servers, (base_scope, *server.scopes))
+        self.server_urls[server.name] = (url, f"{self.base_url}{PRM_ROOT_PATH}{server.path}")
+        self.metadata_bodies[server.name] = body
+        self.public_methods.append(self._static_get(prm, body, PRM_HEADERS))
+        self.preflight_methods.append(self._preflight(prm, ("GET",)))
 
     def add_front_routes(self, front_handler: lambda_.IFunction) -> None:
         """The authorization front's public routes, proxied whole to its function."""

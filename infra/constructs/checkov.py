@@ -68,7 +68,10 @@ def acknowledge_checkov_findings(stack: ServerlessMcpStack) -> None:
     front = stack.oauth_front
     reserved: list[tuple[lambda_.Function, str, int | None]] = [
         (functions.authorizer, "AUTHORIZER_RESERVED_CONCURRENCY", config.authorizer_reserved_concurrency),
-        (functions.mcp, "MCP_RESERVED_CONCURRENCY", config.mcp_reserved_concurrency),
+        *(
+            (server.function, "MCP_RESERVED_CONCURRENCY", config.mcp_reserved_concurrency)
+            for server in functions.servers
+        ),
     ]
     if front is not None:
         front_reserved = config.oauth_front_reserved_concurrency

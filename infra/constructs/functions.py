@@ -7,6 +7,7 @@ invokes. Environment values are parameter NAMES and secret ARNs, never secret va
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -25,7 +26,7 @@ from infra.constructs.bundling import (
     project_dependencies,
     requirements_for,
 )
-from infra.registry import TOOL_SCOPES_FILE_NAME
+from infra.registry import PRIMARY_NAME_V1, PRIMARY_PATH, TOOL_SCOPES_FILE_NAME, ServerScopes
 
 AUTHORIZER_HANDLER = "app.authorizer.handler.handler"
 MCP_HANDLER = "app.mcp.handler.handler"
@@ -37,6 +38,8 @@ AUTHORIZER_DEPENDENCIES = ("pyjwt", "aws-lambda-powertools")
 RUNTIME_PROVIDED = ("boto3", "botocore")  # in the Lambda Python runtime: never bundled
 AUTHORIZER_FORBIDDEN = ("mcp", "starlette", "mangum", "boto3", "botocore")
 MCP_FORBIDDEN = ("boto3", "botocore")
+# What a stack told of no servers builds: the primary alone.
+ONE_SERVER = ServerScopes(PRIMARY_NAME_V1, PRIMARY_PATH, {})
 
 
 def authorizer_bundle(config: StackConfig, tool_scopes_document: str = "") -> BundleSpec:
@@ -73,6 +76,17 @@ def parameter_arn(scope: Construct, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class ServerFunction:
+    """One MCP server's function (the registry's `MCP_SERVER=<name>`), its role and `live` alias."""
+
+    name: str
+    path: str
+    role: iam.Role
+    function: lambda_.Function
+    alias: lambda_.Alias
+
+
+@dataclass(frozen=True)
 class FunctionPair:
     authorizer: lambda_.Function
     authorizer_alias: lambda_.Alias
@@ -93,13 +107,19 @@ class McpFunctions(Construct):
         api_keys_secret: secretsmanager.ISecret,
         upstream_secret: secretsmanager.ISecret,
         tool_scopes_document: str,
+        servers: Sequence[ServerScopes] = (),
     ) -> None:
+        """`servers`: the registry's servers, the primary first (none: one primary server)."""
         super().__init__(scope, construct_id)
         settings = config.functions
         # Per-tool decisions need an authorizer that runs on every request (app/authorizer/gatekeeper.py).
         per_tool = config.authorizer_cache_ttl_seconds == 0
+        # With several servers the authorizer needs the document even when its results are cached:
+        # it is the list of servers whose resources an Allow policy names (app/authorizer/gatekeeper.py
+        # refuses a one-server document with a cache TTL, so one server stays as it was).
+        carries_document = per_tool or len(servers) > 1
         authorizer_env = {"AUTHORIZER_CACHE_TTL_SECONDS": str(config.authorizer_cache_ttl_seconds)}
-        if per_tool:
+        if carries_document:
             authorizer_env["TOOL_SCOPES_FILE"] = f"{LAMBDA_TASK_ROOT}/{TOOL_SCOPES_FILE_NAME}"
         common = {
             "MCP_URL_PARAMETER": config.mcp_url_parameter_name,
@@ -128,7 +148,7 @@ class McpFunctions(Construct):
             config=config,
             description="serverless-mcp REQUEST authorizer (JWT and API key verification)",
             handler=AUTHORIZER_HANDLER,
-            bundle=authorizer_bundle(config, tool_scopes_document if per_tool else ""),
+            bundle=authorizer_bundle(config, tool_scopes_document if carries_document else ""),
             role=self.authorizer_role,
             log_group=log_group,
             memory_mb=config.authorizer_memory_mb,
@@ -146,33 +166,43 @@ class McpFunctions(Construct):
             self, "AuthorizerAlias", alias_name=ALIAS_NAME, version=self.authorizer.current_version
         )
 
-        self.mcp_role = lambda_role(self, "McpRole", "serverless-mcp MCP server", log_group)
-        self.mcp_role.add_to_policy(
-            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameter_arns)
-        )
-        upstream_secret.grant_read(self.mcp_role)
-        self.mcp = lambda_function(
-            self,
-            "McpFunction",
-            config=config,
-            description="serverless-mcp MCP server (streamable HTTP, stateless)",
-            handler=MCP_HANDLER,
-            bundle=mcp_bundle(config),
-            role=self.mcp_role,
-            log_group=log_group,
-            memory_mb=config.mcp_memory_mb,
-            timeout_s=config.mcp_timeout_seconds,
-            reserved=config.mcp_reserved_concurrency,
-            environment={
-                **common,
-                "UPSTREAM_SECRET_ID": upstream_secret.secret_arn,
-                **settings.mcp_extra,
-            },
-        )
-        acknowledge_snapstart(self.mcp)
-        self.mcp_alias = lambda_.Alias(
-            self, "McpAlias", alias_name=ALIAS_NAME, version=self.mcp.current_version
-        )
+        # One MCP function per server, each with its own role holding what today's MCP role holds.
+        # The primary's construct ids are the ones a one-server stack has always had, so adding a
+        # server never replaces the deployed function, its role or its alias. With one server no
+        # MCP_SERVER is set (absent means the first, app/servers/__init__.py), so its template is
+        # today's; with several every function names its server.
+        several = len(servers) > 1
+        self.servers: list[ServerFunction] = []
+        for index, server in enumerate(servers or (ONE_SERVER,)):
+            owner: Construct = self if index == 0 else Construct(self, f"Server-{server.name}")
+            ids = ("McpRole", "McpFunction", "McpAlias") if index == 0 else ("Role", "Function", "Alias")
+            label = "" if index == 0 else f" ({server.name} at {server.path})"
+            role = lambda_role(owner, ids[0], f"serverless-mcp MCP server{label}", log_group)
+            role.add_to_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameter_arns))
+            upstream_secret.grant_read(role)
+            environment = {**common, "UPSTREAM_SECRET_ID": upstream_secret.secret_arn}
+            if several:
+                environment["MCP_SERVER"] = server.name
+            function = lambda_function(
+                owner,
+                ids[1],
+                config=config,
+                description=f"serverless-mcp MCP server{label} (streamable HTTP, stateless)",
+                handler=MCP_HANDLER,
+                bundle=mcp_bundle(config),
+                role=role,
+                log_group=log_group,
+                memory_mb=config.mcp_memory_mb,
+                timeout_s=config.mcp_timeout_seconds,
+                reserved=config.mcp_reserved_concurrency,
+                environment={**environment, **settings.mcp_extra},
+            )
+            acknowledge_snapstart(function)
+            alias = lambda_.Alias(owner, ids[2], alias_name=ALIAS_NAME, version=function.current_version)
+            self.servers.append(ServerFunction(server.name, server.path, role, function, alias))
+        # The primary server, under the names the rest of the stack has always used.
+        primary = self.servers[0]
+        self.mcp_role, self.mcp, self.mcp_alias = primary.role, primary.function, primary.alias
 
 
 def acknowledge_snapstart(function: lambda_.Function) -> None:

@@ -94,6 +94,16 @@ def add_mcp_cors(
         ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
     ):
         api.add_gateway_response(construct_id, type=kind, response_headers=headers, templates=body)
+    return add_mcp_preflight(mcp, origins, methods)
+
+
+def add_mcp_preflight(
+    mcp: apigw.IResource, origins: Sequence[str], methods: Sequence[str]
+) -> apigw.Method | None:
+    """OPTIONS on one MCP server's resource (every server's path alike); None without origins."""
+    if not origins:
+        return None
+    check_origins(origins)
     return mcp.add_cors_preflight(
         allow_origins=list(origins),
         allow_methods=list(methods),

@@ -59,11 +59,13 @@ def acknowledge_findings(stack: ServerlessMcpStack) -> None:
     config = stack.config
     functions = stack.functions
     front = stack.oauth_front
-    for function in (functions.authorizer, functions.mcp, *((front.function,) if front else ())):
+    mcp_functions = [server.function for server in functions.servers]
+    mcp_roles = [server.role for server in functions.servers]
+    for function in (functions.authorizer, *mcp_functions, *((front.function,) if front else ())):
         acknowledge(function, "L1", LAMBDA_RUNTIME_REASON)
 
     if config.enable_xray:
-        for role in (functions.authorizer_role, functions.mcp_role, *((front.role,) if front else ())):
+        for role in (functions.authorizer_role, *mcp_roles, *((front.role,) if front else ())):
             acknowledge(
                 role,
                 "IAM5[Resource::*]",

@@ -10,7 +10,7 @@ Two log groups:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -139,7 +139,13 @@ SAVED_QUERIES = (
 )
 
 
-def authorizer_refusals() -> logs.IFilterPattern:
+def on_paths(paths: Sequence[str]) -> logs.JsonPattern:
+    """Access-log lines of these resources (`$context.resourcePath`: `/mcp`, `/research/mcp`)."""
+    patterns = [logs.FilterPattern.string_value("$.resourcePath", "=", path) for path in paths]
+    return patterns[0] if len(patterns) == 1 else logs.FilterPattern.any(*patterns)
+
+
+def authorizer_refusals(paths: Sequence[str] = (MCP_PATH,)) -> logs.IFilterPattern:
     """Access-log lines of the MCP route's authorizer refusing a request: 401 UNAUTHORIZED (no or
     bad credentials) and 403 ACCESS_DENIED (the authorizer's Deny, e.g. a tool's scope missing).
 
@@ -151,8 +157,9 @@ def authorizer_refusals() -> logs.IFilterPattern:
     Cognito authorizer"). The access log, not the audit log, because it also records the refusals
     the gateway makes before the function runs, and it does not depend on the function writing
     its audit line. The authorization front's own 400/401 answers (`/oauth/...`) are OAuth errors
-    to clients, not refused API calls: not counted here (OAuth5xx watches the front)."""
-    resource = logs.FilterPattern.string_value("$.resourcePath", "=", MCP_PATH)
+    to clients, not refused API calls: not counted here (OAuth5xx watches the front). With several
+    servers, every server's path."""
+    resource = on_paths(paths)
     refusals = (
         logs.FilterPattern.all(
             logs.FilterPattern.number_value("$.status", "=", code),
@@ -161,6 +168,11 @@ def authorizer_refusals() -> logs.IFilterPattern:
         for code, kind in ((401, "UNAUTHORIZED"), (403, "ACCESS_DENIED"))
     )
     return logs.FilterPattern.all(resource, logs.FilterPattern.any(*refusals))
+
+
+def _title(key: str) -> str:
+    """A dashboard title: "MCP", "Authorizer", or "MCP (research)" for another server's function."""
+    return TITLES.get(key) or f"MCP ({key.removeprefix('mcp_')})"
 
 
 class LogGroups(Construct):
@@ -201,7 +213,12 @@ class Monitoring(Construct):
         mcp_function: lambda_.IFunction,
         authorizer_function: lambda_.IFunction,
         front_function: lambda_.IFunction | None = None,
+        other_servers: Mapping[str, lambda_.IFunction] | None = None,
+        mcp_paths: Sequence[str] = (MCP_PATH,),
     ) -> None:
+        """`other_servers`: every MCP server's function but the primary's ({name: alias});
+        `mcp_paths`: every server's path. All functions write to the one audit log group, so the
+        audit filters and saved queries cover every server as they are (events carry `server`)."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         namespace = config.functions.metrics_namespace
@@ -223,14 +240,13 @@ class Monitoring(Construct):
             )
 
         status = "$.status"
-        self.auth_failures = counted("AuthFailuresFilter", "AuthorizationFailures", authorizer_refusals())
+        self.auth_failures = counted(
+            "AuthFailuresFilter", "AuthorizationFailures", authorizer_refusals(mcp_paths)
+        )
         self.mcp_5xx = counted(
             "Mcp5xxFilter",
             "Mcp5xx",
-            logs.FilterPattern.all(
-                logs.FilterPattern.number_value(status, ">=", 500),
-                logs.FilterPattern.string_value("$.resourcePath", "=", "/mcp"),
-            ),
+            logs.FilterPattern.all(logs.FilterPattern.number_value(status, ">=", 500), on_paths(mcp_paths)),
         )
         self.throttled = counted(
             "ThrottledFilter", "ThrottledRequests", logs.FilterPattern.number_value(status, "=", 429)
@@ -244,6 +260,9 @@ class Monitoring(Construct):
         action = cw_actions.SnsAction(self.topic)
 
         functions = {"mcp": mcp_function, "authorizer": authorizer_function}
+        for name, function in (other_servers or {}).items():
+            # A math expression id: a lowercase letter, then letters, digits and underscores.
+            functions[f"mcp_{name.replace('-', '_')}"] = function
         if front_function is not None:
             functions["oauth"] = front_function
         lambda_throttles = cloudwatch.MathExpression(
@@ -461,7 +480,7 @@ class Monitoring(Construct):
                     right=[fn.metric_duration(period=period, statistic="p99")],
                     width=24 // len(functions),
                 )
-                for name, fn in ((TITLES[key], fn) for key, fn in functions.items())
+                for name, fn in ((_title(key), fn) for key, fn in functions.items())
             )
         )
         dashboard.add_widgets(

@@ -33,6 +33,7 @@ from infra.tenant_policies import (
     TAG_CONDITIONS,
     assume_statement,
     tenant_items_statement,
+    trust_statement,
 )
 
 
@@ -64,6 +65,14 @@ class TenantData(Construct):
             max_session_duration=cdk.Duration.hours(1),
         )
         self.role.add_to_policy(iam.PolicyStatement.from_json(tenant_items_statement(self.table.table_arn)))
+        mcp_role.add_to_policy(iam.PolicyStatement.from_json(assume_statement(self.role.role_arn)))
+
+    def allow(self, mcp_role: iam.Role) -> None:
+        """Another MCP server's role (several servers): trusted and allowed as the first one is."""
+        assert self.role.assume_role_policy is not None
+        self.role.assume_role_policy.add_statements(
+            iam.PolicyStatement.from_json(trust_statement(mcp_role.role_arn))
+        )
         mcp_role.add_to_policy(iam.PolicyStatement.from_json(assume_statement(self.role.role_arn)))
 
     def mcp_environment(self) -> dict[str, str]:

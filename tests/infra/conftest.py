@@ -13,8 +13,10 @@ from typing import Any
 # output. The variable lists the silenced major versions.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from constructs import IConstruct
 
 from infra.app import build_app
 from infra.stack import ServerlessMcpStack
@@ -40,6 +42,8 @@ FRONT_PREFLIGHT_ROUTES = {
     ("OPTIONS", "/oauth/{proxy+}"),
 }
 PREFLIGHT_ROUTES = PRM_PREFLIGHT_ROUTES | FRONT_PREFLIGHT_ROUTES
+PRM_ROOT = "/.well-known/oauth-protected-resource"
+MCP_VERBS = ("POST", "GET", "DELETE")
 
 
 def cdk_json_context() -> dict[str, object]:
@@ -176,6 +180,35 @@ def api_routes(synth: Synth) -> dict[tuple[str, str], dict[str, Any]]:
         props = method["Properties"]
         routes[(props["HttpMethod"], path_of(props["ResourceId"]) or "/")] = props
     return routes
+
+
+# Several MCP servers (tests/infra/test_servers.py): the registry may list more than the primary
+# (/mcp); each other server adds its MCP methods and its path-inserted metadata (GET and OPTIONS).
+def server_paths(synth: Synth) -> tuple[str, ...]:
+    """Every MCP server's path, the primary (/mcp) first."""
+    return tuple(server.path for server in synth.stack.functions.servers)
+
+
+def mcp_routes(synth: Synth) -> set[tuple[str, str]]:
+    """The authorized MCP methods of every server."""
+    return {(verb, path) for path in server_paths(synth) for verb in MCP_VERBS}
+
+
+def other_server_metadata_routes(synth: Synth) -> set[tuple[str, str]]:
+    """GET and OPTIONS on the metadata of every server but the primary (whose routes are listed above)."""
+    return {(verb, PRM_ROOT + path) for path in server_paths(synth)[1:] for verb in ("GET", "OPTIONS")}
+
+
+def logical_id(synth: Synth, construct: IConstruct) -> str:
+    """The logical id of an L2 construct's CloudFormation resource."""
+    child = construct.node.default_child
+    assert isinstance(child, cdk.CfnElement), construct.node.path
+    return synth.stack.get_logical_id(child)
+
+
+def alias_ids(synth: Synth) -> dict[str, str]:
+    """{server path: logical id of its `live` alias}."""
+    return {server.path: logical_id(synth, server.alias) for server in synth.stack.functions.servers}
 
 
 def lint(template_path: Path) -> list[str]:

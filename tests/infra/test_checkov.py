@@ -21,7 +21,16 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import REPO_ROOT, Synth, as_list, render, statements_about, synthesize
+from tests.infra.conftest import (
+    REPO_ROOT,
+    Synth,
+    as_list,
+    logical_id,
+    render,
+    statements_about,
+    synthesize,
+)
+from tests.infra.servers_fixture import TWO_SERVER_CONTEXT
 from tests.infra.test_custom_domain import NO_DOMAIN, ZONE_ONLY
 from tests.infra.test_deploy_traps import OTHER
 from tests.infra.test_inspector import ON as INSPECTOR
@@ -59,6 +68,8 @@ VARIANTS: dict[str, Mapping[str, object]] = {
     "usage-tiers": USAGE_TIERS,
     "usage-off": USAGE_OFF,
     "inspector": INSPECTOR,
+    # Two MCP servers (test_servers.py's registry): a second function, role, alias and routes.
+    "two-servers": TWO_SERVER_CONTEXT,
 }
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
 STRIPPED = ".unskipped"
@@ -224,8 +235,8 @@ def test_secrets_and_log_groups_are_under_the_retained_rotated_data_key(run: Che
     assert len(secrets) == (3 if front_client else 2), sorted(secrets)
     # With the inspector, the log group of CDK's file-copy handler too.
     assert len(log_groups) == (3 if synth.stack.inspector is not None else 2), sorted(log_groups)
-    for logical_id, resource in {**secrets, **log_groups}.items():
-        assert resource["Properties"].get("KmsKeyId") == under_key, logical_id
+    for resource_id, resource in {**secrets, **log_groups}.items():
+        assert resource["Properties"].get("KmsKeyId") == under_key, resource_id
 
 
 VIA_SECRETS_MANAGER = {"kms:ViaService": "secretsmanager.${AWS::Region}.amazonaws.com"}
@@ -271,8 +282,13 @@ def test_data_key_policy_lets_logs_and_secrets_manager_use_it_and_nothing_else(
     (roles,) = [s for s in via if render(s["Principal"]["AWS"]) != ACCOUNT_ROOT]
     assert roles["Action"] == "kms:Decrypt"
     readers = ("Authorizer", "Mcp", "OAuthFront") if name == "default" else ("Authorizer", "Mcp")
+    # Every MCP server's role reads the upstream credential (test_servers.py).
+    other_servers = [logical_id(synth, server.role) for server in synth.stack.functions.servers[1:]]
     assert sorted(render(p) for p in as_list(roles["Principal"]["AWS"])) == sorted(
-        "${" + synth.id_of("AWS::IAM::Role", f"{reader}Role") + ".Arn}" for reader in readers
+        [
+            *("${" + synth.id_of("AWS::IAM::Role", f"{reader}Role") + ".Arn}" for reader in readers),
+            *("${" + role + ".Arn}" for role in other_servers),
+        ]
     )
     assert len(via) == 2
     # And no role's own policy names the data key.

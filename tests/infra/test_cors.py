@@ -19,7 +19,7 @@ import pytest
 from devtools.gateway import FRONT_ROUTES as EMULATOR_FRONT_ROUTES
 from devtools.gateway import PREFLIGHT_STATUS, preflight_headers
 from devtools.gateway import ROUTES as EMULATOR_ROUTES
-from tests.infra.conftest import PREFLIGHT_ROUTES, Synth, api_routes
+from tests.infra.conftest import PREFLIGHT_ROUTES, Synth, api_routes, other_server_metadata_routes
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
 
@@ -44,11 +44,18 @@ def _declared(props: dict[str, Any]) -> tuple[int, dict[str, str]]:
     return int(response["StatusCode"]), headers
 
 
+def _preflights(synth: Synth) -> set[tuple[str, str]]:
+    """The public resources' preflights, with every other MCP server's metadata (test_servers.py)."""
+    return PREFLIGHT_ROUTES | {
+        route for route in other_server_metadata_routes(synth) if route[0] == "OPTIONS"
+    }
+
+
 def test_preflights_are_mock_integrations_without_an_authorizer(synth: Synth) -> None:
     """No function runs and no authorizer: a preflight carries no credentials by definition."""
     routes = api_routes(synth)
-    assert {route for route in routes if route[0] == "OPTIONS"} == PREFLIGHT_ROUTES
-    for route in PREFLIGHT_ROUTES:
+    assert {route for route in routes if route[0] == "OPTIONS"} == _preflights(synth)
+    for route in _preflights(synth):
         props = routes[route]
         assert props["AuthorizationType"] == "NONE", route
         assert "AuthorizerId" not in props, route
@@ -69,7 +76,7 @@ def test_preflights_allow_any_origin_without_credentials_and_the_sdk_headers(syn
     what the MCP SDK's browser OAuth code sends: MCP-Protocol-Version (metadata), Content-Type
     (JSON to /register), Authorization (client_secret_basic at /token)."""
     routes = api_routes(synth)
-    for route in PREFLIGHT_ROUTES:
+    for route in _preflights(synth):
         status, headers = _declared(routes[route])
         assert status == 204, route
         assert headers["Access-Control-Allow-Origin"] == "*", route
@@ -78,7 +85,7 @@ def test_preflights_allow_any_origin_without_credentials_and_the_sdk_headers(syn
         assert {"mcp-protocol-version", "content-type", "authorization"} <= allowed, route
         assert int(headers["Access-Control-Max-Age"]) > 0, route
     # Each resource allows exactly the methods it has (besides OPTIONS).
-    for verb_path in PREFLIGHT_ROUTES:
+    for verb_path in _preflights(synth):
         path = verb_path[1]
         methods = {verb for verb, other in routes if other == path and verb != "OPTIONS"}
         _, headers = _declared(routes[verb_path])
@@ -89,7 +96,7 @@ def test_the_emulator_answers_every_preflight_exactly_as_the_template_declares(s
     """Same resources, same status, same header names and values (devtools/gateway.py)."""
     routes = api_routes(synth)
     emulated = {route.path: route for route in (*EMULATOR_ROUTES, *EMULATOR_FRONT_ROUTES) if route.preflight}
-    assert {("OPTIONS", path) for path in emulated} == PREFLIGHT_ROUTES
+    assert {("OPTIONS", path) for path in emulated} == _preflights(synth)
     for path, route in emulated.items():
         status, headers = _declared(routes[("OPTIONS", path)])
         assert status == PREFLIGHT_STATUS, path

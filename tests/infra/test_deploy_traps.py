@@ -18,7 +18,7 @@ from infra.config import ConfigError, StackConfig, check_snapstart_region, snaps
 from infra.constructs.api import access_log_format
 from infra.constructs.observability import authorizer_refusals
 from infra.stack import EMPTY_KEY_STORE_JSON, ServerlessMcpStack
-from tests.infra.conftest import NO_BUNDLING, Synth, cdk_json_context, synthesize
+from tests.infra.conftest import NO_BUNDLING, Synth, cdk_json_context, server_paths, synthesize
 
 # Shares the default synthesis (session fixture `default_synth`) with test_stack_default.py.
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
@@ -254,9 +254,13 @@ def test_auth_failure_alarm_counts_only_authorizer_refusals(case: str, default_s
 
 
 def test_auth_failure_filter_is_the_shared_pattern_and_keeps_its_alarm(default_synth: Synth) -> None:
-    assert _pattern(default_synth) == authorizer_refusals().log_pattern_string
+    paths = server_paths(default_synth)
+    assert _pattern(default_synth) == authorizer_refusals(paths).log_pattern_string
+    # With several MCP servers, any of their paths (test_servers.py).
+    resource = " || ".join(f'($.resourcePath = "{path}")' for path in paths)
     assert _pattern(default_synth) == (
-        '{ ($.resourcePath = "/mcp") && ((($.status = 401) && ($.errorType = "UNAUTHORIZED")) || '
+        (f"{{ {resource} && " if len(paths) == 1 else f"{{ ({resource}) && ")
+        + '((($.status = 401) && ($.errorType = "UNAUTHORIZED")) || '
         '(($.status = 403) && ($.errorType = "ACCESS_DENIED"))) }'
     )
     alarms = default_synth.of_type("AWS::CloudWatch::Alarm")

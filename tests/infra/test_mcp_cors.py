@@ -28,7 +28,14 @@ from devtools.gateway import MCP_METHODS, PREFLIGHT_STATUS
 from devtools.mcp_cors import McpCors
 from infra.config import ConfigError, StackConfig
 from infra.constructs.mcp_cors import check_origins
-from tests.infra.conftest import PREFLIGHT_ROUTES, Synth, api_routes, synthesize
+from tests.infra.conftest import (
+    PREFLIGHT_ROUTES,
+    Synth,
+    api_routes,
+    other_server_metadata_routes,
+    server_paths,
+    synthesize,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-mcp-cors")]
 
@@ -108,7 +115,10 @@ def test_the_preflight_is_a_mock_without_authorizer_or_function(
 ) -> None:
     synth = synths[origins]
     routes = api_routes(synth)
-    assert {route for route in routes if route[0] == "OPTIONS"} == PREFLIGHT_ROUTES | {("OPTIONS", "/mcp")}
+    # Every MCP server's path gets one, and every other server's metadata (test_servers.py).
+    assert {route for route in routes if route[0] == "OPTIONS"} == PREFLIGHT_ROUTES | {
+        ("OPTIONS", path) for path in server_paths(synth)
+    } | {route for route in other_server_metadata_routes(synth) if route[0] == "OPTIONS"}
     props, response = _preflight(synth)
     assert props["AuthorizationType"] == "NONE"
     assert "AuthorizerId" not in props

@@ -18,6 +18,7 @@ from tests.infra.conftest import (
     api_routes,
     as_list,
     render,
+    server_paths,
     statements,
     statements_about,
 )
@@ -145,6 +146,8 @@ def test_front_environment_holds_names_and_arns_only(synth: Synth) -> None:
         "POWERTOOLS_SERVICE_NAME": "serverless-mcp",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_METRICS_NAMESPACE": "ServerlessMcp",
+        # Several MCP servers: the resources the front issues tokens for (test_servers.py).
+        **({"MCP_SERVER_PATHS": ",".join(paths)} if len(paths := server_paths(synth)) > 1 else {}),
     }
 
 
@@ -268,7 +271,8 @@ def test_cognito_front_client_is_confidential_code_only_with_the_front_callback(
     assert client["SupportedIdentityProviders"] == ["COGNITO"]
     assert client["PreventUserExistenceErrors"] == "ENABLED"
     scopes = {render(s).replace("${" + server_id + "}", "mcp") for s in client["AllowedOAuthScopes"]}
-    assert scopes == {"openid", "email", "mcp/access", *DECLARED}
+    assert scopes == {"openid", "email", "mcp/access", *synth.stack.declared.scopes}
+    assert set(DECLARED) <= scopes  # the app's own tools' scopes among them
     (callback,) = client["CallbackURLs"]
     assert re.fullmatch(API_BASE + "/oauth/callback", render(callback))
     # The front's refresh tokens last as long as its own (30 days by default).
@@ -304,8 +308,8 @@ def test_front_settings_parameter_is_the_documented_json(synth: Synth) -> None:
     assert settings == {
         "upstream_issuer": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/" + pool,
         "upstream_client_id": client,
-        "upstream_scopes": ["openid", "email", "mcp/access", *DECLARED],
-        "scopes": ["mcp/access", *DECLARED],
+        "upstream_scopes": ["openid", "email", "mcp/access", *synth.stack.declared.scopes],
+        "scopes": ["mcp/access", *synth.stack.declared.scopes],
         "base_scope": "mcp/access",
         "preregistered_clients": [],
         "pre_approved_clients": [],

@@ -17,10 +17,14 @@ from tests.infra.conftest import (
     FRONT_ROUTES,
     PREFLIGHT_ROUTES,
     Synth,
+    alias_ids,
     api_routes,
     as_list,
     lint,
+    mcp_routes,
+    other_server_metadata_routes,
     render,
+    server_paths,
     statements,
     statements_about,
 )
@@ -57,13 +61,16 @@ def test_routes_are_exactly_the_contract(synth: Synth) -> None:
         ("GET", "/health"),
         *FRONT_ROUTES,
         *PREFLIGHT_ROUTES,
+        # Every other server of the registry (test_servers.py).
+        *mcp_routes(synth),
+        *other_server_metadata_routes(synth),
     }
 
 
 def test_every_mcp_method_uses_the_request_authorizer(synth: Synth) -> None:
     authorizer_id, _ = synth.one("AWS::ApiGateway::Authorizer")
     for (verb, path), props in api_routes(synth).items():
-        if path == "/mcp":
+        if path in server_paths(synth):
             assert props["AuthorizationType"] == "CUSTOM", verb
             assert props["AuthorizerId"] == {"Ref": authorizer_id}, verb
 
@@ -76,6 +83,7 @@ def test_only_metadata_health_and_the_front_are_unauthenticated(synth: Synth) ->
         ("GET", "/health"),
         *FRONT_ROUTES,
         *PREFLIGHT_ROUTES,
+        *other_server_metadata_routes(synth),
     }
     for route in public:
         assert api_routes(synth)[route]["AuthorizationType"] == "NONE"
@@ -101,19 +109,24 @@ STATIC_ROUTES = {
 
 
 def test_mcp_invokes_the_mcp_alias_and_metadata_and_health_invoke_nothing(synth: Synth) -> None:
-    alias = _logical_id(synth, "AWS::Lambda::Alias", "McpAlias")
+    aliases = alias_ids(synth)
+    assert aliases["/mcp"] == _logical_id(synth, "AWS::Lambda::Alias", "McpAlias")
     for route, props in api_routes(synth).items():
         if route in FRONT_ROUTES:
             continue  # test_oauth_front.py: the front's alias
         integration = props["Integration"]
-        if route in PREFLIGHT_ROUTES or route in STATIC_ROUTES:
+        if (
+            route in PREFLIGHT_ROUTES
+            or route in STATIC_ROUTES
+            or route in other_server_metadata_routes(synth)
+        ):
             # test_cors.py, test_mock_routes.py: MOCK integrations, no function
             assert integration["Type"] == "MOCK", route
             assert "Uri" not in integration, route
             continue
-        assert route[1] == "/mcp", route
+        assert route[1] in aliases, route  # each server's path invokes that server's alias
         assert integration["Type"] == "AWS_PROXY", route
-        assert "${" + alias + "}" in render(integration["Uri"]), route
+        assert "${" + aliases[route[1]] + "}" in render(integration["Uri"]), route
 
 
 def test_gateway_responses_carry_the_challenges(synth: Synth) -> None:
@@ -144,7 +157,9 @@ def test_gateway_responses_carry_the_challenges(synth: Synth) -> None:
     assert denied["StatusCode"] == "403"
     header = render(denied["ResponseParameters"]["gatewayresponse.header.WWW-Authenticate"])
     # A literal: the base scope and every scope a tool declares (the per-tool step-up answer).
-    scopes = " ".join(sorted({"mcp/access", *DECLARED.all_scopes()}))
+    # With several servers, every scope of every server (one literal answers for all of them).
+    scopes = " ".join(sorted({"mcp/access", *synth.stack.declared.scopes}))
+    assert synth.stack.declared.primary.scopes == tuple(sorted(DECLARED.all_scopes()))
     assert len(scopes.split()) > 1
     assert header.startswith(
         f'\'Bearer error="insufficient_scope", scope="{scopes}", resource_metadata="https://'
@@ -229,7 +244,7 @@ def test_functions_runtime_snapstart_and_config(synth: Synth) -> None:
 
 def test_aliases_point_at_published_versions(synth: Synth) -> None:
     aliases = synth.of_type("AWS::Lambda::Alias")
-    assert len(aliases) == 3  # authorizer, MCP, authorization front
+    assert len(aliases) == 2 + len(server_paths(synth))  # authorizer, front, one per MCP server
     versions = synth.of_type("AWS::Lambda::Version")
     for alias in aliases.values():
         props = alias["Properties"]
@@ -281,7 +296,12 @@ def test_function_environment_holds_names_and_arns_only(synth: Synth) -> None:
         "USAGE_DEFAULT_TIER": "standard",
         "USAGE_JWT_TIER": "standard",
     }
-    assert mcp == {**common, "UPSTREAM_SECRET_ID": upstream}
+    several = len(server_paths(synth)) > 1
+    assert mcp == {
+        **common,
+        "UPSTREAM_SECRET_ID": upstream,
+        **({"MCP_SERVER": synth.stack.declared.primary.name} if several else {}),
+    }
 
 
 def test_functions_log_to_the_audit_group(synth: Synth) -> None:
@@ -306,7 +326,8 @@ def test_secrets_and_parameters_are_granted_by_exact_arn(synth: Synth) -> None:
             assert text.startswith("${") or re.search(
                 r":parameter/ServerlessMcp/(mcp-url|auth-settings|oauth-front-settings)$", text
             )
-    assert seen == 6  # each of the three roles: its parameters + its one secret
+    # Each role (authorizer, front, one per MCP server): its parameters + its one secret.
+    assert seen == 2 * (2 + len(server_paths(synth)))
 
 
 def test_each_role_reads_only_its_own_secret(synth: Synth) -> None:
@@ -318,12 +339,13 @@ def test_each_role_reads_only_its_own_secret(synth: Synth) -> None:
             by_policy.setdefault(owner, set()).update(render(r) for r in as_list(statement["Resource"]))
     front = "${" + _logical_id(synth, "AWS::SecretsManager::Secret", "OAuthFrontClientSecret") + "}"
     authorizer = [v for k, v in by_policy.items() if "Authorizer" in k]
-    mcp = [v for k, v in by_policy.items() if "Mcp" in k]
+    mcp = [v for k, v in by_policy.items() if "Mcp" in k or k.startswith("FunctionsServer")]
     oauth = [v for k, v in by_policy.items() if k.startswith("OAuthFront")]
+    servers = len(server_paths(synth))
     assert authorizer == [{api_keys}]
-    assert mcp == [{upstream}]
+    assert mcp == [{upstream}] * servers
     assert oauth == [{front}]
-    assert len(by_policy) == 3
+    assert len(by_policy) == 2 + servers
 
 
 def test_no_managed_policies_and_no_wildcard_actions(synth: Synth) -> None:
@@ -392,8 +414,8 @@ def test_cognito_pool_resource_server_and_clients(synth: Synth) -> None:
     assert pool["Properties"]["MfaConfiguration"] == "ON"
     server_id, server = synth.one("AWS::Cognito::UserPoolResourceServer")
     assert server["Properties"]["Identifier"] == "mcp"
-    # The base scope, then one per scope the tools declare (`profile` for `mcp/profile`).
-    tool_scopes = sorted(DECLARED.all_scopes())
+    # The base scope, then one per scope the tools of every server declare (`profile` for `mcp/profile`).
+    tool_scopes = sorted(synth.stack.declared.scopes)
     assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == [
         "access",
         *(scope.removeprefix("mcp/") for scope in tool_scopes),
@@ -519,7 +541,7 @@ def test_outputs(synth: Synth) -> None:
     assert outputs["ProtectedResourceMetadataUrl"].endswith(PRM_SUFFIX)
     assert outputs["CreateApiKeyCommand"] == (
         "mcp-lambda keys create --stack ServerlessMcp --owner <you> "
-        f"--scopes {','.join(('mcp/access', *sorted(DECLARED.all_scopes())))}"
+        f"--scopes {','.join(('mcp/access', *synth.stack.declared.scopes))}"
     )
     for key in ("UserPoolId", "UserPoolDomain", "InteractiveClientId", "MachineClientId", "ApiKeysSecretArn",
                 "AuditLogGroupName", "TokenEndpoint", "OAuthIssuer"):  # fmt: skip
@@ -541,8 +563,11 @@ def test_template_holds_no_secret_values(synth: Synth) -> None:
 
 def test_cdk_nag_passes_with_specific_acknowledgements(synth: Synth) -> None:
     report = synth.validation_report()
-    (plugin,) = report["pluginReports"]
-    assert plugin["pluginName"] == "AwsSolutions"
+    plugins = {plugin["pluginName"]: plugin for plugin in report["pluginReports"]}
+    # Besides cdk-nag, CDK lists the several-servers warning there (test_servers.py), and only that.
+    several = len(server_paths(synth)) > 1
+    assert set(plugins) == {"AwsSolutions", *(("Construct Annotations",) if several else ())}
+    plugin = plugins["AwsSolutions"]
     assert plugin["conclusion"] == "success"
     assert plugin["violations"] == []
     suppressed = plugin["suppressedViolations"]

@@ -15,7 +15,10 @@ from tests.infra.conftest import (
     Synth,
     api_routes,
     lint,
+    mcp_routes,
+    other_server_metadata_routes,
     render,
+    server_paths,
     synthesize,
 )
 
@@ -117,7 +120,7 @@ def test_oidc_mode_creates_no_cognito_and_writes_the_configured_settings(on: Syn
     }
     outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
     assert "UserPoolId" not in outputs
-    scopes = ",".join(("mcp/access", *sorted(DECLARED.all_scopes())))
+    scopes = ",".join(("mcp/access", *on.stack.declared.scopes))  # every server's (test_servers.py)
     assert outputs["CreateApiKeyCommand"].endswith(f"--stack McpOptions --owner <you> --scopes {scopes}")
 
 
@@ -142,10 +145,14 @@ def test_custom_domain_with_hosted_zone(on: Synth) -> None:
 def test_custom_domain_urls_everywhere(on: Synth) -> None:
     assert _parameters(on)["/McpOptions/mcp-url"] == "https://mcp.example.com/mcp"
     prm = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-    assert _header(on, "UNAUTHORIZED") == f'\'Bearer resource_metadata="{prm}", scope="mcp/access"\''
-    assert _header(on, "ACCESS_DENIED") == (
-        f'\'Bearer error="insufficient_scope", scope="mcp/access", resource_metadata="{prm}"\''
-    )
+    if len(server_paths(on)) == 1:
+        assert _header(on, "UNAUTHORIZED") == f'\'Bearer resource_metadata="{prm}", scope="mcp/access"\''
+        assert _header(on, "ACCESS_DENIED") == (
+            f'\'Bearer error="insufficient_scope", scope="mcp/access", resource_metadata="{prm}"\''
+        )
+    else:  # several servers behind a domain: path-inserted discovery (challenge_rule.py)
+        assert _header(on, "UNAUTHORIZED") == "'Bearer scope=\"mcp/access\"'"
+        assert _header(on, "ACCESS_DENIED") == '\'Bearer error="insufficient_scope", scope="mcp/access"\''
     outputs = {key: render(value["Value"]) for key, value in on.outputs.items()}
     assert outputs["McpUrl"] == "https://mcp.example.com/mcp"
     assert outputs["ProtectedResourceMetadataUrl"] == prm
@@ -201,7 +208,8 @@ def test_a_caching_authorizer_decides_on_the_base_scope_only(on: Synth) -> None:
     """A cached decision is reused for every tool, so per-tool decisions are off with TTL > 0."""
     variables = _functions(on)["authorizer"]["Environment"]["Variables"]
     assert variables["AUTHORIZER_CACHE_TTL_SECONDS"] == "60"
-    assert "TOOL_SCOPES_FILE" not in variables
+    # With several servers it still reads the document, as the list of servers (test_servers.py).
+    assert ("TOOL_SCOPES_FILE" in variables) is (len(server_paths(on)) > 1)
     denied = next(
         props["Properties"]
         for props in on.of_type("AWS::ApiGateway::GatewayResponse").values()
@@ -241,20 +249,21 @@ def test_routes_do_not_change_with_options(on: Synth, cert: Synth) -> None:
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
         ("GET", "/health"),
     }
-    # ALL_ON sets ALLOWED_ORIGINS: /mcp gets its CORS preflight (test_mcp_cors.py).
-    mcp_preflight = {("OPTIONS", "/mcp")}
-    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES | mcp_preflight
-    assert len(api_routes(on)) == 6 + len(FRONT_ROUTES) + len(PREFLIGHT_ROUTES) + 1
+    # ALL_ON sets ALLOWED_ORIGINS: /mcp (every server's path) gets its CORS preflight (test_mcp_cors.py).
+    mcp_preflight = {("OPTIONS", path) for path in server_paths(on)}
+    others = other_server_metadata_routes(on)
+    assert public == base | FRONT_ROUTES | PREFLIGHT_ROUTES | mcp_preflight | others
+    assert len(api_routes(on)) == len(public) + len(mcp_routes(on))
     # OAUTH_FRONT=false: none of the front's routes (the metadata's preflights stay).
     assert {
         route for route, props in api_routes(cert).items() if props["AuthorizationType"] == "NONE"
-    } == base | PRM_PREFLIGHT_ROUTES
+    } == base | PRM_PREFLIGHT_ROUTES | other_server_metadata_routes(cert)
 
 
 def test_snapstart_off_still_uses_the_alias(cert: Synth) -> None:
     for props in _functions(cert).values():
         assert "SnapStart" not in props
-    cert.template.resource_count_is("AWS::Lambda::Alias", 2)
+    cert.template.resource_count_is("AWS::Lambda::Alias", 1 + len(server_paths(cert)))
     _, authorizer = cert.one("AWS::ApiGateway::Authorizer")
     assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0
 
@@ -264,10 +273,11 @@ def test_cognito_options(cert: Synth) -> None:
     assert pool["Properties"]["MfaConfiguration"] == "OPTIONAL"
     _, server = cert.one("AWS::Cognito::UserPoolResourceServer")
     # Derived from the tools' declared scopes: the pool can issue every scope a tool requires.
-    names = [scope.removeprefix("mcp/") for scope in sorted(DECLARED.all_scopes())]
+    assert set(DECLARED.all_scopes()) <= set(cert.stack.declared.scopes)
+    names = [scope.removeprefix("mcp/") for scope in cert.stack.declared.scopes]
     assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["access", *names]
     outputs = {key: render(value["Value"]) for key, value in cert.outputs.items()}
-    scopes = ",".join(("mcp/access", *sorted(DECLARED.all_scopes())))
+    scopes = ",".join(("mcp/access", *cert.stack.declared.scopes))
     assert outputs["CreateApiKeyCommand"].endswith(f"--scopes {scopes}")
 
 
@@ -328,7 +338,7 @@ def test_oidc_front_settings_name_the_external_issuer_and_client(on: Synth) -> N
     assert settings["upstream_issuer"] == "https://example.eu.auth0.com/"
     assert settings["upstream_client_id"] == "front-client"
     assert settings["upstream_scopes"] == ["openid", "email", "offline_access"]
-    assert settings["scopes"] == ["mcp/access", *sorted(DECLARED.all_scopes())]
+    assert settings["scopes"] == ["mcp/access", *on.stack.declared.scopes]
 
 
 def test_front_on_a_custom_domain(on: Synth) -> None:

@@ -20,7 +20,16 @@ import pytest
 from devtools.usage_plans import INVALID_API_KEY_MESSAGE, QUOTA_EXCEEDED_MESSAGE, THROTTLED_MESSAGE
 from infra.config import DEFAULT_USAGE_TIERS, ConfigError, StackConfig
 from infra.constructs.usage_plans import INVALID_API_KEY_BODY, QUOTA_EXCEEDED_BODY, THROTTLED_BODY
-from tests.infra.conftest import Synth, api_routes, as_list, lint, render, statements_about, synthesize
+from tests.infra.conftest import (
+    Synth,
+    api_routes,
+    as_list,
+    lint,
+    mcp_routes,
+    render,
+    statements_about,
+    synthesize,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
 
@@ -101,7 +110,8 @@ def test_every_mcp_method_requires_an_api_key_and_no_public_route_does(synth: Sy
     """Usage plans apply only to methods that require a key; a public route (metadata, health,
     the front, CORS preflights) must not, or a caller without a credential would get 403."""
     for (verb, path), props in api_routes(synth).items():
-        assert props.get("ApiKeyRequired", False) is (path == "/mcp"), (verb, path)
+        # Every MCP server's methods (test_servers.py), nothing else.
+        assert props.get("ApiKeyRequired", False) is ((verb, path) in mcp_routes(synth)), (verb, path)
 
 
 def test_one_usage_plan_per_default_tier_on_this_stage(synth: Synth) -> None:

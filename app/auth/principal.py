@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 from app.auth.scopes import split_scope_string, validate_scopes
@@ -67,6 +67,9 @@ class Principal:
     tenant: str | None = None
     expires_at: int | None = None
     tier: str | None = None
+    # A JWT's `aud` values (RFC 8707 resources), empty for an aud-less token or an API key: which
+    # MCP server of the API the token is for (the authorizer decides; never in the context).
+    audiences: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.subject, str) or not self.subject:

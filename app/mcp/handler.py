@@ -25,12 +25,14 @@ from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.principal import Principal
-from app.core.config import HttpSettings, SettingsSource, read_bool
+from app.core.config import ConfigurationError, HttpSettings, SettingsSource, read_bool
 from app.core.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
 from app.core.log_levels import apply_log_levels
+from app.core.servers import Server
 from app.core.snapstart import register_after_restore, reseed_random
 from app.mcp.asgi import create_app
 from app.mcp.server import build_server
+from app.servers import REGISTRY
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -87,21 +89,37 @@ class AuthorizerContext:
         await self.app(scope, receive, send)
 
 
-def build_asgi_app(source: SettingsSource, env: Mapping[str, str]) -> AuthorizerContext:
-    """The complete ASGI app behind the handler (tests build their own with other settings)."""
+def build_asgi_app(
+    source: SettingsSource, env: Mapping[str, str], server: Server | None = None
+) -> AuthorizerContext:
+    """The complete ASGI app behind the handler (tests build their own with other settings).
+
+    `server`: the registry entry this function serves (`MCP_SERVER`), the primary one by default.
+    """
+    spec = server or REGISTRY.primary
     app = create_app(
-        build_server(),
+        build_server(spec),
         source,
         HttpSettings.from_env(env),
         log_arguments=read_bool(env, "AUDIT_LOG_ARGUMENTS", False),
+        server_name=spec.name,
     )
     return AuthorizerContext(app)
 
 
+def selected_server(env: Mapping[str, str]) -> Server:
+    """The server `MCP_SERVER` names (default: the primary one); an unknown name stops the start."""
+    try:
+        return REGISTRY.selected(env)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
 apply_log_levels()
-settings_source = SettingsSource()
+SERVER = selected_server(os.environ)
+settings_source = SettingsSource(server_path=SERVER.path)
 settings_source.check_at_start()  # a broken setting stops the cold start with a message naming it
-asgi_app = build_asgi_app(settings_source, os.environ)
+asgi_app = build_asgi_app(settings_source, os.environ, SERVER)
 _adapter = Mangum(asgi_app, lifespan="off")
 
 

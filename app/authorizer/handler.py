@@ -39,7 +39,7 @@ from app.authorizer.gatekeeper import Decision, Gatekeeper, Target
 from app.core.audit import AuditEvent, emit
 from app.core.config import SettingsSource
 from app.core.log_levels import apply_log_levels
-from app.core.servers import MCP_PATH
+from app.core.servers import MCP_PATH, SERVER_METHODS
 from app.core.snapstart import register_after_restore, reseed_random
 
 apply_log_levels()
@@ -150,9 +150,16 @@ def resource_path(method_arn: str) -> str:
 
 
 def server_arns(method_arn: str, paths: tuple[str, ...]) -> list[str]:
-    """`arn:…:<api>/<stage>/*<path>` for each server path: every method of exactly those resources."""
+    """`arn:…:<api>/<stage>/<verb><path>` for each server path and each method the API routes to it.
+
+    Verbs are spelled out, not `*`: an IAM wildcard matches any characters, `/` included, so
+    `<stage>/*/mcp` would also match `<stage>/POST/research/mcp` (a method ARN is
+    `<api>/<stage>/<verb>/<path>`: "Control access to an API with IAM permissions", API Gateway
+    developer guide; the re:Post answer on wildcards in authorizer policies says a `*` matches
+    across the path after it). Exact ARNs admit exactly these resources.
+    """
     stage = stage_wildcard_arn(method_arn).removesuffix("/*/*")
-    return [f"{stage}/*{path}" for path in paths]
+    return [f"{stage}/{verb}{path}" for path in paths for verb in SERVER_METHODS]
 
 
 def stage_wildcard_arn(method_arn: str) -> str:

@@ -24,6 +24,8 @@ from app.auth.tool_scopes import SERVER_NAME
 
 MCP_PATH: Final = "/mcp"
 PRM_PATH: Final = "/.well-known/oauth-protected-resource"
+# The methods the API routes to a server's function through the authorizer (OPTIONS is a MOCK).
+SERVER_METHODS: Final = ("POST", "GET", "DELETE")
 # The environment variable that tells an MCP function which registry entry it serves.
 MCP_SERVER_ENV: Final = "MCP_SERVER"
 

@@ -547,6 +547,22 @@ def _check_tenant(tenant: str | None) -> None:
             raise UsageError(str(error)) from None
 
 
+def _checked_servers(names: list[str] | None) -> tuple[str, ...] | None:
+    """`--server` (repeatable): names of this repository's MCP servers; none given: the primary only."""
+    if not names:
+        return None
+    from app.servers import REGISTRY
+
+    known = [server.name for server in REGISTRY.servers]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(
+            f"--server {unknown[0]}: no such MCP server; the servers are {', '.join(known)} "
+            "(app/servers/__init__.py)"
+        )
+    return tuple(dict.fromkeys(names))
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.core.key_store import KeyStoreConflictError
 
@@ -557,6 +573,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             raise UsageError("keys create needs --owner (who or what will use the key)")
         scopes = _checked_scopes(args.scopes or [])
         _check_tenant(args.tenant)
+        args.servers = _checked_servers(args.server)
     elif args.action in ("rotate", "revoke") and not args.key_id:
         raise UsageError(f"keys {args.action} needs --key-id")
     with _aws_errors(args):
@@ -579,7 +596,11 @@ def _create_key(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) 
                 "--tier needs the usage plans: use --stack NAME or --local (with --secret-id the CLI "
                 "cannot see them), on a stack deployed with USAGE_PLANS on"
             )
-        return str(target.store.create_key(args.owner, scopes, args.expires_in_days, tenant=args.tenant))
+        return str(
+            target.store.create_key(
+                args.owner, scopes, args.expires_in_days, tenant=args.tenant, servers=args.servers
+            )
+        )
     tier = args.tier or usage.default_tier
     if tier not in usage.plan_ids:
         raise UsageError(
@@ -591,7 +612,13 @@ def _create_key(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) 
     try:
         return str(
             target.store.create_key(
-                args.owner, scopes, args.expires_in_days, tenant=args.tenant, tier=tier, usage_key=usage_key
+                args.owner,
+                scopes,
+                args.expires_in_days,
+                tenant=args.tenant,
+                tier=tier,
+                usage_key=usage_key,
+                servers=args.servers,
             )
         )
     except BaseException:
@@ -642,6 +669,7 @@ def _run_keys_action(args: argparse.Namespace, target: KeyTarget, scopes: list[s
                 created,
                 expires,
                 *((f"tenant={record.tenant}",) if record.tenant else ()),
+                *((f"servers={','.join(record.servers)}",) if record.servers else ()),
                 f"tier={tier}{own}",
             )
             print("  ".join(columns))
@@ -714,6 +742,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tenant",
         default=None,
         help="create: the tenant the key acts for (MULTI_TENANT=true refuses a key without one)",
+    )
+    keys.add_argument(
+        "--server",
+        action="append",
+        metavar="NAME",
+        help="create: an MCP server the key may call (repeatable; default: the primary server only)",
     )
     keys.add_argument(
         "--tier",

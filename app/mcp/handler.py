@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # First: the SDK, imported without uvicorn and without the GC running (see app/mcp/sdk_import.py).
@@ -115,12 +115,29 @@ def selected_server(env: Mapping[str, str]) -> Server:
         raise ConfigurationError(str(error)) from None
 
 
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def server_function(server: Server, env: Mapping[str, str]) -> tuple[SettingsSource, Handler]:
+    """The settings and handler of the function serving `server`, as a cold start builds them.
+
+    What this module does at import for `MCP_SERVER`; the local stack calls it for every other
+    server, each its own "function" in one process (each app has its own session manager).
+    """
+    source = SettingsSource(env=env, server_path=server.path)
+    source.check_at_start()  # a broken setting stops the cold start with a message naming it
+    adapter = Mangum(build_asgi_app(source, env, server), lifespan="off")
+
+    def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = adapter(event, context)
+        return response
+
+    return source, serve
+
+
 apply_log_levels()
 SERVER = selected_server(os.environ)
-settings_source = SettingsSource(server_path=SERVER.path)
-settings_source.check_at_start()  # a broken setting stops the cold start with a message naming it
-asgi_app = build_asgi_app(settings_source, os.environ, SERVER)
-_adapter = Mangum(asgi_app, lifespan="off")
+settings_source, _serve = server_function(SERVER, os.environ)
 
 
 def after_restore() -> None:
@@ -134,5 +151,4 @@ register_after_restore(after_restore)
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one API Gateway (REST v1 or HTTP API v2) proxy event."""
-    response: dict[str, Any] = _adapter(event, context)
-    return response
+    return _serve(event, context)

@@ -205,11 +205,11 @@ def base_scope(environ: Mapping[str, str]) -> str:
 
 
 def known_scopes(environ: Mapping[str, str]) -> tuple[str, frozenset[str]]:
-    """The base scope, and every scope this server knows: the base scope and its tools' scopes."""
-    from app.mcp.server import build_server
+    """The base scope, and every scope the API knows: the base scope and every server's tools' scopes."""
+    from app.mcp.tool_scopes_export import server_table
 
     base = base_scope(environ)
-    return base, frozenset({base, *build_server().requirements.all_scopes()})
+    return base, frozenset({base, *server_table().all_scopes()})
 
 
 def _state_file(args: argparse.Namespace) -> Path:

@@ -7,6 +7,7 @@ environment variables, so no deployed function can be talked into them):
 - `--cimd-ca`: the front trusts this CA when it fetches a client ID metadata document, and may
   fetch one from a loopback address (the tests serve documents over https on 127.0.0.1);
 - `--auto-approve`: the dev issuer's sign-in page approves at once, so a headless client logs in;
+- `--authorizer-ttl SECONDS`: the authorizer cache TTL (default 0, as deployed by default);
 - `--sso SETTING=VALUE` (repeatable; SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY): the dev issuer federates
   to the stand-in corporate provider, as `make dev` does with those settings in its environment.
 
@@ -27,7 +28,9 @@ from pathlib import Path
 DEV_USER = "dev-user"
 
 
-def serve(state_dir: Path, cimd_ca: Path | None, auto_approve: bool, sso: dict[str, str]) -> None:
+def serve(
+    state_dir: Path, cimd_ca: Path | None, auto_approve: bool, sso: dict[str, str], authorizer_ttl: float = 0
+) -> None:
     from devtools.local_stack import LocalStack, LocalStackOptions
     from infra.sso_settings import parse_sso_settings
 
@@ -36,6 +39,7 @@ def serve(state_dir: Path, cimd_ca: Path | None, auto_approve: bool, sso: dict[s
         state_dir=state_dir,
         cimd_trusted_ca=cimd_ca,
         auto_approve_login=auto_approve,
+        authorizer_ttl_seconds=authorizer_ttl,
         sso=parse_sso_settings(lambda name: sso.get(name) or None, deployed=False),
         # Small, so a registration flood test reaches the limit quickly and the API key store and
         # settings caches never hide what a test changed.
@@ -75,9 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cimd-ca", type=Path, default=None, help="a CA (PEM) the front trusts for CIMD")
     parser.add_argument("--auto-approve", action="store_true", help="the dev issuer approves sign-in at once")
     parser.add_argument("--sso", action="append", default=[], help="an SSO_* setting, NAME=VALUE")
+    parser.add_argument("--authorizer-ttl", type=float, default=0, help="the authorizer cache TTL, seconds")
     args = parser.parse_args(argv)
     sso = dict(item.partition("=")[::2] for item in args.sso)
-    serve(args.state_dir, args.cimd_ca, args.auto_approve, sso)
+    serve(args.state_dir, args.cimd_ca, args.auto_approve, sso, args.authorizer_ttl)
     return 0
 
 

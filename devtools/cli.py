@@ -795,7 +795,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="no authorizer context (the MCP function then answers 401: fail closed)",
     )
     event.set_defaults(run=cmd_event)
+
+    new_server = sub.add_parser(
+        "new-server", help="scaffold another MCP server: app/servers/NAME/ and its registry line"
+    )
+    new_server.add_argument("name", help="the server's name (a-z 0-9 -): served at /NAME/mcp")
+    new_server.add_argument("--root", default=".", help="the repository's root (default: here)")
+    new_server.set_defaults(run=cmd_new_server)
     return parser
+
+
+def cmd_new_server(args: argparse.Namespace) -> int:
+    from devtools.scaffold import ScaffoldError, new_server
+
+    try:
+        made = new_server(Path(args.root), args.name)
+    except ScaffoldError as error:
+        raise UsageError(str(error)) from None
+    print(f"created {made.folder}/__init__.py and listed {made.package} in app/servers/__init__.py")
+    print(
+        f"it is served at {made.path} by its own function; its example tool needs the scope mcp/{made.name}. "
+        "Give an API key access with `keys create --server "
+        f"{made.name}` (docs/servers.md)."
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

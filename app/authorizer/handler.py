@@ -28,6 +28,7 @@ first request of a new container.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -149,6 +150,11 @@ def resource_path(method_arn: str) -> str:
     return "/" + parts[3] if len(parts) == 4 else ""
 
 
+@functools.lru_cache(maxsize=64)
+def _server_arns(stage: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{stage}/{verb}{path}" for path in paths for verb in SERVER_METHODS)
+
+
 def server_arns(method_arn: str, paths: tuple[str, ...]) -> list[str]:
     """`arn:…:<api>/<stage>/<verb><path>` for each server path and each method the API routes to it.
 
@@ -158,8 +164,8 @@ def server_arns(method_arn: str, paths: tuple[str, ...]) -> list[str]:
     developer guide; the re:Post answer on wildcards in authorizer policies says a `*` matches
     across the path after it). Exact ARNs admit exactly these resources.
     """
-    stage = stage_wildcard_arn(method_arn).removesuffix("/*/*")
-    return [f"{stage}/{verb}{path}" for path in paths for verb in SERVER_METHODS]
+    # One API and stage per function, a few sets of servers: built once each (a fresh list each call).
+    return list(_server_arns(stage_wildcard_arn(method_arn).removesuffix("/*/*"), paths))
 
 
 def stage_wildcard_arn(method_arn: str) -> str:

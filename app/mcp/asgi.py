@@ -334,7 +334,8 @@ class McpEndpoint:
         clock: Callable[[], float] = time.time,
         server_name: str | None = None,
     ) -> None:
-        self._server_name = server_name  # the registry name, for the audit trail
+        self._server_name = server_name  # the registry name, for the audit trail and `_serves`
+        self._primary = source.server_path == MCP_PATH
         self._session_manager = server.mcp.session_manager
         self._runner = SessionManagerRunner(self._session_manager)
         self._requirements = server.requirements
@@ -377,6 +378,17 @@ class McpEndpoint:
                 scope, replay(admitted.body), single_exchange.bounding_errors(send)
             )
 
+    def _serves(self, principal: Principal) -> bool:
+        """Whether the authorizer's context lets this principal call this server.
+
+        The context names the servers the credential may call (several servers behind the API);
+        one that names none comes from an authorizer that knows one server, the primary: only
+        the primary server's function accepts it (fail closed).
+        """
+        if principal.servers is None:
+            return self._primary
+        return self._server_name is None or self._server_name in principal.servers
+
     async def _check(self, scope: Scope, receive: Receive, audit: RequestAudit) -> Response | Admitted:
         request = Request(scope)
         try:
@@ -395,6 +407,15 @@ class McpEndpoint:
                 settings,
                 "invalid_token",
                 "Unauthorized: the credential has expired; get a new token (or API key) and retry",
+            )
+        if not self._serves(principal):
+            # Defence in depth: the authorizer already refused it (docs/servers.md).
+            audit.refuse("wrong_server")
+            return unauthorized(
+                settings,
+                "invalid_token",
+                "Unauthorized: the credential is for another MCP server of this API; "
+                "get one for this server's URL",
             )
         if not principal.has_scopes((settings.base_scope,)):
             audit.refuse("missing_scope")

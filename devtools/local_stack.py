@@ -406,7 +406,16 @@ class LocalStack:
 
     def _point_environment_at(self, endpoint: str) -> None:
         """The environment a deployed function gets: names and ARNs, plus the local endpoint."""
-        for name in ("MCP_URL", "OAUTH_ISSUER", "OAUTH_JWKS_URL", "OAUTH_AUDIENCES", "ALLOWED_ORIGINS"):
+        # MCP_SERVER and MCP_SERVER_PATHS are the stack's to set (each function's, the front's).
+        for name in (
+            "MCP_URL",
+            "OAUTH_ISSUER",
+            "OAUTH_JWKS_URL",
+            "OAUTH_AUDIENCES",
+            "ALLOWED_ORIGINS",
+            "MCP_SERVER",
+            "MCP_SERVER_PATHS",
+        ):
             os.environ.pop(name, None)
         os.environ.update(
             {

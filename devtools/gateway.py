@@ -605,21 +605,25 @@ def server_routes(paths: Sequence[str]) -> tuple[Route, ...]:
     )
 
 
+def challenge_names_resource_metadata(server_count: int, *, root_well_known_routable: bool) -> bool:
+    """Whether the gateway's 401/403 challenges name the primary server's `resource_metadata`.
+
+    Gateway responses are per API, one literal for every server (docs/servers.md). One server:
+    yes, as always. Several: only where the host-root well-known URLs are unroutable (an
+    execute-api URL, whose stage comes first), so the primary's clients still find theirs; with
+    a custom domain, and in the local stack (no stage prefix), no: each client finds its server's
+    metadata at the path-inserted well-known URL (RFC 9728 §3.1), which the mcp SDK client tries.
+    The stack's copy is `infra.constructs.challenge_rule` (a test keeps the two equal).
+    """
+    return server_count == 1 or not root_well_known_routable
+
+
 def challenge_metadata_url(
     primary_metadata_url: str, server_count: int, *, custom_domain: bool
 ) -> str | None:
-    """What the gateway's 401/403 challenges name as `resource_metadata` (docs/servers.md).
-
-    Gateway responses are per API, one literal for every server. One server: its metadata URL,
-    as always. Several: the primary server's only without a custom domain (on an execute-api URL
-    the host-root well-known URL is unroutable behind `/<stage>`, so naming the primary's is the
-    only way its clients find theirs); with a custom domain, and in the local stack (no stage
-    prefix), none: each client finds its server's metadata at the path-inserted well-known URL
-    (RFC 9728 §3.1), which the mcp SDK client tries. `infra/` keeps the same rule for the stack.
-    """
-    if server_count <= 1 or not custom_domain:
-        return primary_metadata_url
-    return None
+    """The `resource_metadata` the challenges carry under that rule, or None to leave it out."""
+    named = challenge_names_resource_metadata(server_count, root_well_known_routable=custom_domain)
+    return primary_metadata_url if named else None
 
 
 def server_config(gateway: Gateway, **options: Any) -> uvicorn.Config:

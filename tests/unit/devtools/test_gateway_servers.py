@@ -17,7 +17,7 @@ from typing import Any, Final
 import httpx2
 import pytest
 
-from devtools.gateway import challenge_metadata_url
+from devtools.gateway import challenge_metadata_url, challenge_names_resource_metadata
 from devtools.lambda_runtime import LambdaRuntime
 from tests.unit.devtools.conftest import PRM_URL, VALID, FakeFunction, ok, running_gateway
 
@@ -107,3 +107,15 @@ def test_without_a_metadata_url_the_401_names_only_the_scope() -> None:
         response = httpx2.post(f"{gateway.url}/mcp", json={})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer scope="mcp/access"'
+
+
+def test_the_emulators_challenge_rule_is_the_stacks() -> None:
+    """One rule, two copies (infra can't import devtools, nor devtools infra's constructs at run)."""
+    stack = pytest.importorskip(
+        "infra.constructs.challenge_rule", reason="the stack's copy arrives with the infra side of issue 14"
+    )
+    for servers in (1, 2, 3):
+        for routable in (False, True):
+            assert challenge_names_resource_metadata(
+                servers, root_well_known_routable=routable
+            ) is stack.challenge_names_resource_metadata(servers, root_well_known_routable=routable)

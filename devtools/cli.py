@@ -205,11 +205,11 @@ def base_scope(environ: Mapping[str, str]) -> str:
 
 
 def known_scopes(environ: Mapping[str, str]) -> tuple[str, frozenset[str]]:
-    """The base scope, and every scope this server knows: the base scope and its tools' scopes."""
-    from app.mcp.server import build_server
+    """The base scope, and every scope the API knows: the base scope and every server's tools' scopes."""
+    from app.mcp.tool_scopes_export import server_table
 
     base = base_scope(environ)
-    return base, frozenset({base, *build_server().requirements.all_scopes()})
+    return base, frozenset({base, *server_table().all_scopes()})
 
 
 def _state_file(args: argparse.Namespace) -> Path:
@@ -549,6 +549,22 @@ def _check_tenant(tenant: str | None) -> None:
             raise UsageError(str(error)) from None
 
 
+def _checked_servers(names: list[str] | None) -> tuple[str, ...] | None:
+    """`--server` (repeatable): names of this repository's MCP servers; none given: the primary only."""
+    if not names:
+        return None
+    from app.servers import REGISTRY
+
+    known = [server.name for server in REGISTRY.servers]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(
+            f"--server {unknown[0]}: no such MCP server; the servers are {', '.join(known)} "
+            "(app/servers/__init__.py)"
+        )
+    return tuple(dict.fromkeys(names))
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.core.key_store import KeyStoreConflictError
 
@@ -559,6 +575,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             raise UsageError("keys create needs --owner (who or what will use the key)")
         scopes = _checked_scopes(args.scopes or [])
         _check_tenant(args.tenant)
+        args.servers = _checked_servers(args.server)
     elif args.action in ("rotate", "revoke") and not args.key_id:
         raise UsageError(f"keys {args.action} needs --key-id")
     with _aws_errors(args):
@@ -581,7 +598,11 @@ def _create_key(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) 
                 "--tier needs the usage plans: use --stack NAME or --local (with --secret-id the CLI "
                 "cannot see them), on a stack deployed with USAGE_PLANS on"
             )
-        return str(target.store.create_key(args.owner, scopes, args.expires_in_days, tenant=args.tenant))
+        return str(
+            target.store.create_key(
+                args.owner, scopes, args.expires_in_days, tenant=args.tenant, servers=args.servers
+            )
+        )
     tier = args.tier or usage.default_tier
     if tier not in usage.plan_ids:
         raise UsageError(
@@ -593,7 +614,13 @@ def _create_key(args: argparse.Namespace, target: KeyTarget, scopes: list[str]) 
     try:
         return str(
             target.store.create_key(
-                args.owner, scopes, args.expires_in_days, tenant=args.tenant, tier=tier, usage_key=usage_key
+                args.owner,
+                scopes,
+                args.expires_in_days,
+                tenant=args.tenant,
+                tier=tier,
+                usage_key=usage_key,
+                servers=args.servers,
             )
         )
     except BaseException:
@@ -644,6 +671,7 @@ def _run_keys_action(args: argparse.Namespace, target: KeyTarget, scopes: list[s
                 created,
                 expires,
                 *((f"tenant={record.tenant}",) if record.tenant else ()),
+                *((f"servers={','.join(record.servers)}",) if record.servers else ()),
                 f"tier={tier}{own}",
             )
             print("  ".join(columns))
@@ -723,6 +751,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="create: the tenant the key acts for (MULTI_TENANT=true refuses a key without one)",
     )
     keys.add_argument(
+        "--server",
+        action="append",
+        metavar="NAME",
+        help="create: an MCP server the key may call (repeatable; default: the primary server only)",
+    )
+    keys.add_argument(
         "--tier",
         help="create: usage tier (a USAGE_TIERS name; default: the stack's USAGE_DEFAULT_TIER); the key gets "
         "its own API Gateway usage key in that tier's plan",
@@ -768,7 +802,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="no authorizer context (the MCP function then answers 401: fail closed)",
     )
     event.set_defaults(run=cmd_event)
+
+    new_server = sub.add_parser(
+        "new-server", help="scaffold another MCP server: app/servers/NAME/ and its registry line"
+    )
+    new_server.add_argument("name", help="the server's name (a-z 0-9 -): served at /NAME/mcp")
+    new_server.add_argument("--root", default=".", help="the repository's root (default: here)")
+    new_server.set_defaults(run=cmd_new_server)
     return parser
+
+
+def cmd_new_server(args: argparse.Namespace) -> int:
+    from devtools.scaffold import ScaffoldError, new_server
+
+    try:
+        made = new_server(Path(args.root), args.name)
+    except ScaffoldError as error:
+        raise UsageError(str(error)) from None
+    print(f"created {made.folder}/__init__.py and listed {made.package} in app/servers/__init__.py")
+    print(
+        f"it is served at {made.path} by its own function; its example tool needs the scope mcp/{made.name}. "
+        "Give an API key access with `keys create --server "
+        f"{made.name}` (docs/servers.md)."
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

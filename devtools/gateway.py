@@ -7,7 +7,9 @@ deployed API answers. For each request it does what API Gateway does, in the sam
    anything else runs (API Gateway quotas: https://docs.aws.amazon.com/apigateway/latest/
    developerguide/limits.html; the response as observed in koki-develop/lgtm-generator#10);
 2. route, as the stack declares its resources and methods: `/mcp` (POST, GET, DELETE) behind
-   the authorizer; the protected-resource metadata and `/health` (GET) without it; and, when the
+   the authorizer, and so every other MCP server's `/<name>/mcp`, each integrated with its own
+   function (docs/servers.md); the protected-resource metadata (for each server, at its
+   path-inserted well-known URL) and `/health` (GET) without it; and, when the
    authorization front is wired in, its public routes: GET on the two host-root metadata
    resources (`/.well-known/oauth-authorization-server/oauth`, `/.well-known/openid-configuration/
    oauth`) and GET and POST on the greedy `/oauth/{proxy+}`, whose event carries that `resource`
@@ -267,13 +269,18 @@ class GatewayConfig:
     when empty, as the CDK stack's gateway response does.
     """
 
-    resource_metadata_url: str
+    # What the 401/403 challenges name as `resource_metadata`; None: left out (several servers
+    # and no stage prefix, see `challenge_metadata_url`).
+    resource_metadata_url: str | None
     base_scope: str
     # The protected-resource metadata document (JSON text), as the stack's MOCK integration
     # serves it: `app.mcp.asgi.protected_resource_metadata_json` for the deployed settings.
     protected_resource_metadata: str
     stage: str = "local"
     authorizer_ttl_seconds: float = 300
+    # The other MCP servers' metadata documents, by their path-inserted well-known path
+    # (`/.well-known/oauth-protected-resource/research/mcp`), as the stack's MOCK integrations.
+    server_metadata: Mapping[str, str] = field(default_factory=dict)
     identity_sources: tuple[str, ...] = ("authorization",)
     access_denied_scopes: tuple[str, ...] = ()
     integration_timeout_seconds: float = DEFAULT_INTEGRATION_TIMEOUT_SECONDS
@@ -410,14 +417,18 @@ class Gateway:
         *,
         usage_plans: UsagePlanDirectory | None = None,
         usage_meter: UsageMeter | None = None,
+        servers: Mapping[str, LambdaRuntime] | None = None,
     ) -> None:
+        """`servers`: the other MCP servers' functions by path (`/research/mcp`), beside `mcp` at `/mcp`."""
         self._authorizer = authorizer
         self._functions: dict[Integration, LambdaRuntime] = {"mcp": mcp}
+        self._server_functions: dict[str, LambdaRuntime] = {MCP_PATH: mcp, **(servers or {})}
         self._cors = McpCors(config.allowed_origins)
-        routes = ROUTES
-        if config.allowed_origins:  # as the stack: /mcp gets an OPTIONS method for its methods
+        routes = (*ROUTES, *server_routes(tuple(self._server_functions)))
+        if config.allowed_origins:  # as the stack: each MCP path gets an OPTIONS method for its methods
             routes = tuple(
-                dataclasses.replace(r, preflight=MCP_METHODS) if r.path == MCP_PATH else r for r in ROUTES
+                dataclasses.replace(r, preflight=MCP_METHODS) if r.path in self._server_functions else r
+                for r in routes
             )
         self._routes: tuple[Route, ...] = routes
         if front is not None:
@@ -467,7 +478,7 @@ class Gateway:
     async def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
         found = self._route(request.url.path)
         if found is not None and request.method == "OPTIONS" and found[0].preflight:
-            if found[0].path == MCP_PATH:
+            if found[0].path in self._server_functions:
                 cors = self._cors.preflight_headers(found[0].preflight, request.headers.get("origin"))
                 return preflight_response(found[0].preflight, cors)
             return preflight_response(found[0].preflight)
@@ -499,7 +510,12 @@ class Gateway:
         )
         # Lambda proxy input format: `pathParameters` is null for a resource without variables.
         event["pathParameters"] = path_parameters or None
-        return await self._integrate(self._functions[route.integration], event)
+        function = (
+            self._server_functions[route.path]
+            if route.integration == "mcp"
+            else self._functions[route.integration]
+        )
+        return await self._integrate(function, event)
 
     def _static(self, path: str) -> Response:
         """A MOCK integration's 200: its response template as the body, its declared headers.
@@ -508,7 +524,7 @@ class Gateway:
         """
         if path == HEALTH_PATH:
             return Response(HEALTH_BODY.encode(), headers={"Content-Type": "application/json"})
-        body = self._config.protected_resource_metadata.encode()
+        body = self._config.server_metadata.get(path, self._config.protected_resource_metadata).encode()
         return Response(body, headers={**METADATA_HEADERS, "Content-Type": "application/json"})
 
     def _site(self, proxy: str | None) -> Response:
@@ -609,6 +625,49 @@ class Gateway:
         scopes = self._config.access_denied_scopes or (self._config.base_scope,)
         challenge = www_authenticate(self._config.resource_metadata_url, scopes, "insufficient_scope")
         return _gateway_response(403, "Forbidden", _challenge_headers(challenge))
+
+
+def server_routes(paths: Sequence[str]) -> tuple[Route, ...]:
+    """The resources of the MCP servers other than the primary one (`/mcp` is in ROUTES).
+
+    As the stack declares them (docs/servers.md): `/<name>/mcp` with POST, GET and DELETE behind
+    the authorizer, and a MOCK GET at its path-inserted protected-resource metadata URL.
+    """
+    others = [path for path in paths if path != MCP_PATH]
+    return (
+        *(Route(path, frozenset(MCP_METHODS), authorized=True) for path in others),
+        *(
+            Route(
+                PRM_PATHS[0] + path,
+                frozenset({"GET"}),
+                authorized=False,
+                integration="static",
+                preflight=("GET",),
+            )
+            for path in others
+        ),
+    )
+
+
+def challenge_names_resource_metadata(server_count: int, *, root_well_known_routable: bool) -> bool:
+    """Whether the gateway's 401/403 challenges name the primary server's `resource_metadata`.
+
+    Gateway responses are per API, one literal for every server (docs/servers.md). One server:
+    yes, as always. Several: only where the host-root well-known URLs are unroutable (an
+    execute-api URL, whose stage comes first), so the primary's clients still find theirs; with
+    a custom domain, and in the local stack (no stage prefix), no: each client finds its server's
+    metadata at the path-inserted well-known URL (RFC 9728 §3.1), which the mcp SDK client tries.
+    The stack's copy is `infra.constructs.challenge_rule` (a test keeps the two equal).
+    """
+    return server_count == 1 or not root_well_known_routable
+
+
+def challenge_metadata_url(
+    primary_metadata_url: str, server_count: int, *, custom_domain: bool
+) -> str | None:
+    """The `resource_metadata` the challenges carry under that rule, or None to leave it out."""
+    named = challenge_names_resource_metadata(server_count, root_well_known_routable=custom_domain)
+    return primary_metadata_url if named else None
 
 
 def server_config(gateway: Gateway, **options: Any) -> uvicorn.Config:

@@ -26,6 +26,12 @@ the authorizer's tenant requirement as deployed. moto accepts the role's session
 evaluate its `dynamodb:LeadingKeys` condition: the isolation itself is tested offline
 (tests/iam_evaluation.py).
 
+Several MCP servers (`app/servers/__init__.py`, docs/servers.md): each one is served at its
+path by its own in-process function (`app.mcp.handler.server_function`, as MCP_SERVER=<name>
+would on Lambda), with its metadata at its path-inserted well-known URL; the authorizer gets the
+servers document whatever its cache TTL, the front `MCP_SERVER_PATHS`, and the dev key and dev
+user may call every server.
+
 With usage plans (`LocalStackOptions.usage`, from USAGE_PLANS and the USAGE_* settings, as the
 stack reads them) moto's API Gateway gets what the stack creates: a usage plan and a shared key
 per tier; the dev API key gets its own key in the default tier's plan; the authorizer gets the
@@ -54,7 +60,7 @@ from urllib.parse import urlsplit
 from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 
 if TYPE_CHECKING:
-    from app.auth.tool_scopes import ToolScopes
+    from app.auth.tool_scopes import ServerTable
     from app.core.usage import UsageKey
     from devtools.dev_issuer import DevIssuer, DevIssuerServer
     from devtools.faults import FaultInjection
@@ -115,6 +121,8 @@ class LocalCredentials:
     # (what `mcp-lambda keys create --local --tier` reads; the stack's UsagePlanIds output).
     usage_plans: dict[str, str] | None = None
     usage_default_tier: str = ""
+    # Every MCP server's URL by registry name (the primary one is `mcp_url`).
+    servers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -284,25 +292,30 @@ class LocalStack:
             self._stoppers.append(self.faults.stop)
         # Before `_seed` builds a server (the dev key's scopes) and before the handlers import.
         self._register_extra_tool_modules()
-        from app.mcp.server import build_server
+        from app.core.servers import server_url
+        from app.mcp.tool_scopes_export import server_table
 
-        # The tools' scopes, once: the dev key and token hold them all, the authorizer gets them.
-        requirements = build_server().requirements
-        tool_scopes = requirements.tool_scopes()
+        # Every server's tools' scopes, once: the dev key and token hold them all, the authorizer
+        # gets them.
+        table = server_table()
+        server_urls = {server.name: server_url(mcp_url, server.path) for server in table.servers}
         plan_ids, dev_usage_key = self._seed_usage_plans(endpoint)
         api_key, base_scope, all_scopes = self._seed(
-            endpoint, mcp_url, issuer.issuer_url, tool_scopes.all_scopes(), dev_usage_key
+            endpoint, mcp_url, issuer.issuer_url, table.all_scopes(), dev_usage_key, tuple(server_urls)
         )
         self._seed_front(endpoint, mcp_url, issuer, base_scope, all_scopes)
+        os.environ["MCP_SERVER_PATHS"] = ",".join(server.path for server in table.servers)
         self._seed_tenant_data(endpoint, issuer)
-        self._configure_per_tool_decisions(tool_scopes)
+        self._configure_per_tool_decisions(table)
 
         self._progress("importing the Lambda handlers (authorizer, MCP, authorization front)…")
         import app.oauth.handler as front_module
         from app.authorizer import handler as authorizer_module
+        from app.core.config import PRM_PATH
         from app.mcp import handler as mcp_module
         from app.mcp.asgi import protected_resource_metadata_json
-        from devtools.gateway import Gateway, GatewayConfig
+        from app.servers import REGISTRY
+        from devtools.gateway import Gateway, GatewayConfig, challenge_metadata_url
         from devtools.lambda_runtime import LambdaRuntime
 
         self._trust_test_ca(front_module)
@@ -313,21 +326,36 @@ class LocalStack:
         self._stoppers.extend([authorizer.close, mcp.close, front.close])
         settings = mcp_module.settings_source.auth()
         inspector = self._inspector_site(mcp_url, sandbox_socket)
+        # The other servers: a function each, as MCP_SERVER=<name> would build it on Lambda.
+        others: dict[str, LambdaRuntime] = {}
+        server_metadata: dict[str, str] = {}
+        for server in table.servers[1:]:
+            source, serve = mcp_module.server_function(REGISTRY.get(server.name), os.environ)
+            others[server.path] = LambdaRuntime(serve, f"serverless-mcp-server-{server.name}")
+            self._stoppers.append(others[server.path].close)
+            server_metadata[PRM_PATH + server.path] = protected_resource_metadata_json(
+                source.auth(), server.scopes.all_scopes()
+            )
         gateway = Gateway(
             authorizer,
             mcp,
             GatewayConfig(
-                resource_metadata_url=settings.resource_metadata_url,
+                # No stage prefix here: with several servers, clients use path-inserted discovery.
+                resource_metadata_url=challenge_metadata_url(
+                    settings.resource_metadata_url, len(table.servers), custom_domain=True
+                ),
                 base_scope=base_scope,
                 # Served by the gateway as the stack's MOCK integration serves it.
                 protected_resource_metadata=protected_resource_metadata_json(
-                    settings, requirements.all_scopes()
+                    settings, table.primary.scopes.all_scopes()
                 ),
+                server_metadata=server_metadata,
                 authorizer_ttl_seconds=self.options.authorizer_ttl_seconds,
                 # As the stack's ACCESS_DENIED response: with per-tool decisions (TTL 0) it is the
-                # step-up answer and names every scope; with a cache, the base scope only.
+                # step-up answer and names every scope; with a cache, the base scope only; with
+                # several servers, every scope of every server (docs/servers.md).
                 access_denied_scopes=tuple(sorted(all_scopes))
-                if self.options.authorizer_ttl_seconds == 0
+                if self.options.authorizer_ttl_seconds == 0 or len(table.servers) > 1
                 else (base_scope,),
                 # As the stack: a preflight on /mcp and CORS on the gateway's own answers.
                 allowed_origins=self.options.allowed_origins,
@@ -335,6 +363,7 @@ class LocalStack:
             front,
             inspector,
             usage_plans=self._usage_plan_directory(endpoint) if self.options.usage else None,
+            servers=others,
         )
         self._serve(gateway, gateway_socket)
         sandbox_origin = ""
@@ -349,7 +378,8 @@ class LocalStack:
             mcp_url=mcp_url,
             api_key=api_key,
             access_token=issuer.mint(
-                audience=mcp_url,
+                # The dev user may call every server: its token names each one's URL (RFC 8707).
+                audience=list(server_urls.values()) if len(server_urls) > 1 else mcp_url,
                 scopes=sorted(all_scopes),
                 expires_in=12 * 3600,
                 extra_claims=issuer.user_claims(DEV_USER),
@@ -367,6 +397,7 @@ class LocalStack:
             corporate_issuer=self.corporate.issuer_url if self.corporate is not None else "",
             usage_plans=plan_ids,
             usage_default_tier=self.options.usage.default_tier if self.options.usage else "",
+            servers=server_urls,
         )
         self._write_credentials(self.credentials)
         return self.credentials
@@ -409,20 +440,30 @@ class LocalStack:
         self.corporate = corporate
         self._stoppers.append(stop)
 
-    def _configure_per_tool_decisions(self, tool_scopes: ToolScopes) -> None:
-        """As the stack does: with no authorizer cache, the authorizer gets the tools' scopes."""
+    def _configure_per_tool_decisions(self, table: ServerTable) -> None:
+        """As the stack does: with no authorizer cache, or with several servers, the authorizer
+        gets the servers' tools' scopes (per-tool decisions only without a cache)."""
         os.environ["AUTHORIZER_CACHE_TTL_SECONDS"] = f"{self.options.authorizer_ttl_seconds:g}"
         os.environ.pop("TOOL_SCOPES_FILE", None)
-        if self.options.authorizer_ttl_seconds != 0:
+        if self.options.authorizer_ttl_seconds != 0 and len(table.servers) == 1:
             return
         path = self.options.state_dir.resolve() / "tool-scopes.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(tool_scopes.to_json()), encoding="utf-8")
+        path.write_text(json.dumps(table.to_json()), encoding="utf-8")
         os.environ["TOOL_SCOPES_FILE"] = str(path)
 
     def _point_environment_at(self, endpoint: str) -> None:
         """The environment a deployed function gets: names and ARNs, plus the local endpoint."""
-        for name in ("MCP_URL", "OAUTH_ISSUER", "OAUTH_JWKS_URL", "OAUTH_AUDIENCES", "ALLOWED_ORIGINS"):
+        # MCP_SERVER and MCP_SERVER_PATHS are the stack's to set (each function's, the front's).
+        for name in (
+            "MCP_URL",
+            "OAUTH_ISSUER",
+            "OAUTH_JWKS_URL",
+            "OAUTH_AUDIENCES",
+            "ALLOWED_ORIGINS",
+            "MCP_SERVER",
+            "MCP_SERVER_PATHS",
+        ):
             os.environ.pop(name, None)
         os.environ.update(
             {
@@ -536,7 +577,9 @@ class LocalStack:
         issuer_url: str,
         declared_scopes: frozenset[str],
         dev_usage_key: UsageKey | None = None,
+        servers: tuple[str, ...] = (),
     ) -> tuple[str, str, frozenset[str]]:
+        """Seed the settings, the key store (one dev key for every server in `servers`) and the logs."""
         import boto3
 
         from app.auth.algorithms import DEFAULT_BASE_SCOPE
@@ -563,7 +606,12 @@ class LocalStack:
             Name=AUTH_SETTINGS_PARAMETER, Value=json.dumps(auth_settings), Type="String", Overwrite=True
         )
         api_key, record = generate_api_key(
-            "local-dev", tuple(sorted(all_scopes)), None, now=time.time(), tenant=LOCAL_TENANT
+            "local-dev",
+            tuple(sorted(all_scopes)),
+            None,
+            now=time.time(),
+            tenant=LOCAL_TENANT,
+            servers=servers or None,
         )
         if dev_usage_key is not None and self.options.usage is not None:
             record = replace(
@@ -827,6 +875,12 @@ def _usage_line(credentials: LocalCredentials) -> str:
     )
 
 
+def _servers_lines(credentials: LocalCredentials) -> str:
+    """The other MCP servers' endpoints, one line each (blank with one server)."""
+    others = {name: url for name, url in (credentials.servers or {}).items() if url != credentials.mcp_url}
+    return "".join(f"\n  {name + ' server':<14} {url}" for name, url in others.items())
+
+
 def summary(credentials: LocalCredentials) -> str:
     """The ready-to-paste text `make dev` prints: OAuth sign-in first, the API key for agents and CI."""
     url = credentials.mcp_url
@@ -849,7 +903,7 @@ def summary(credentials: LocalCredentials) -> str:
     return f"""
 serverless-mcp local stack is up (Ctrl-C stops it)
 
-  MCP endpoint   {url}
+  MCP endpoint   {url}{_servers_lines(credentials)}
   sign-in        {credentials.oauth_issuer}  (the authorization front; upstream: the dev issuer){sso}
 {inspector}
 Sign in with OAuth (no client ID to configure: clients register themselves, then log in as
@@ -868,7 +922,8 @@ For agents and CI (no browser): the API key, or a token for the dev machine clie
 
   dev API key    {credentials.api_key}
   access token   {credentials.access_token}
-  (also in .local/credentials.json; the key and token are local-only, minted at start)
+  (also in .local/credentials.json; the key and token are local-only, minted at start, and
+  good for every MCP server above: docs/servers.md)
 {_usage_line(credentials)}
   Claude Code with the key:
     claude mcp add --transport http serverless-mcp {url} \\

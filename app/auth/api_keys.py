@@ -34,6 +34,7 @@ from app.auth.errors import AuthError, ReasonCode
 from app.auth.principal import Principal
 from app.auth.scopes import validate_scopes
 from app.auth.tenants import check_tenant_id
+from app.auth.tool_scopes import SERVER_NAME
 
 __all__ = [
     "API_KEY_LENGTH",
@@ -62,7 +63,7 @@ _RECORD_FIELDS: Final = frozenset(
     {"key_id", "owner", "scopes", "created_at", "expires_at", "revoked", "secret_hash"}
 )
 # Written only when set, so a store without tenants keeps its exact shape.
-_OPTIONAL_RECORD_FIELDS: Final = frozenset({"tenant"})
+_OPTIONAL_RECORD_FIELDS: Final = frozenset({"tenant", "servers"})
 # Usage plans (docs/quotas.md): written only when set, so a store without them reads and writes
 # exactly as before.
 _USAGE_FIELDS: Final = ("tier", "usage_key_id", "usage_key")
@@ -120,6 +121,8 @@ class ApiKeyRecord:
             its own; ``None``: the key shares its tier's key. With the API key source
             AUTHORIZER a client cannot present that value, so it is not a credential; it is
             still never printed or logged (``repr`` leaves it out).
+        servers: the MCP servers of the API the key may call (``keys create --server``), by
+            registry name (docs/servers.md); ``None``: the primary server only.
     """
 
     key_id: str
@@ -133,6 +136,7 @@ class ApiKeyRecord:
     tier: str | None = None
     usage_key_id: str | None = None
     usage_key: str | None = field(default=None, repr=False)
+    servers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
@@ -153,6 +157,16 @@ class ApiKeyRecord:
             check_tenant_id(self.tenant)
         if self.tier is not None and (not isinstance(self.tier, str) or not TIER_NAME.fullmatch(self.tier)):
             raise ValueError("tier must be 1-32 characters of a-z 0-9 -, starting with a letter")
+        if self.servers is not None:
+            if (
+                isinstance(self.servers, str)
+                or not isinstance(self.servers, tuple | list)
+                or not self.servers
+            ):
+                raise ValueError("servers must be a non-empty list of server names")
+            if not all(isinstance(name, str) and SERVER_NAME.fullmatch(name) for name in self.servers):
+                raise ValueError("servers must hold server names (a-z 0-9 -, starting with a letter)")
+            object.__setattr__(self, "servers", tuple(dict.fromkeys(self.servers)))
         if (self.usage_key_id is None) != (self.usage_key is None):
             raise ValueError("usage_key_id and usage_key go together (both or neither)")
         if self.usage_key_id is not None and (
@@ -178,6 +192,7 @@ class ApiKeyRecord:
             "revoked": self.revoked,
             "secret_hash": self.secret_hash,
             **({"tenant": self.tenant} if self.tenant is not None else {}),
+            **({"servers": list(self.servers)} if self.servers is not None else {}),
         }
         for name in _USAGE_FIELDS:
             if getattr(self, name) is not None:
@@ -198,6 +213,9 @@ class ApiKeyRecord:
         scopes = data["scopes"]
         if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
             raise ValueError("scopes must be a list of strings")
+        servers = data.get("servers")
+        if servers is not None and not isinstance(servers, list):
+            raise ValueError("servers must be a list of server names")
         return cls(
             key_id=data["key_id"],
             owner=data["owner"],
@@ -210,16 +228,24 @@ class ApiKeyRecord:
             tier=data.get("tier"),
             usage_key_id=data.get("usage_key_id"),
             usage_key=data.get("usage_key"),
+            servers=tuple(servers) if servers is not None else None,
         )
 
 
 def generate_api_key(
-    owner: str, scopes: Iterable[str], expires_at: int | None, now: float, *, tenant: str | None = None
+    owner: str,
+    scopes: Iterable[str],
+    expires_at: int | None,
+    now: float,
+    *,
+    tenant: str | None = None,
+    servers: Iterable[str] | None = None,
 ) -> tuple[str, ApiKeyRecord]:
     """Create a key: return its plaintext (show it once, store it nowhere) and its record.
 
     ``now`` and ``expires_at`` are epoch seconds; ``expires_at`` must be in the future.
-    ``tenant``: the tenant every request with this key acts for.
+    ``tenant``: the tenant every request with this key acts for. ``servers``: the MCP servers
+    it may call (``None``: the primary server only).
     """
     created_at = _epoch(math.floor(now), "now")
     if expires_at is not None and _epoch(expires_at, "expires_at") <= created_at:
@@ -236,6 +262,7 @@ def generate_api_key(
         revoked=False,
         secret_hash=hash_api_key(key_id, secret),
         tenant=tenant,
+        servers=tuple(servers) if servers is not None else None,
     )
     return plaintext, record
 
@@ -313,7 +340,7 @@ class KeyStore:
     def rotate(self, key_id: str, now: float, grace_seconds: int) -> tuple[str, KeyStore]:
         """Issue a successor key and let the old one expire after a grace period.
 
-        The new key has the same owner, scopes, tenant, tier and usage key (so it is metered as
+        The new key has the same owner, scopes, tenant, servers, tier and usage key (so it is metered as
         the same client, in the same bucket and quota), and the same lifetime as the old one (or
         none if the old one had none). The old key's ``expires_at`` becomes
         ``min(existing, now + grace_seconds)``: both keys verify until then, so clients can
@@ -328,7 +355,12 @@ class KeyStore:
         start = math.floor(now)
         lifetime = None if old.expires_at is None else max(old.expires_at - old.created_at, 1)
         plaintext, new = generate_api_key(
-            old.owner, old.scopes, None if lifetime is None else start + lifetime, now, tenant=old.tenant
+            old.owner,
+            old.scopes,
+            None if lifetime is None else start + lifetime,
+            now,
+            tenant=old.tenant,
+            servers=old.servers,
         )
         new = replace(new, tier=old.tier, usage_key_id=old.usage_key_id, usage_key=old.usage_key)
         grace_end = start + grace_seconds

@@ -7,6 +7,10 @@ emulator and (by the same rules, in CDK) the API Gateway gateway responses say t
 - 401, a credential sent:   Bearer error="invalid_token", resource_metadata="…", scope="<base>"
 - 403, scope missing:       Bearer error="insufficient_scope", scope="<needed>", resource_metadata="…"
 
+`resource_metadata` is left out when the URL is None: a gateway in front of several MCP servers
+answers for all of them with one literal, which can't name each one's metadata (docs/servers.md);
+clients then find it at the path-inserted well-known URL (RFC 9728 §3.1).
+
 RFC 6750 §3.1 says not to include an error code when the request had no credential at all.
 """
 
@@ -24,7 +28,7 @@ def _quoted(value: str) -> str:
 
 
 def www_authenticate(
-    resource_metadata_url: str,
+    resource_metadata_url: str | None,
     scopes: Iterable[str],
     error: ChallengeError | None = None,
 ) -> str:
@@ -33,11 +37,12 @@ def www_authenticate(
     parts: list[str] = []
     if error is not None:
         parts.append(f"error={_quoted(error)}")
+    metadata = [f"resource_metadata={_quoted(resource_metadata_url)}"] if resource_metadata_url else []
     if error == "insufficient_scope":
         parts.append(f"scope={_quoted(scope)}")
-        parts.append(f"resource_metadata={_quoted(resource_metadata_url)}")
+        parts.extend(metadata)
     else:
-        parts.append(f"resource_metadata={_quoted(resource_metadata_url)}")
+        parts.extend(metadata)
         if scope:
             parts.append(f"scope={_quoted(scope)}")
     return "Bearer " + ", ".join(parts)

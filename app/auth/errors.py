@@ -53,6 +53,11 @@ class ReasonCode(StrEnum):
     # Tenants (MULTI_TENANT=true): the credential names no tenant, or not a valid one.
     MISSING_TENANT = auto()
     INVALID_TENANT = auto()
+    # Several servers behind one API (docs/servers.md): the credential is valid, but not for the
+    # server the request is for (a token's aud, an API key's `servers`); or the request is for a
+    # path no server of the authorizer's tool-scopes document is served at.
+    WRONG_SERVER = auto()
+    UNKNOWN_SERVER = auto()
     JWT_NOT_CONFIGURED = auto()
     SETTINGS_UNAVAILABLE = auto()
     INTERNAL_ERROR = auto()
@@ -88,6 +93,11 @@ _DESCRIPTIONS: Final[dict[ReasonCode, str]] = {
     ReasonCode.INVALID_TENANT: (
         "the credential's tenant is not a valid tenant id, or it names several tenants"
     ),
+    ReasonCode.WRONG_SERVER: (
+        "the credential is for another MCP server of this API: request a token for this server's "
+        "resource URL, or an API key that names this server"
+    ),
+    ReasonCode.UNKNOWN_SERVER: "the request is for a path no MCP server of this API is served at",
     ReasonCode.JWT_NOT_CONFIGURED: "JWTs are not accepted here: no OAuth issuer is configured",
     ReasonCode.SETTINGS_UNAVAILABLE: "the server's settings (SSM) could not be read",
     ReasonCode.INTERNAL_ERROR: "internal error while checking the credential",

@@ -316,6 +316,7 @@ class JwtVerifier:
             client_id=_first_string(claims, _CLIENT_ID_CLAIMS),
             tenant=self._tenant(claims),
             expires_at=math.floor(claims["exp"]),  # a NumericDate, checked by _check_times
+            audiences=_audiences(claims),
         )
 
     def _tenant(self, claims: Mapping[str, Any]) -> str | None:
@@ -407,6 +408,16 @@ class TrustedIssuers:
         if verifier is None:
             raise AuthError(ReasonCode.BAD_ISSUER)
         return verifier.check(token, unverified)
+
+
+def _audiences(claims: Mapping[str, Any]) -> frozenset[str]:
+    """The token's `aud` values (already checked: a string or a list naming an accepted one)."""
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return frozenset((aud,))
+    if isinstance(aud, list):
+        return frozenset(value for value in aud if isinstance(value, str))
+    return frozenset()
 
 
 def _check_key_fits_algorithm(key: JwksKey, alg: str) -> None:

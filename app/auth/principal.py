@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 from app.auth.scopes import split_scope_string, validate_scopes
@@ -67,6 +67,12 @@ class Principal:
     tenant: str | None = None
     expires_at: int | None = None
     tier: str | None = None
+    # A JWT's `aud` values (RFC 8707 resources), empty for an aud-less token or an API key: which
+    # MCP server of the API the token is for (the authorizer decides; never in the context).
+    audiences: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # The MCP servers of the API this credential may call, by registry name, as the authorizer
+    # decided them (its context's `servers`); None: it named none (a single-server authorizer).
+    servers: frozenset[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.subject, str) or not self.subject:
@@ -186,8 +192,12 @@ class Principal:
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"authorizer context {name!r} must be a string")
             optional[name] = value or None
+        raw_servers = ctx.get("servers")
+        if raw_servers is not None and not isinstance(raw_servers, str):
+            raise ValueError("authorizer context 'servers' must be a string")
         try:
             return cls(
+                servers=frozenset(raw_servers.split()) if raw_servers is not None else None,
                 subject=subject,
                 auth_method=method,
                 scopes=scopes,

@@ -5,11 +5,18 @@ The tool registry (`app.mcp.permissions.ScopeRequirements`) lives beside the too
 registry is exported once, as a small JSON document, when the stack is synthesized (bundled into
 the authorizer's asset) or when the local stack starts, and the authorizer reads it here:
 
-    {"version": 1,
-     "tools": {"whoami": ["mcp/profile"]},
-     "prompts": {},
-     "resources": {"info://server": []},
-     "resource_templates": {"notes://{id}": ["mcp/notes"]}}
+    {"version": 2,
+     "servers": {
+       "main": {"path": "/mcp",
+                "tools": {"whoami": ["mcp/profile"]},
+                "prompts": {},
+                "resources": {"info://server": []},
+                "resource_templates": {"notes://{id}": ["mcp/notes"]}},
+       "research": {"path": "/research/mcp", "tools": {"define": ["mcp/research"]}, ...}}}
+
+One entry per server of the registry (`app/servers/__init__.py`), the primary one at `/mcp`
+(docs/servers.md). Version 1 (one server's sections at the top level) still loads, as the
+primary server "main" alone.
 
 With it the authorizer decides per tool from the 2026-07-28 routing headers (`Mcp-Method`,
 `Mcp-Name`, SEP-2243) before the MCP Lambda runs, so API Gateway itself sends the step-up
@@ -31,7 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+_SINGLE_SERVER_VERSION: Final = 1
+PRIMARY_PATH: Final = "/mcp"
+# What a version-1 document's one server is called.
+DEFAULT_PRIMARY_NAME: Final = "main"
 # JSON-RPC method → the kind of item its `Mcp-Name` header names (SEP-2243 name-bearing methods),
 # as the audit trail's `target_kind` calls it.
 NAME_BEARING_METHODS: Final[Mapping[str, str]] = {
@@ -113,7 +124,8 @@ class ToolScopes:
         return frozenset().union(*(scopes for section in sections for scopes in section.values()))
 
     def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"version": FORMAT_VERSION}
+        """The sections of one server, as they sit under its name in the document."""
+        document: dict[str, Any] = {}
         for section in _SECTIONS:
             items: Mapping[str, frozenset[str]] = getattr(self, section)
             document[section] = {name: sorted(items[name]) for name in sorted(items)}
@@ -121,9 +133,9 @@ class ToolScopes:
 
     @classmethod
     def from_json(cls, document: object) -> ToolScopes:
-        """Parse and validate an exported document; ValueError says what is wrong."""
-        if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
-            raise ValueError(f"the tool scopes document must be a JSON object with version {FORMAT_VERSION}")
+        """Parse and validate one server's sections; ValueError says what is wrong."""
+        if not isinstance(document, dict):
+            raise ValueError("tool scopes: a server's entry must be a JSON object")
         sections: dict[str, dict[str, frozenset[str]]] = {}
         for section in _SECTIONS:
             raw = document.get(section, {})
@@ -132,8 +144,85 @@ class ToolScopes:
             sections[section] = {name: _scopes(section, name, scopes) for name, scopes in raw.items()}
         return cls(**sections)
 
+
+# A server's registry name (app/core/servers.py) and the path the API serves it at.
+SERVER_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,30}", re.ASCII)
+_SERVER_PATH: Final = re.compile(r"/(?:[a-z][a-z0-9-]{0,30}/)?mcp", re.ASCII)
+
+
+@dataclass(frozen=True)
+class ServerScopes:
+    """One server of the document: its registry name, the path the API serves it at, its scopes."""
+
+    name: str
+    path: str
+    scopes: ToolScopes
+
+    @property
+    def primary(self) -> bool:
+        return self.path == PRIMARY_PATH
+
+
+@dataclass(frozen=True)
+class ServerTable:
+    """Every server behind the API, the primary one (at `/mcp`) first, by name and by path."""
+
+    servers: tuple[ServerScopes, ...]
+    _by_path: Mapping[str, ServerScopes] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_path = {server.path: server for server in self.servers}
+        names = {server.name for server in self.servers}
+        if len(by_path) != len(self.servers) or len(names) != len(self.servers):
+            raise ValueError("tool scopes: two servers share a name or a path")
+        if not self.servers or not self.servers[0].primary:
+            raise ValueError(f"tool scopes: no server is served at {PRIMARY_PATH} (the primary server)")
+        object.__setattr__(self, "_by_path", by_path)
+
+    @property
+    def primary(self) -> ServerScopes:
+        return self.servers[0]
+
+    def at_path(self, path: str) -> ServerScopes | None:
+        """The server the API serves at `path` (`/mcp`, `/research/mcp`), or None."""
+        return self._by_path.get(path)
+
+    def named(self, name: str) -> ServerScopes | None:
+        return next((server for server in self.servers if server.name == name), None)
+
+    def all_scopes(self) -> frozenset[str]:
+        """Every scope some item of some server requires (the gateway's 403 names them all)."""
+        return frozenset().union(*(server.scopes.all_scopes() for server in self.servers))
+
+    def to_json(self) -> dict[str, Any]:
+        servers = {s.name: {"path": s.path, **s.scopes.to_json()} for s in self.servers}
+        return {"version": FORMAT_VERSION, "servers": servers}
+
     @classmethod
-    def load(cls, path: Path) -> ToolScopes:
+    def from_json(cls, document: object) -> ServerTable:
+        """Parse and validate a document (version 2, or 1 for one server); ValueError says what is wrong."""
+        if isinstance(document, dict) and document.get("version") == _SINGLE_SERVER_VERSION:
+            sections = {key: value for key, value in document.items() if key != "version"}
+            return cls((ServerScopes(DEFAULT_PRIMARY_NAME, PRIMARY_PATH, ToolScopes.from_json(sections)),))
+        if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+            raise ValueError(f"the tool scopes document must be a JSON object with version {FORMAT_VERSION}")
+        raw = document.get("servers")
+        if not isinstance(raw, dict) or not raw:
+            raise ValueError("tool scopes: 'servers' must be an object of name -> {path, tools, ...}")
+        servers: list[ServerScopes] = []
+        for name, entry in raw.items():
+            if not isinstance(entry, dict):
+                raise ValueError(f"tool scopes: servers[{name!r}] must be an object")
+            path = entry.get("path")
+            if not isinstance(path, str) or not _SERVER_PATH.fullmatch(path):
+                raise ValueError(f"tool scopes: servers[{name!r}] needs a path /mcp or /<name>/mcp")
+            sections = {key: value for key, value in entry.items() if key != "path"}
+            servers.append(ServerScopes(str(name), path, ToolScopes.from_json(sections)))
+        servers.sort(key=lambda server: not server.primary)  # key order in JSON is irrelevant
+        return cls(tuple(servers))
+
+    @classmethod
+    def load(cls, path: Path) -> ServerTable:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as error:

@@ -4,10 +4,15 @@ Translates the event into an Authorization header value, asks `Gatekeeper` for a
 writes one audit event, and answers in the form API Gateway expects:
 
 - allowed: an Allow policy for the whole stage (`<api>/<stage>/*/*`), because API Gateway
-  caches the policy per Authorization header and reuses it for every route; the context
+  caches the policy per Authorization header and reuses it for every route; with several MCP
+  servers (docs/servers.md), for exactly the resources of every server the credential may call
+  (`<api>/<stage>/*/mcp`, `<api>/<stage>/*/research/mcp`), whichever one the request was for,
+  so a cached Allow for server A evaluated at server B is API Gateway's 403; the context
   carries the principal (never a credential); with usage plans on, `usageIdentifierKey` (top
   level, next to the policy) names the API Gateway API key whose usage plan meters the request
   ("Output from an API Gateway Lambda authorizer"; docs/quotas.md);
+- a valid credential for other servers of the API only: the same Allow for those servers, which
+  does not cover this request's resource, so API Gateway answers 403 ACCESS_DENIED;
 - a valid credential without the base scope, or (per-tool decisions on, see
   `app.authorizer.gatekeeper`) without the scopes of the tool, prompt or resource the request's
   `Mcp-Method`/`Mcp-Name` headers name: an explicit Deny; API Gateway answers with its 403
@@ -23,6 +28,7 @@ first request of a new container.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +40,7 @@ from app.authorizer.gatekeeper import Decision, Gatekeeper, Target
 from app.core.audit import AuditEvent, emit
 from app.core.config import SettingsSource
 from app.core.log_levels import apply_log_levels
+from app.core.servers import MCP_PATH, SERVER_METHODS
 from app.core.snapstart import register_after_restore, reseed_random
 
 apply_log_levels()
@@ -67,6 +74,7 @@ class AuthorizerRequest:
     source_ip: str | None
     user_agent: str | None
     target: Target | None = None
+    path: str = MCP_PATH
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any], *, per_tool: bool = True) -> AuthorizerRequest:
@@ -80,6 +88,7 @@ class AuthorizerRequest:
             source_ip=identity.get("sourceIp") or None,
             user_agent=identity.get("userAgent") or None,
             target=routing_target(event) if per_tool else None,
+            path=resource_path(str(event.get("methodArn") or "")),
         )
 
 
@@ -135,6 +144,30 @@ def routing_target(event: Mapping[str, Any]) -> Target | None:
     return Target(methods[0], name) if name is not None else None
 
 
+def resource_path(method_arn: str) -> str:
+    """The resource path of a method ARN (`…/<stage>/POST/research/mcp` → `/research/mcp`); "" if none."""
+    parts = method_arn.split("/", 3)
+    return "/" + parts[3] if len(parts) == 4 else ""
+
+
+@functools.lru_cache(maxsize=64)
+def _server_arns(stage: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{stage}/{verb}{path}" for path in paths for verb in SERVER_METHODS)
+
+
+def server_arns(method_arn: str, paths: tuple[str, ...]) -> list[str]:
+    """`arn:…:<api>/<stage>/<verb><path>` for each server path and each method the API routes to it.
+
+    Verbs are spelled out, not `*`: an IAM wildcard matches any characters, `/` included, so
+    `<stage>/*/mcp` would also match `<stage>/POST/research/mcp` (a method ARN is
+    `<api>/<stage>/<verb>/<path>`: "Control access to an API with IAM permissions", API Gateway
+    developer guide; the re:Post answer on wildcards in authorizer policies says a `*` matches
+    across the path after it). Exact ARNs admit exactly these resources.
+    """
+    # One API and stage per function, a few sets of servers: built once each (a fresh list each call).
+    return list(_server_arns(stage_wildcard_arn(method_arn).removesuffix("/*/*"), paths))
+
+
 def stage_wildcard_arn(method_arn: str) -> str:
     """`arn:aws:execute-api:<region>:<account>:<api>/<stage>/*/*` from a method ARN."""
     prefix, _, path = method_arn.partition("/")
@@ -144,7 +177,9 @@ def stage_wildcard_arn(method_arn: str) -> str:
     return f"{prefix}/{stage}/*/*"
 
 
-def policy(principal_id: str, effect: str, resource: str, context: Mapping[str, str]) -> dict[str, Any]:
+def policy(
+    principal_id: str, effect: str, resource: str | list[str], context: Mapping[str, str]
+) -> dict[str, Any]:
     return {
         "principalId": principal_id,
         "policyDocument": {
@@ -155,11 +190,18 @@ def policy(principal_id: str, effect: str, resource: str, context: Mapping[str, 
     }
 
 
+def _resources(decision: Decision, method_arn: str, whole_stage: str) -> str | list[str]:
+    """The whole stage with one server; else the resources of the servers the decision permits."""
+    if decision.permitted is None:
+        return whole_stage
+    return server_arns(method_arn, tuple(server.path for server in decision.permitted))
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         request = AuthorizerRequest.from_event(event, per_tool=gatekeeper.tool_scopes() is not None)
-        decision = gatekeeper.decide(request.authorization, request.target)
+        decision = gatekeeper.decide(request.authorization, request.target, request.path)
         try:
             resource = stage_wildcard_arn(request.method_arn)
         except ValueError:
@@ -168,8 +210,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Exception:
         # Fail closed: a malformed event or a failing audit write is a 401, never an Allow.
         raise Unauthorized() from None
-    if decision.allowed and decision.principal is not None:
-        allowed = policy(decision.principal.subject, "Allow", resource, decision.context())
+    if (decision.allowed or decision.admits_elsewhere) and decision.principal is not None and resource:
+        # At a server the credential is not for, this Allow (for its own servers) is what API
+        # Gateway would have cached anyway: it does not cover this request, which gets the 403.
+        resources = _resources(decision, request.method_arn, resource)
+        allowed = policy(decision.principal.subject, "Allow", resources, decision.context())
         if decision.usage_key is not None:
             allowed["usageIdentifierKey"] = decision.usage_key
         return allowed
@@ -177,6 +222,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         denied = {"reason": str(decision.reason)}
         if decision.required_scopes:
             denied["scope"] = " ".join(sorted(decision.required_scopes))
+        if decision.permitted is not None:
+            # Per tool (no cache): the servers where the item is allowed, and an explicit Deny here.
+            here = server_arns(request.method_arn, (request.path,))
+            document = policy("denied", "Deny", here, denied)
+            if decision.permitted:
+                others = server_arns(request.method_arn, tuple(s.path for s in decision.permitted))
+                allow = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": others}
+                document["policyDocument"]["Statement"].insert(0, allow)
+            return document
         return policy("denied", "Deny", resource, denied)
     raise Unauthorized()
 
@@ -196,6 +250,7 @@ def _audit(request: AuthorizerRequest, decision: Decision, latency_ms: float) ->
             client_id=principal.client_id if principal else None,
             key_id=principal.key_id if principal else None,
             tenant=principal.tenant if principal else None,
+            server=decision.server,
             target_kind=NAME_BEARING_METHODS[request.target.method] if request.target else None,
             target=request.target.name if request.target else None,
             reason=str(decision.reason) if decision.reason else None,

@@ -107,6 +107,7 @@ class AuditEvent:
     client_id: str | None = None
     key_id: str | None = None
     tenant: str | None = None
+    server: str | None = None
     target_kind: str | None = None
     target: str | None = None
     reason: str | None = None

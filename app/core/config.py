@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -40,12 +40,15 @@ from app.auth.algorithms import ASYMMETRIC_ALGORITHMS, DEFAULT_BASE_SCOPE
 from app.auth.front import front_issuer
 from app.auth.scopes import is_scope_token
 
+# The paths' home is app.core.servers; re-exported for the modules that import them from here.
+from app.core.servers import MCP_PATH as MCP_PATH
+from app.core.servers import PRM_PATH as PRM_PATH
+from app.core.servers import server_metadata_url, server_url
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 DEFAULT_ALGORITHMS: Final = ASYMMETRIC_ALGORITHMS
-MCP_PATH: Final = "/mcp"
-PRM_PATH: Final = "/.well-known/oauth-protected-resource"
 
 
 # One read of SSM or Secrets Manager: at most 2 attempts of (1 s connect + 2 s read) and one
@@ -255,6 +258,9 @@ class AuthSettings:
     # The inspector is served at /inspector on this API (INSPECTOR=true): its origin, the MCP URL's
     # own, may call /mcp (a same-origin POST still carries Origin).
     inspector: bool = False
+    # The path of the server these settings describe (app/core/servers.py): `/mcp` is the
+    # primary one, whose URL is `mcp_url` itself; another server's URL is derived from it.
+    server_path: str = MCP_PATH
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.mcp_url)
@@ -280,16 +286,19 @@ class AuthSettings:
         return (self.mcp_url, *(a for a in self.audiences if a != self.mcp_url))
 
     @property
-    def resource_metadata_url(self) -> str:
-        """Where the RFC 9728 metadata for `mcp_url` is served.
+    def resource_url(self) -> str:
+        """This server's canonical URL (RFC 8707 resource): `mcp_url` for the primary server."""
+        return server_url(self.mcp_url, self.server_path)
 
-        The well-known segment is inserted before the MCP path, inside any stage prefix:
+    @property
+    def resource_metadata_url(self) -> str:
+        """Where the RFC 9728 metadata for this server's URL is served.
+
+        The well-known segment is inserted before the server's path, inside any stage prefix:
         `https://h/prod/mcp` → `https://h/prod/.well-known/oauth-protected-resource/mcp`. With a
         custom domain at the root this is exactly the RFC 9728 location.
         """
-        parts = urlsplit(self.mcp_url)
-        prefix = parts.path[: -len(MCP_PATH)]
-        return f"{parts.scheme}://{parts.netloc}{prefix}{PRM_PATH}{MCP_PATH}"
+        return server_metadata_url(self.mcp_url, self.server_path)
 
     @property
     def authorization_servers(self) -> tuple[str, ...]:
@@ -458,6 +467,9 @@ class SettingsSource:
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     reader: ParameterReader = field(default_factory=ParameterReader)
+    # The MCP function of a server other than the primary one describes that server (its URL,
+    # metadata and challenges); every other function keeps `/mcp`.
+    server_path: str = MCP_PATH
     _parsed: tuple[tuple[str, str], AuthSettings] | None = field(default=None, init=False)
     _parsed_fresh_until: float = field(default=0.0, init=False)
     _key_store: tuple[str, dict[str, Any]] | None = field(default=None, init=False)
@@ -502,6 +514,8 @@ class SettingsSource:
             settings = AuthSettings.from_mapping(key[0], values, f"SSM parameter {settings_name}")
         else:
             settings = AuthSettings.from_env(key[0], self.env)
+        if self.server_path != MCP_PATH:
+            settings = replace(settings, server_path=self.server_path)
         self._parsed = (key, settings)
         self._parsed_fresh_until = now + max_age
         return settings

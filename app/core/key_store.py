@@ -166,11 +166,13 @@ class SecretsManagerKeyStore:
         tenant: str | None = None,
         tier: str | None = None,
         usage_key: UsageKey | None = None,
+        servers: tuple[str, ...] | None = None,
     ) -> str:
         """Create a key and return its plaintext: shown once, stored nowhere.
 
         `tenant`: the tenant the key acts for, if given. `tier` and `usage_key`: its usage tier
-        and its own API Gateway usage key (docs/quotas.md).
+        and its own API Gateway usage key (docs/quotas.md). `servers`: the MCP servers it may
+        call (docs/servers.md); None: the primary server only.
         """
         if expires_in_days is not None and (isinstance(expires_in_days, bool) or expires_in_days <= 0):
             raise ValueError("expires_in_days must be a positive number of days, or None")
@@ -178,7 +180,9 @@ class SecretsManagerKeyStore:
         expires_at = None if expires_in_days is None else math.floor(now) + expires_in_days * _DAY_SECONDS
 
         def change(store: KeyStore) -> tuple[KeyStore, str | None]:
-            plaintext, record = generate_api_key(owner, scopes, expires_at, now, tenant=tenant)
+            plaintext, record = generate_api_key(
+                owner, scopes, expires_at, now, tenant=tenant, servers=servers
+            )
             record = replace(
                 record,
                 tier=tier,

@@ -332,7 +332,10 @@ class McpEndpoint:
         *,
         log_arguments: bool = False,
         clock: Callable[[], float] = time.time,
+        server_name: str | None = None,
     ) -> None:
+        self._server_name = server_name  # the registry name, for the audit trail and `_serves`
+        self._primary = source.server_path == MCP_PATH
         self._session_manager = server.mcp.session_manager
         self._runner = SessionManagerRunner(self._session_manager)
         self._requirements = server.requirements
@@ -342,7 +345,7 @@ class McpEndpoint:
         self._clock = clock  # epoch seconds, for credential expiry; tests set it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        audit = RequestAudit(caller=caller_of(scope), principal=principal_of(scope))
+        audit = RequestAudit(caller=caller_of(scope), principal=principal_of(scope), server=self._server_name)
         status = 500
 
         async def send_and_record(message: Message) -> None:
@@ -375,6 +378,17 @@ class McpEndpoint:
                 scope, replay(admitted.body), single_exchange.bounding_errors(send)
             )
 
+    def _serves(self, principal: Principal) -> bool:
+        """Whether the authorizer's context lets this principal call this server.
+
+        The context names the servers the credential may call (several servers behind the API);
+        one that names none comes from an authorizer that knows one server, the primary: only
+        the primary server's function accepts it (fail closed).
+        """
+        if principal.servers is None:
+            return self._primary
+        return self._server_name is None or self._server_name in principal.servers
+
     async def _check(self, scope: Scope, receive: Receive, audit: RequestAudit) -> Response | Admitted:
         request = Request(scope)
         try:
@@ -393,6 +407,15 @@ class McpEndpoint:
                 settings,
                 "invalid_token",
                 "Unauthorized: the credential has expired; get a new token (or API key) and retry",
+            )
+        if not self._serves(principal):
+            # Defence in depth: the authorizer already refused it (docs/servers.md).
+            audit.refuse("wrong_server")
+            return unauthorized(
+                settings,
+                "invalid_token",
+                "Unauthorized: the credential is for another MCP server of this API; "
+                "get one for this server's URL",
             )
         if not principal.has_scopes((settings.base_scope,)):
             audit.refuse("missing_scope")
@@ -550,7 +573,7 @@ def method_not_supported(message: dict[str, Any]) -> Response:
 def protected_resource_metadata(settings: AuthSettings, scopes_supported: frozenset[str]) -> dict[str, Any]:
     """The RFC 9728 document: what this resource is and which authorization servers it trusts."""
     document: dict[str, Any] = {
-        "resource": settings.mcp_url,
+        "resource": settings.resource_url,
         "authorization_servers": list(settings.authorization_servers),
         "scopes_supported": sorted({settings.base_scope, *scopes_supported}),
         "bearer_methods_supported": ["header"],
@@ -577,15 +600,19 @@ def create_app(
     *,
     log_arguments: bool = False,
     clock: Callable[[], float] = time.time,
+    server_name: str | None = None,
 ) -> Starlette:
-    """The Starlette app for `server`: MCP at `/mcp`, metadata and health unauthenticated.
+    """The Starlette app for `server`: MCP at its path, metadata and health unauthenticated.
+
+    The path is `source.server_path`: `/mcp` for the primary server, `/<name>/mcp` for another
+    one (app/core/servers.py), which API Gateway passes to its function as the event's path.
 
     `clock` (epoch seconds) decides when a credential has expired; tests pass their own.
     """
     # Builds the SDK session manager (stateless, JSON responses). The returned Starlette app is
     # not used: its lifespan would enter the session manager per Lambda invocation.
     server.mcp.streamable_http_app(
-        streamable_http_path=MCP_PATH,
+        streamable_http_path=source.server_path,
         stateless_http=True,
         json_response=True,
         # API Gateway and custom domains set Host; Origin is checked by McpEndpoint instead.
@@ -598,7 +625,10 @@ def create_app(
     server.mcp.middleware.append(PromptRequestCheck(server.mcp))
     if server.app_only_tools:  # nothing to withhold otherwise: no cost on the warm path
         server.mcp.middleware.append(VisibilityGate(server.app_only_tools))
-    endpoint = McpEndpoint(server, source, http or HttpSettings(), log_arguments=log_arguments, clock=clock)
+    http = http or HttpSettings()
+    endpoint = McpEndpoint(
+        server, source, http, log_arguments=log_arguments, clock=clock, server_name=server_name
+    )
     scopes_supported = server.requirements.all_scopes()
 
     async def metadata(_: Request) -> Response:
@@ -609,11 +639,13 @@ def create_app(
         body = protected_resource_metadata_json(settings, scopes_supported)
         return Response(body, media_type="application/json", headers=METADATA_HEADERS)
 
+    path = source.server_path
     routes = [
         # Every answer on the MCP path, refusals included, gets the CORS headers for an allowed Origin.
-        Route(MCP_PATH, BrowserCors(endpoint, source)),
-        Route(PRM_PATH, metadata, methods=["GET"]),
-        Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
+        Route(path, BrowserCors(endpoint, source)),
+        # The host-root document is the primary server's (RFC 9728 §3.1: one per resource path).
+        *([Route(PRM_PATH, metadata, methods=["GET"])] if path == MCP_PATH else []),
+        Route(PRM_PATH + path, metadata, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
     return Starlette(routes=routes)

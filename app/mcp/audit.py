@@ -52,6 +52,7 @@ class RequestAudit:
 
     caller: Caller
     principal: Principal | None = None
+    server: str | None = None
     action: str = "unknown"
     target_kind: str | None = None
     target: str | None = None
@@ -104,6 +105,7 @@ class RequestAudit:
                 client_id=principal.client_id if principal else None,
                 key_id=principal.key_id if principal else None,
                 tenant=principal.tenant if principal else None,
+                server=self.server,
                 target_kind=self.target_kind,
                 target=self.target,
                 reason=reason,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # First: the SDK, imported without uvicorn and without the GC running (see app/mcp/sdk_import.py).
@@ -25,12 +25,14 @@ from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.principal import Principal
-from app.core.config import HttpSettings, SettingsSource, read_bool
+from app.core.config import ConfigurationError, HttpSettings, SettingsSource, read_bool
 from app.core.identity import CALLER_KEY, PRINCIPAL_KEY, Caller
 from app.core.log_levels import apply_log_levels
+from app.core.servers import Server
 from app.core.snapstart import register_after_restore, reseed_random
 from app.mcp.asgi import create_app
 from app.mcp.server import build_server
+from app.servers import REGISTRY
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -87,22 +89,55 @@ class AuthorizerContext:
         await self.app(scope, receive, send)
 
 
-def build_asgi_app(source: SettingsSource, env: Mapping[str, str]) -> AuthorizerContext:
-    """The complete ASGI app behind the handler (tests build their own with other settings)."""
+def build_asgi_app(
+    source: SettingsSource, env: Mapping[str, str], server: Server | None = None
+) -> AuthorizerContext:
+    """The complete ASGI app behind the handler (tests build their own with other settings).
+
+    `server`: the registry entry this function serves (`MCP_SERVER`), the primary one by default.
+    """
+    spec = server or REGISTRY.primary
     app = create_app(
-        build_server(),
+        build_server(spec),
         source,
         HttpSettings.from_env(env),
         log_arguments=read_bool(env, "AUDIT_LOG_ARGUMENTS", False),
+        server_name=spec.name,
     )
     return AuthorizerContext(app)
 
 
+def selected_server(env: Mapping[str, str]) -> Server:
+    """The server `MCP_SERVER` names (default: the primary one); an unknown name stops the start."""
+    try:
+        return REGISTRY.selected(env)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def server_function(server: Server, env: Mapping[str, str]) -> tuple[SettingsSource, Handler]:
+    """The settings and handler of the function serving `server`, as a cold start builds them.
+
+    What this module does at import for `MCP_SERVER`; the local stack calls it for every other
+    server, each its own "function" in one process (each app has its own session manager).
+    """
+    source = SettingsSource(env=env, server_path=server.path)
+    source.check_at_start()  # a broken setting stops the cold start with a message naming it
+    adapter = Mangum(build_asgi_app(source, env, server), lifespan="off")
+
+    def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = adapter(event, context)
+        return response
+
+    return source, serve
+
+
 apply_log_levels()
-settings_source = SettingsSource()
-settings_source.check_at_start()  # a broken setting stops the cold start with a message naming it
-asgi_app = build_asgi_app(settings_source, os.environ)
-_adapter = Mangum(asgi_app, lifespan="off")
+SERVER = selected_server(os.environ)
+settings_source, _serve = server_function(SERVER, os.environ)
 
 
 def after_restore() -> None:
@@ -116,5 +151,4 @@ register_after_restore(after_restore)
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one API Gateway (REST v1 or HTTP API v2) proxy event."""
-    response: dict[str, Any] = _adapter(event, context)
-    return response
+    return _serve(event, context)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+
 from mcp.server import MCPServer
 
+from app.core.servers import Server
 from app.mcp.permissions import ScopedServer
 from app.mcp.widgets import apps_extension
-from app.tools import register_all
+from app.servers import REGISTRY
 
 SERVER_NAME = "serverless-mcp"
 INSTRUCTIONS = (
@@ -15,8 +18,12 @@ INSTRUCTIONS = (
 )
 
 
-def build_server() -> ScopedServer:
-    """A fresh server with all tools registered (tests build their own; Lambda builds one).
+def build_server(server_spec: Server | None = None) -> ScopedServer:
+    """A fresh server with all its tools registered (tests build their own; Lambda builds one).
+
+    `server_spec`: which registry entry (`app/servers/__init__.py`); the primary one by default.
+    Its package's `register_all` registers the tools; its optional `NAME` and `INSTRUCTIONS`
+    replace this module's defaults.
 
     `subscriptions=False`: every reply is one buffered JSON document, so there is no stream to
     deliver change notifications on. The SDK then serves no `subscriptions/listen` and, at
@@ -27,14 +34,16 @@ def build_server() -> ScopedServer:
     The MCP Apps extension is declared (`app.mcp.widgets.apps_extension`); the widgets themselves
     come with their tools (`ScopedServer.tool(widget=...)`).
     """
+    spec = server_spec or REGISTRY.primary
+    package = importlib.import_module(spec.package)
     server = ScopedServer(
         MCPServer(
-            SERVER_NAME,
-            instructions=INSTRUCTIONS,
+            getattr(package, "NAME", SERVER_NAME),
+            instructions=getattr(package, "INSTRUCTIONS", INSTRUCTIONS),
             version="0.1.0",
             subscriptions=False,
             extensions=[apps_extension()],
         )
     )
-    register_all(server)
+    package.register_all(server)
     return server

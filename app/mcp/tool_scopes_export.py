@@ -1,4 +1,4 @@
-"""Print the tool registry's scopes as the authorizer's tool-scopes document (JSON).
+"""Print every server's tool scopes as the authorizer's tool-scopes document (JSON, version 2).
 
     python -m app.mcp.tool_scopes_export            # the document on stdout
 
@@ -12,11 +12,23 @@ from __future__ import annotations
 import json
 import sys
 
+from app.auth.tool_scopes import ServerScopes, ServerTable
 from app.mcp.server import build_server
+from app.servers import REGISTRY
+
+
+def server_table() -> ServerTable:
+    """Every server of the registry (`app/servers/__init__.py`) with its path and its scopes."""
+    return ServerTable(
+        tuple(
+            ServerScopes(spec.name, spec.path, build_server(spec).requirements.tool_scopes())
+            for spec in REGISTRY.servers
+        )
+    )
 
 
 def document() -> dict[str, object]:
-    return build_server().requirements.tool_scopes().to_json()
+    return server_table().to_json()
 
 
 def main() -> int:

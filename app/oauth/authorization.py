@@ -192,10 +192,13 @@ def _validated_request(
         raise _Refusal("invalid_request", "code_challenge_method must be S256", "pkce_method")
     if not is_s256_challenge(challenge):
         raise _Refusal("invalid_request", "code_challenge is not a valid S256 challenge", "pkce_malformed")
+    # RFC 8707: the token is for exactly one MCP server of this API (its `aud`); none named is
+    # the primary server, as before several servers existed.
     resources = request.query.get("resource", ())
-    if len(resources) > 1 or (resources and resources[0] != ctx.settings.mcp_url):
-        raise _Refusal("invalid_target", "resource must be this server's MCP URL")
-    return challenge, requested_scopes(ctx, request.query_param("scope")), ctx.settings.mcp_url
+    if len(resources) > 1 or (resources and resources[0] not in ctx.settings.resource_urls):
+        raise _Refusal("invalid_target", "resource must be the URL of one of this API's MCP servers")
+    resource = resources[0] if resources else ctx.settings.mcp_url
+    return challenge, requested_scopes(ctx, request.query_param("scope")), resource
 
 
 def consent(ctx: FrontContext, request: FrontRequest) -> Result:

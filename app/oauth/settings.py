@@ -23,6 +23,7 @@ from app.auth.algorithms import DEFAULT_BASE_SCOPE
 from app.auth.front import CALLBACK_PATH, FRONT_PATH, front_issuer
 from app.auth.scopes import is_scope_token
 from app.core.config import ConfigurationError, SettingsSource, check_base_scope, fetch_setting
+from app.core.servers import MCP_PATH, parse_server_paths, server_url
 from app.core.tenancy import TenancySettings
 from app.oauth.cimd import is_cimd_client_id
 from app.oauth.client_metadata import ClientMetadata, ClientMetadataError, parse_client_metadata
@@ -31,6 +32,7 @@ from app.oauth.upstream import UpstreamConfig
 SETTINGS_PARAMETER: Final = "OAUTH_FRONT_SETTINGS_PARAMETER"
 UPSTREAM_SECRET: Final = "OAUTH_UPSTREAM_SECRET_ID"  # noqa: S105  # a setting name
 TABLE_NAME: Final = "OAUTH_TABLE_NAME"
+SERVER_PATHS: Final = "MCP_SERVER_PATHS"
 SIGNING_KEY: Final = "OAUTH_SIGNING_KEY_ID"
 SEALING_KEY: Final = "OAUTH_SEALING_KEY_ID"
 
@@ -89,10 +91,18 @@ class FrontSettings:
     # MULTI_TENANT and where the upstream's ID token names the tenant (environment, not SSM:
     # the same switches the authorizer reads).
     tenancy: TenancySettings = field(default_factory=TenancySettings)
+    # MCP_SERVER_PATHS (environment, like the stack's other per-function switches): the paths of
+    # every MCP server of the API, the primary `/mcp` first (docs/servers.md).
+    server_paths: tuple[str, ...] = (MCP_PATH,)
 
     @property
     def issuer(self) -> str:
         return front_issuer(self.mcp_url)
+
+    @property
+    def resource_urls(self) -> tuple[str, ...]:
+        """Every resource (RFC 8707) a token may be issued for: each server's URL, the primary first."""
+        return tuple(server_url(self.mcp_url, path) for path in self.server_paths)
 
     def endpoint(self, path: str) -> str:
         """The absolute URL of one of the front's routes (`path` as in `app.auth.front`)."""
@@ -269,7 +279,10 @@ class FrontSettingsSource:
         key = (mcp_url, raw, raw_secret, *names.values())
         if self._parsed is None or self._parsed[0] != key:
             parsed = self._parse(raw, raw_secret, mcp_url, names, parameter, secret_id)
-            self._parsed = (key, replace(parsed, tenancy=TenancySettings.from_env(env)))
+            self._parsed = (
+                key,
+                replace(parsed, tenancy=TenancySettings.from_env(env), server_paths=server_paths_of(env)),
+            )
         self._fresh_until = now + max_age
         return self._parsed[1]
 
@@ -303,6 +316,14 @@ class FrontSettingsSource:
             sealing_key_id=names[SEALING_KEY],
             source=f"SSM parameter {parameter}",
         )
+
+
+def server_paths_of(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`MCP_SERVER_PATHS` (e.g. `/mcp,/research/mcp`); unset: the primary server `/mcp` only."""
+    try:
+        return parse_server_paths(env.get(SERVER_PATHS, ""), SERVER_PATHS)
+    except ValueError as error:
+        raise ConfigurationError(f"{error} (the paths of the MCP servers, docs/servers.md)") from None
 
 
 def _json_object(raw: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from app.authorizer.handler import AuthorizerRequest, gatekeeper
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # As the handler reads it: the routing headers only when decisions are per tool.
     request = AuthorizerRequest.from_event(event, per_tool=gatekeeper.tool_scopes() is not None)
-    decision = gatekeeper.decide(request.authorization, request.target)
+    decision = gatekeeper.decide(request.authorization, request.target, request.path)
     if decision.principal is None:
         raise RuntimeError("Unauthorized")
     return {"sub": "bench-user" if decision.allowed else "", "principal": decision.principal.subject}

@@ -8,7 +8,8 @@ environment variables, so no deployed function can be talked into them):
   fetch one from a loopback address (the tests serve documents over https on 127.0.0.1);
 - `--auto-approve`: the dev issuer's sign-in page approves at once, so a headless client logs in;
 - `--tool-module NAME` (repeatable): a test fixtures module registered on this stack only
-  (`LocalStackOptions.extra_tool_modules`), such as the inspector tests' probe widget.
+  (`LocalStackOptions.extra_tool_modules`), such as the inspector tests' probe widget;
+- `--authorizer-ttl SECONDS`: the authorizer cache TTL (default 0, as deployed by default);
 - `--sso SETTING=VALUE` (repeatable; SSO_PROVIDER, SSO_ATTRIBUTES, SSO_ONLY): the dev issuer federates
   to the stand-in corporate provider, as `make dev` does with those settings in its environment.
 
@@ -35,6 +36,7 @@ def serve(
     auto_approve: bool,
     sso: dict[str, str],
     tool_modules: Sequence[str] = (),
+    authorizer_ttl: float = 0,
 ) -> None:
     from devtools.local_stack import LocalStack, LocalStackOptions
     from infra.sso_settings import parse_sso_settings
@@ -45,6 +47,7 @@ def serve(
         cimd_trusted_ca=cimd_ca,
         auto_approve_login=auto_approve,
         extra_tool_modules=tuple(tool_modules),
+        authorizer_ttl_seconds=authorizer_ttl,
         sso=parse_sso_settings(lambda name: sso.get(name) or None, deployed=False),
         # Small, so a registration flood test reaches the limit quickly and the API key store and
         # settings caches never hide what a test changed.
@@ -85,9 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auto-approve", action="store_true", help="the dev issuer approves sign-in at once")
     parser.add_argument("--sso", action="append", default=[], help="an SSO_* setting, NAME=VALUE")
     parser.add_argument("--tool-module", action="append", default=[], help="a fixtures module to register")
+    parser.add_argument("--authorizer-ttl", type=float, default=0, help="the authorizer cache TTL, seconds")
     args = parser.parse_args(argv)
     sso = dict(item.partition("=")[::2] for item in args.sso)
-    serve(args.state_dir, args.cimd_ca, args.auto_approve, sso, args.tool_module)
+    serve(args.state_dir, args.cimd_ca, args.auto_approve, sso, args.tool_module, args.authorizer_ttl)
     return 0
 
 

@@ -206,6 +206,7 @@ def oauth_stack(
     auto_approve: bool = True,
     sso: Mapping[str, str] | None = None,
     tool_modules: Sequence[str] = (),
+    authorizer_ttl: float = 0,
 ) -> Iterator[dict[str, Any]]:
     """A local stack with the test options (see tests/e2e/oauth_harness.py); its credentials."""
     command = [sys.executable, "-m", "tests.e2e.oauth_harness", "--state-dir", str(state_dir)]
@@ -217,6 +218,8 @@ def oauth_stack(
         command.append("--auto-approve")
     for name, value in (sso or {}).items():
         command += ["--sso", f"{name}={value}"]
+    if authorizer_ttl:
+        command += ["--authorizer-ttl", str(authorizer_ttl)]
     with stack_process(command, state_dir, "credentials.json") as process:
         state: dict[str, Any] = json.loads((state_dir / "credentials.json").read_text())
         state["state_dir"] = str(state_dir)
@@ -405,8 +408,13 @@ async def signed_in_client(
     client_metadata_url: str | None = None,
     mode: str = "2026-07-28",
     client_name: str = "serverless-mcp e2e",
+    server_url: str | None = None,
 ) -> AsyncIterator[SignedInClient]:
-    """The SDK client with its `OAuthClientProvider`, the browser approving every consent page."""
+    """The SDK client with its `OAuthClientProvider`, the browser approving every consent page.
+
+    `server_url`: the MCP server to sign in for and connect to (default: the primary, `mcp_url`).
+    """
+    url = server_url or stack["mcp_url"]
     codes: asyncio.Queue[str] = asyncio.Queue()
     exchanges: list[tuple[str, str, int]] = []
 
@@ -425,7 +433,7 @@ async def signed_in_client(
 
         storage = MemoryStorage()
         provider = OAuthClientProvider(
-            server_url=stack["mcp_url"],
+            server_url=url,
             client_metadata=OAuthClientMetadata(
                 client_name=client_name,
                 redirect_uris=[AnyUrl(REDIRECT_URI)],
@@ -440,6 +448,6 @@ async def signed_in_client(
         )
         async with (
             httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]}) as http,
-            Client(streamable_http_client(stack["mcp_url"], http_client=http), mode=mode) as client,
+            Client(streamable_http_client(url, http_client=http), mode=mode) as client,
         ):
             yield SignedInClient(client, provider, storage, browser, exchanges)

@@ -217,11 +217,11 @@ def test_front_asset_is_small_and_lacks_the_mcp_stack(assets: dict[str, Path]) -
 @pytest.mark.bundling
 def test_authorizer_asset_carries_the_registry_tool_scopes_the_handler_loads(assets: dict[str, Path]) -> None:
     """The file the deployed authorizer reads at TOOL_SCOPES_FILE=/var/task/tool_scopes.json."""
-    from app.auth.tool_scopes import ToolScopes
-    from app.mcp.server import build_server
+    from app.auth.tool_scopes import ServerTable
+    from app.mcp.tool_scopes_export import server_table
 
-    scopes = ToolScopes.load(assets["authorizer"] / "tool_scopes.json")
-    assert scopes == build_server().requirements.tool_scopes()
+    scopes = ServerTable.load(assets["authorizer"] / "tool_scopes.json")
+    assert scopes == server_table()
     assert not (assets["mcp"] / "tool_scopes.json").exists()
 
 

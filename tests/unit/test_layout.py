@@ -15,9 +15,10 @@ ALLOWED: dict[str, set[str]] = {
     "auth": set(),
     "core": {"auth"},
     "authorizer": {"core", "auth"},
-    "mcp": {"core", "auth", "tools"},
+    "mcp": {"core", "auth", "tools", "servers"},
     "oauth": {"core", "auth"},
     "tools": {"core", "mcp"},
+    "servers": {"core", "mcp"},
 }
 
 

@@ -34,6 +34,8 @@ DOCUMENTED = [
     "insufficient_scope",
     "missing_tenant",
     "invalid_tenant",
+    "wrong_server",
+    "unknown_server",
     "jwt_not_configured",
     "settings_unavailable",
     "internal_error",

@@ -42,7 +42,8 @@ def issuer() -> DevIssuer:
 @pytest.fixture
 def tool_scopes_file(tmp_path: Path) -> Path:
     path = tmp_path / "tool-scopes.json"
-    path.write_text(json.dumps(REQUIREMENTS.tool_scopes().to_json()))
+    # Version 1 (one server's sections at the top level): still read, as the primary server alone.
+    path.write_text(json.dumps({"version": 1, **REQUIREMENTS.tool_scopes().to_json()}))
     return path
 
 

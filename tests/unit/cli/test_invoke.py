@@ -165,13 +165,13 @@ def test_event_carries_a_dev_authorizer_context_with_every_known_scope(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A proxy event reaches the MCP function only after the authorizer allowed it: say who."""
-    from app.mcp.server import build_server
+    from app.mcp.tool_scopes_export import server_table
 
     v1 = _event(capsys, "v1", "--tool", "add")
     context = v1["requestContext"]["authorizer"]
     assert context["principalId"] == context["principal"] == "dev-user"
     assert context["auth_method"] == "jwt"
-    expected = {"mcp/access", *build_server().requirements.all_scopes()}
+    expected = {"mcp/access", *server_table().all_scopes()}  # every server's: the CLI knows them all
     assert set(context["scopes"].split()) == expected
     v2 = _event(capsys, "v2", "--scopes", "mcp/access")
     assert v2["requestContext"]["authorizer"]["lambda"]["scopes"] == "mcp/access"

@@ -106,9 +106,8 @@ def running_gateway(
     runtimes = [LambdaRuntime(authorizer, "fake-authorizer"), LambdaRuntime(function, "fake-mcp")]
     if front_function is not None:
         runtimes.append(LambdaRuntime(front_function, "fake-front"))
-    settings = GatewayConfig(
-        resource_metadata_url=PRM_URL, base_scope=BASE_SCOPE, protected_resource_metadata=PRM_BODY, **config
-    )
+    config.setdefault("resource_metadata_url", PRM_URL)
+    settings = GatewayConfig(base_scope=BASE_SCOPE, protected_resource_metadata=PRM_BODY, **config)
     gateway = Gateway(
         runtimes[0],
         runtimes[1],

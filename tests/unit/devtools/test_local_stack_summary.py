@@ -52,3 +52,13 @@ def test_with_usage_plans_the_banner_names_the_tiers_and_the_dev_keys() -> None:
     )
     assert "usage plans: tiers premium, standard; the dev key is metered alone in standard" in text
     assert "usage plans" not in summary(CREDENTIALS)
+
+
+def test_with_several_servers_the_banner_lists_each_servers_url() -> None:
+    servers = {"main": CREDENTIALS.mcp_url, "research": "http://127.0.0.1:8787/research/mcp"}
+    text = summary(replace(CREDENTIALS, servers=servers))
+    assert (
+        "  MCP endpoint   http://127.0.0.1:8787/mcp\n  research server http://127.0.0.1:8787/research/mcp\n"
+        in text
+    )
+    assert "research server" not in summary(CREDENTIALS)

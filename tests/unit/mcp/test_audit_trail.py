@@ -107,6 +107,7 @@ def test_a_tool_call_is_one_event_with_every_documented_field(
         "client_id": "ci-client",
         "key_id": "0123456789abcdef",
         "tenant": "tenant-7",
+        "server": "main",
         "target_kind": "tool",
         "target": "add",
         "status": 200,

@@ -261,14 +261,16 @@ class Env:
 
 
 @contextlib.contextmanager
-def front_env(monkeypatch: pytest.MonkeyPatch, document: Mapping[str, Any]) -> Iterator[Env]:
-    """A front on moto with `document` as its settings, its audit lines captured."""
+def front_env(
+    monkeypatch: pytest.MonkeyPatch, document: Mapping[str, Any], extra_env: Mapping[str, str] | None = None
+) -> Iterator[Env]:
+    """A front on moto with `document` as its settings (and `extra_env`), its audit lines captured."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         aws = create_aws(document)
-        front, upstreams = make_front(aws.env)
+        front, upstreams = make_front({**aws.env, **(extra_env or {})})
         lines = capture_audit()
         audit_lines = next(lines)
         try:

@@ -42,6 +42,7 @@ import pytest
 from app.auth.api_keys import KeyStore, generate_api_key
 from devtools.dev_issuer import DevIssuer, DevIssuerServer
 from devtools.events import proxy_event, request_authorizer_event
+from devtools.gateway import Policy
 from devtools.lambda_transport import response_from_lambda
 from devtools.mcp_messages import mcp_request, tool_call_params
 from infra.constructs.bundling import LAMBDA_PYTHON
@@ -315,6 +316,9 @@ def checked(outcome: dict[str, Any], *credentials: str | None) -> dict[str, Any]
     return outcome
 
 
+STAGE_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod"
+
+
 def effect(outcome: dict[str, Any]) -> str:
     """Allow, Deny, or Unauthorized (what API Gateway turns into 200, 403 and 401)."""
     if not outcome["ok"]:
@@ -322,10 +326,15 @@ def effect(outcome: dict[str, Any]) -> str:
         assert outcome["error_message"] == "Unauthorized"  # the exact message API Gateway needs
         return "Unauthorized"
     result: dict[str, Any] = outcome["result"]
-    statement = result["policyDocument"]["Statement"][0]
-    assert statement["Action"] == "execute-api:Invoke"
-    assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/*/*"
-    return str(statement["Effect"])
+    for statement in result["policyDocument"]["Statement"]:
+        assert statement["Action"] == "execute-api:Invoke"
+        resources = statement["Resource"]
+        # With several servers the policy names each permitted server's resources, never beyond
+        # this API's stage (app/authorizer/handler.py server_arns).
+        for resource in [resources] if isinstance(resources, str) else resources:
+            assert resource.startswith(f"{STAGE_ARN}/"), resource
+    # What API Gateway does with it at POST /mcp: an explicit Deny wins, else an Allow must match.
+    return "Allow" if Policy.from_response(result).allows(f"{STAGE_ARN}/POST/mcp") else "Deny"
 
 
 def audits(outcome: dict[str, Any]) -> list[dict[str, Any]]:

@@ -67,6 +67,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     oauth_front: list[str] = field(default_factory=list)  # the section's lines (bench.oauth_front)
     faults: list[str] = field(default_factory=list)  # the section's lines (bench.faults)
+    servers: list[str] = field(default_factory=list)  # the section's lines (bench.servers)
 
 
 def duration(ns: float | None) -> str:
@@ -206,6 +207,7 @@ def render(report: Report, baseline: str) -> str:
         "",
         *((*report.oauth_front, "") if report.oauth_front else ()),
         *((*report.faults, "") if report.faults else ()),
+        *((*report.servers, "") if report.servers else ()),
         "## Notes",
         "",
         *(f"- {note}" for note in report.notes),

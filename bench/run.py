@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import authorizer_design, faults, oauth_front, profiling
+from bench import authorizer_design, faults, oauth_front, profiling, servers
 from bench.bundles import (
     BundleError,
     BundleSize,
@@ -159,6 +159,10 @@ def run(plan: Plan, progress: Progress) -> Outcome:
     faults_plan = faults.QUICK if plan.quick else faults.FULL
     faults_section = faults.render(faults.measure(faults_plan, progress), faults_plan)
 
+    progress("servers: the authorizer's decision with several servers and tenants vs today")
+    rounds, batch = servers.QUICK if plan.quick else servers.FULL
+    servers_section = servers.render(servers.measure(rounds, batch), rounds, batch)
+
     ours, plain = rows[OURS], rows[BASELINE]
     auth_cold_rows = [
         (
@@ -183,6 +187,7 @@ def run(plan: Plan, progress: Progress) -> Outcome:
         notes,
         oauth_front=front,
         faults=faults_section,
+        servers=servers_section,
     )
     return Outcome(report, profile_lines)
 

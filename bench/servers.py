@@ -38,6 +38,9 @@ from typing import Any, Final
 from bench.report import TIMES
 
 RESULTS: Final = Path(__file__).with_name("results.md")
+# (rounds, batch) for `make bench` and `make bench --quick`; `python -m bench.servers` takes its own.
+FULL: Final = (40, 50)
+QUICK: Final = (3, 10)
 SECTION: Final = "## Several servers and tenants (issue 14): the authorizer's decision side by side"
 MCP_URL: Final = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/mcp"
 RESEARCH_URL: Final = MCP_URL.removesuffix("/mcp") + "/research/mcp"
@@ -192,7 +195,7 @@ def render(samples: dict[str, list[float]], rounds: int, batch: int) -> list[str
     lines = [
         SECTION,
         "",
-        "`python -m bench.servers` (not part of `make bench`): the authorizer handler "
+        "`make bench` (or `python -m bench.servers` alone): the authorizer handler "
         "(`app.authorizer.handler.handler`: event → decision → policy → audit line) and "
         "`Gatekeeper.decide` alone, in one warm process, TTL 0 (per-tool decisions), RS256, JWKS cached. "
         "*today*: the single-server tool-scopes document (version 1), `MULTI_TENANT` off, `tools/call` "

@@ -125,10 +125,15 @@ def arm64() -> Arm64Python:
 @pytest.fixture(scope="module")
 def deployed(bundled_synth: Synth) -> dict[str, DeployedFunction]:
     synth = bundled_synth
+    primary = synth.stack.functions.servers[0].name
     found: dict[str, DeployedFunction] = {}
     for resource in synth.of_type("AWS::Lambda::Function").values():
         props = resource["Properties"]
         if props["Handler"] not in (AUTHORIZER_HANDLER, MCP_HANDLER):
+            continue
+        variables = props.get("Environment", {}).get("Variables", {})
+        # Several servers share the MCP handler: the primary's function answers the /mcp events.
+        if variables.get("MCP_SERVER", primary) != primary:
             continue
         found[props["Handler"]] = DeployedFunction(
             handler=props["Handler"],
@@ -136,7 +141,7 @@ def deployed(bundled_synth: Synth) -> dict[str, DeployedFunction]:
             architectures=tuple(props.get("Architectures", ["x86_64"])),
             memory_mb=int(props.get("MemorySize", 128)),
             snapstart=props.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions",
-            variables=dict(props.get("Environment", {}).get("Variables", {})),
+            variables=dict(variables),
             asset=synth.outdir / resource["Metadata"]["aws:asset:path"],
         )
     assert set(found) == {AUTHORIZER_HANDLER, MCP_HANDLER}

@@ -245,9 +245,14 @@ def test_bad_front_values_name_the_setting(env: dict[str, str], fragment: str) -
 
 def test_the_declared_scopes_come_from_the_tool_registry() -> None:
     from app.mcp.server import build_server
+    from app.servers import REGISTRY
 
     declared = declared_scopes(REPO_ROOT / "app")
-    assert declared.scopes == tuple(sorted(build_server().requirements.all_scopes()))
+    # Every server's scopes (the Cognito resource server issues them all).
+    every_scope = {
+        scope for spec in REGISTRY.servers for scope in build_server(spec).requirements.all_scopes()
+    }
+    assert declared.scopes == tuple(sorted(every_scope))
     assert declared.cognito_scope_names() == tuple(s.removeprefix("mcp/") for s in declared.scopes)
 
 

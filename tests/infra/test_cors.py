@@ -17,9 +17,15 @@ from typing import Any
 import pytest
 
 from devtools.gateway import FRONT_ROUTES as EMULATOR_FRONT_ROUTES
-from devtools.gateway import PREFLIGHT_STATUS, preflight_headers
+from devtools.gateway import PREFLIGHT_STATUS, preflight_headers, server_routes
 from devtools.gateway import ROUTES as EMULATOR_ROUTES
-from tests.infra.conftest import PREFLIGHT_ROUTES, Synth, api_routes, other_server_metadata_routes
+from tests.infra.conftest import (
+    PREFLIGHT_ROUTES,
+    Synth,
+    api_routes,
+    other_server_metadata_routes,
+    server_paths,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra-stack-default")]
 
@@ -95,7 +101,9 @@ def test_preflights_allow_any_origin_without_credentials_and_the_sdk_headers(syn
 def test_the_emulator_answers_every_preflight_exactly_as_the_template_declares(synth: Synth) -> None:
     """Same resources, same status, same header names and values (devtools/gateway.py)."""
     routes = api_routes(synth)
-    emulated = {route.path: route for route in (*EMULATOR_ROUTES, *EMULATOR_FRONT_ROUTES) if route.preflight}
+    # The local stack adds every other server's resources (devtools/gateway.py server_routes).
+    every_route = (*EMULATOR_ROUTES, *EMULATOR_FRONT_ROUTES, *server_routes(server_paths(synth)))
+    emulated = {route.path: route for route in every_route if route.preflight}
     assert {("OPTIONS", path) for path in emulated} == _preflights(synth)
     for path, route in emulated.items():
         status, headers = _declared(routes[("OPTIONS", path)])

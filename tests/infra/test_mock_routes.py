@@ -140,7 +140,9 @@ def test_the_emulator_serves_the_same_static_routes_and_answers(default_synth: S
     # Every other server's path-inserted metadata too (test_servers.py).
     others = {path for verb, path in other_server_metadata_routes(default_synth) if verb == "GET"}
     assert mock_gets == set(STATIC_ROUTES) | others
-    assert {route.path for route in emulator.ROUTES if route.integration == "static"} == mock_gets
+    # The local stack adds every other server's resources (devtools/gateway.py server_routes).
+    every_route = (*emulator.ROUTES, *emulator.server_routes(server_paths(default_synth)))
+    assert {route.path for route in every_route if route.integration == "static"} == mock_gets
     assert emulator.METADATA_HEADERS == PRM_HEADERS
     assert emulator.HEALTH_BODY == HEALTH_BODY
     assert static_answer(default_synth, "/health")[1] == emulator.HEALTH_BODY

@@ -878,7 +878,7 @@ def _usage_line(credentials: LocalCredentials) -> str:
 def _servers_lines(credentials: LocalCredentials) -> str:
     """The other MCP servers' endpoints, one line each (blank with one server)."""
     others = {name: url for name, url in (credentials.servers or {}).items() if url != credentials.mcp_url}
-    return "".join(f"\n  {name + ' server':<14} {url}" for name, url in others.items())
+    return "".join(f"\n  {name:<14} {url}  (MCP server {name!r})" for name, url in others.items())
 
 
 def summary(credentials: LocalCredentials) -> str:

@@ -58,7 +58,7 @@ def test_with_several_servers_the_banner_lists_each_servers_url() -> None:
     servers = {"main": CREDENTIALS.mcp_url, "research": "http://127.0.0.1:8787/research/mcp"}
     text = summary(replace(CREDENTIALS, servers=servers))
     assert (
-        "  MCP endpoint   http://127.0.0.1:8787/mcp\n  research       http://127.0.0.1:8787/research/mcp  (MCP server 'research')\n"
-        in text
+        "  MCP endpoint   http://127.0.0.1:8787/mcp\n"
+        "  research       http://127.0.0.1:8787/research/mcp  (MCP server 'research')\n" in text
     )
     assert "research" not in summary(CREDENTIALS)

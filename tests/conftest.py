@@ -106,6 +106,12 @@ def mcp_handler_runtime() -> Iterator[Any]:
     runtime.close()
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests (`pytest.mark.anyio`) run on asyncio, as Mangum and uvicorn do."""
+    return "asyncio"
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach real AWS, even if one changed the environment: restore the baseline."""

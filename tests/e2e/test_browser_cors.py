@@ -42,11 +42,6 @@ SAFELISTED = frozenset({"accept", "accept-language", "content-language", "conten
 SAFELISTED_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Its own stack (as `make dev`, the dev login auto-approved): the front's audit events it

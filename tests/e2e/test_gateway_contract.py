@@ -21,11 +21,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e")
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def _audit_records(stack: dict[str, Any], request_id: str) -> list[dict[str, Any]]:
     """The audit events of one API Gateway request id, from the stack's moto log group."""
     logs = local_logs_client(stack)

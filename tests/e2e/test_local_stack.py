@@ -41,11 +41,6 @@ REGISTRY = build_server().requirements
 EVERY_TOOL = set(REGISTRY.tool_scopes().tools)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def mcp_client(
     url: str,

@@ -47,11 +47,6 @@ TOOL_SCOPES = build_server().requirements.tool_scopes().tools[SCOPED_TOOL]
 CIMD_PATH = "/clients/serverless-mcp-e2e.json"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DocumentServer, Path]]:
     pki = make_pki(tmp_path_factory.mktemp("pki"))

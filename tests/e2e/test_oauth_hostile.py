@@ -56,11 +56,6 @@ from tests.e2e.oauth_support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.xdist_group("e2e-oauth-hostile")]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DocumentServer, Path]]:
     pki = make_pki(tmp_path_factory.mktemp("pki"))

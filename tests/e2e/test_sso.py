@@ -62,11 +62,6 @@ SSO = {
 FRONT_CLIENT = FRONT_UPSTREAM_CLIENT_ID
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # No auto-approve: every sign-in page is a real page the browser fills in.

@@ -42,11 +42,6 @@ TOOL_SCOPES = build_server().requirements.tool_scopes().tools[SCOPED_TOOL]
 EVERY_DECLARED_SCOPE = server_table().all_scopes()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class MemoryStorage:
     """The SDK's `TokenStorage`, in memory, recording every token it was given."""
 

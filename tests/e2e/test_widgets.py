@@ -70,11 +70,6 @@ MODES = ["legacy", "2026-07-28"]
 APPS_HOST = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize("mode", MODES)
 async def test_with_the_scope_the_tool_and_its_view_are_served(
     local_stack: dict[str, Any], mode: str

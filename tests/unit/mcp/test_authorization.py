@@ -134,11 +134,6 @@ def test_tool_call_without_its_scope_is_403_step_up(
     assert body["error"]["code"] == -32600
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_narrow_token_sees_fewer_tools_and_is_refused_the_rest(

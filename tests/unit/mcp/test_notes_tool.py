@@ -18,11 +18,6 @@ pytestmark = pytest.mark.anyio
 NOTES = {**FULL_CONTEXT, "scopes": "mcp/access mcp/notes"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def text_of(
     connect: ClientFactory, context: dict[str, Any], tool: str, arguments: dict[str, Any]
 ) -> str:

@@ -26,11 +26,6 @@ MATRIX = [
 ]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize(("fmt", "mode", "b64"), MATRIX)
 async def test_every_example_capability(connect: ClientFactory, fmt: str, mode: str, b64: bool) -> None:
     async with connect(event_format=fmt, mode=mode, base64_body=b64) as client:

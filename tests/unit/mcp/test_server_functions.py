@@ -42,11 +42,6 @@ CONTEXT = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LambdaRuntime]:
     _, serve = server_function(RESEARCH, os.environ)

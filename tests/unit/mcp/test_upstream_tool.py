@@ -181,11 +181,6 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(item.text for item in result.content if isinstance(item, TextContent))
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("fmt", "mode"), [("v1", "legacy"), ("v2", "2026-07-28")])
 async def test_the_upstream_gets_the_server_credential_and_never_the_callers_token(

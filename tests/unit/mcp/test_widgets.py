@@ -56,11 +56,6 @@ NARROW = {"principalId": "narrow", "principal": "narrow", "auth_method": "jwt", 
 APPS_HOST = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def holding(scopes: frozenset[str]) -> dict[str, str]:
     return {**FULL_CONTEXT, "scopes": " ".join(sorted({"mcp/access", *scopes}))}
 

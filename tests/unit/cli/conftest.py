@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from devtools.cli import main
 
@@ -66,3 +69,15 @@ def call(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# The API key store the `keys` tests write to: an empty secret in moto (the CLI creates the store's
+# first document itself).
+KEY_STORE_SECRET = "serverless-mcp/test/cli-key-store"
+
+
+@pytest.fixture
+def key_store() -> Iterator[str]:
+    with mock_aws():
+        boto3.client("secretsmanager").create_secret(Name=KEY_STORE_SECRET, SecretString="{}")
+        yield KEY_STORE_SECRET

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from app.core.key_store import SecretsManagerKeyStore
 from app.mcp.server import build_server
 from tests.unit.cli.conftest import assert_one_line_error, call, fresh_env, run_cli
-
-SECRET = "serverless-mcp/test/cli-key-store"
-
-
-@pytest.fixture
-def key_store() -> Iterator[str]:
-    with mock_aws():
-        boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString="{}")
-        yield SECRET
 
 
 def create(capsys: pytest.CaptureFixture[str], key_store: str, scopes: str) -> tuple[int, str, str]:

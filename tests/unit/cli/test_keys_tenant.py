@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
-from moto import mock_aws
 
 from app.core.key_store import SecretsManagerKeyStore
-from tests.unit.cli.conftest import assert_one_line_error, call
-
-SECRET = "serverless-mcp/test/cli-tenant-key-store"
-
-
-@pytest.fixture
-def key_store() -> Iterator[str]:
-    with mock_aws():
-        boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString="{}")
-        yield SECRET
+from tests.unit.cli.conftest import KEY_STORE_SECRET, assert_one_line_error, call
 
 
 def create(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
-    args = ("keys", "create", "--secret-id", SECRET, "--owner", "acme-bot", "--scopes", "mcp/access")
+    args = (
+        "keys",
+        "create",
+        "--secret-id",
+        KEY_STORE_SECRET,
+        "--owner",
+        "acme-bot",
+        "--scopes",
+        "mcp/access",
+    )
     return call(capsys, *args, *extra)
 
 

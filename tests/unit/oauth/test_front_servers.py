@@ -21,6 +21,7 @@ from tests.unit.oauth.front_harness import (
     MCP_URL,
     Browser,
     Env,
+    authorize_query,
     body,
     event,
     front_env,
@@ -82,15 +83,7 @@ def test_a_refresh_cannot_move_the_grant_to_another_server(env: Env) -> None:
 )
 def test_a_resource_that_is_no_server_of_this_api_is_invalid_target(env: Env, resource: str) -> None:
     _, challenge = pkce_pair()
-    query = {
-        "response_type": "code",
-        "client_id": "inspector",
-        "redirect_uri": "http://127.0.0.1:33418/callback",
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": resource,
-    }
+    query = authorize_query(challenge, resource=resource, scope="")
     refused = Browser(env.front).send(event("GET", "/oauth/authorize", query=query))
     assert refused.status == 302
     assert query_of(refused.headers["Location"])["error"] == "invalid_target"
@@ -100,21 +93,8 @@ def test_a_resource_that_is_no_server_of_this_api_is_invalid_target(env: Env, re
 def test_without_the_setting_only_the_primary_server_is_a_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     with front_env(monkeypatch, settings_document()) as env:
         _, challenge = pkce_pair()
-        page = Browser(env.front).send(
-            event(
-                "GET",
-                "/oauth/authorize",
-                query={
-                    "response_type": "code",
-                    "client_id": "inspector",
-                    "redirect_uri": "http://127.0.0.1:33418/callback",
-                    "state": "s",
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "resource": RESEARCH_URL,
-                },
-            )
-        )
+        query = authorize_query(challenge, resource=RESEARCH_URL, scope="")
+        page = Browser(env.front).send(event("GET", "/oauth/authorize", query=query))
         assert query_of(page.headers["Location"])["error"] == "invalid_target"
 
 

@@ -180,6 +180,44 @@ UNAUTHORIZED_BODY = json.dumps({"message": "Unauthorized"})
 ACCESS_DENIED_BODY = json.dumps({"message": "Forbidden"})
 
 
+def literal(value: str) -> str:
+    """A header value as an API Gateway static value: in single quotes, its own quotes escaped
+    (`'self'` in a Content-Security-Policy), as accepted by response parameter mappings."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def static_get(resource: apigw.IResource, body: str, headers: dict[str, str]) -> apigw.Method:
+    """GET on `resource` answered by API Gateway with `body` and `headers`: no function, no authorizer.
+
+    The request template selects status 200; a request of another content type passes through
+    untemplated and gets the default integration response (the one without a status pattern),
+    which is the same one, so the answer never depends on what the client sends.
+    """
+    parameters = {f"method.response.header.{name}": literal(value) for name, value in headers.items()}
+    integration = apigw.MockIntegration(
+        request_templates={"application/json": json.dumps({"statusCode": 200})},
+        passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
+        integration_responses=[
+            apigw.IntegrationResponse(
+                status_code="200",
+                response_templates={"application/json": body},
+                response_parameters=parameters or None,
+            )
+        ],
+    )
+    return resource.add_method(
+        "GET",
+        integration,
+        authorization_type=apigw.AuthorizationType.NONE,
+        method_responses=[
+            apigw.MethodResponse(
+                status_code="200",
+                response_parameters={name: True for name in parameters} or None,
+            )
+        ],
+    )
+
+
 class McpApi(Construct):
     """REST API, authorizer, stage (throttling, access logs, tracing) and optional custom domain."""
 
@@ -306,9 +344,9 @@ class McpApi(Construct):
             self.mcp_url, servers, (base_scope, *own_scopes)
         )
         self.public_methods = [
-            self._static_get(resource, self.metadata_body, PRM_HEADERS) for resource in self._prm_resources
+            static_get(resource, self.metadata_body, PRM_HEADERS) for resource in self._prm_resources
         ]
-        self.public_methods.append(self._static_get(self._health, HEALTH_BODY, {}))
+        self.public_methods.append(static_get(self._health, HEALTH_BODY, {}))
         # {server name: (its MCP URL, its metadata URL)} for every server but the primary.
         self.server_urls: dict[str, tuple[str, str]] = {}
         self.metadata_bodies: dict[str, str] = {}
@@ -402,7 +440,7 @@ class McpApi(Construct):
         body = protected_resource_metadata_body(url, authorization_servers, (base_scope, *server.scopes))
         self.server_urls[server.name] = (url, f"{self.base_url}{PRM_ROOT_PATH}{server.path}")
         self.metadata_bodies[server.name] = body
-        self.public_methods.append(self._static_get(prm, body, PRM_HEADERS))
+        self.public_methods.append(static_get(prm, body, PRM_HEADERS))
         self.preflight_methods.append(self._preflight(prm, ("GET",)))
 
     def add_front_routes(self, front_handler: lambda_.IFunction) -> None:
@@ -427,38 +465,6 @@ class McpApi(Construct):
             # Access-Control-Allow-Origin, which the front sets only on metadata, JWKS, register,
             # token and revoke (app/oauth/cors.py), never on those cookie-bound navigations.
             self.preflight_methods.append(self._preflight(resource, verbs))
-
-    @staticmethod
-    def _static_get(resource: apigw.IResource, body: str, headers: dict[str, str]) -> apigw.Method:
-        """GET on `resource` answered by API Gateway with `body` and `headers`: no function, no authorizer.
-
-        The request template selects status 200; a request of another content type passes through
-        untemplated and gets the default integration response (the one without a status pattern),
-        which is the same one, so the answer never depends on what the client sends.
-        """
-        parameters = {f"method.response.header.{name}": f"'{value}'" for name, value in headers.items()}
-        integration = apigw.MockIntegration(
-            request_templates={"application/json": json.dumps({"statusCode": 200})},
-            passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
-            integration_responses=[
-                apigw.IntegrationResponse(
-                    status_code="200",
-                    response_templates={"application/json": body},
-                    response_parameters=parameters or None,
-                )
-            ],
-        )
-        return resource.add_method(
-            "GET",
-            integration,
-            authorization_type=apigw.AuthorizationType.NONE,
-            method_responses=[
-                apigw.MethodResponse(
-                    status_code="200",
-                    response_parameters={name: True for name in parameters} or None,
-                )
-            ],
-        )
 
     @staticmethod
     def _preflight(resource: apigw.IResource, verbs: tuple[str, ...]) -> apigw.Method:

@@ -60,7 +60,7 @@ from devtools.inspector_site import (
     static_objects,
 )
 from infra.config import ConfigError, StackConfig
-from infra.constructs.api import access_log_format
+from infra.constructs.api import access_log_format, literal, static_get
 
 # The sandbox API's stage when a custom domain serves the inspector at the root (see above).
 SANDBOX_ROOT_STAGE: Final = "inspector"
@@ -82,12 +82,6 @@ def _cfn(construct: Construct) -> cdk.CfnElement:
     child = construct.node.default_child
     assert isinstance(child, cdk.CfnElement)
     return child
-
-
-def literal(value: str) -> str:
-    """A header value as an API Gateway static value: in single quotes, its own quotes escaped
-    (`'self'` in a Content-Security-Policy), as accepted by response parameter mappings."""
-    return "'" + value.replace("'", "\\'") + "'"
 
 
 class InspectorSite(Construct):
@@ -141,7 +135,7 @@ class InspectorSite(Construct):
         if any(mark in page for mark in _TEMPLATE_SYNTAX):
             raise ConfigError("devtools/inspector/sandbox.html must contain no '$' or '#' (a MOCK template)")
         self.sandbox_methods = [
-            _mock_page(resource, page, sandbox_headers(origin))
+            static_get(resource, page, sandbox_headers(origin))
             for resource in (self.sandbox_api.root, self.sandbox_api.root.add_resource("{proxy+}"))
         ]
 
@@ -343,27 +337,3 @@ class InspectorSite(Construct):
                 ),
             ],
         )
-
-
-def _mock_page(resource: apigw.IResource, body: str, headers: dict[str, str]) -> apigw.Method:
-    """GET on `resource` answered by API Gateway with `body` and `headers` (a MOCK): no function."""
-    parameters = {f"method.response.header.{name}": literal(value) for name, value in headers.items()}
-    integration = apigw.MockIntegration(
-        request_templates={"application/json": json.dumps({"statusCode": 200})},
-        passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
-        integration_responses=[
-            apigw.IntegrationResponse(
-                status_code="200",
-                response_templates={"application/json": body},
-                response_parameters=parameters,
-            )
-        ],
-    )
-    return resource.add_method(
-        "GET",
-        integration,
-        authorization_type=apigw.AuthorizationType.NONE,
-        method_responses=[
-            apigw.MethodResponse(status_code="200", response_parameters={name: True for name in parameters})
-        ],
-    )
